@@ -1,0 +1,1 @@
+"""The embedded local stack: NATS and a Redis-compatible server from the installed binaries."""

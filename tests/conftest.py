@@ -1,0 +1,73 @@
+"""Shared fixtures: real NATS and Redis servers, clean per test."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import nats
+import pytest
+import redis.asyncio as aioredis
+from nats.aio.client import Client as NATS
+
+from tests.servers import ManagedServer, managed_nats, managed_redis
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--nats-url", default=None, help="use this NATS server instead of starting one")
+    parser.addoption("--redis-url", default=None, help="use this Redis server instead of starting one")
+
+
+@pytest.fixture(scope="session")
+def nats_server(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Iterator[ManagedServer]:
+    with managed_nats(tmp_path_factory.mktemp("nats"), request.config.getoption("--nats-url")) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Iterator[ManagedServer]:
+    with managed_redis(tmp_path_factory.mktemp("redis"), request.config.getoption("--redis-url")) as server:
+        yield server
+
+
+@pytest.fixture
+def own_nats_server(tmp_path: Path) -> Iterator[ManagedServer]:
+    """A NATS server for one test alone (for tests that kill and restart it)."""
+    with managed_nats(tmp_path, None) as server:
+        yield server
+
+
+@pytest.fixture
+def own_redis_server(tmp_path: Path) -> Iterator[ManagedServer]:
+    """A Redis server for one test alone (for tests that kill and restart it)."""
+    with managed_redis(tmp_path, None) as server:
+        yield server
+
+
+async def _delete_streams(nc: NATS) -> None:
+    js = nc.jetstream()
+    for name in [s.config.name for s in await js.streams_info()]:
+        if name:
+            await js.delete_stream(name)
+
+
+@pytest.fixture
+async def nc(nats_server: ManagedServer) -> AsyncIterator[NATS]:
+    """A NATS connection to the session server, with every stream deleted before the test."""
+    client = await nats.connect(nats_server.url)
+    await _delete_streams(client)
+    try:
+        yield client
+    finally:
+        await client.drain()
+
+
+@pytest.fixture
+async def redis_client(redis_server: ManagedServer) -> AsyncIterator[aioredis.Redis]:
+    """A Redis client to the session server, flushed before the test."""
+    client = aioredis.Redis.from_url(redis_server.url, decode_responses=True)
+    await client.flushall()
+    try:
+        yield client
+    finally:
+        await client.aclose()
