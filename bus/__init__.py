@@ -1,1 +1,5 @@
-"""bus: A2A over NATS JetStream — subjects, streams and consumers, dispatch, the worker loop, events, trace propagation, and the A2A NATS binding."""
+"""bus: A2A over NATS JetStream.
+
+Subjects, streams and consumers, durable dispatch, the worker loop, job
+events, trace propagation, and the A2A NATS binding.
+"""

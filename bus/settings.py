@@ -12,7 +12,9 @@ class BusSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CREWS_", extra="ignore")
 
     nats_url: str = "nats://127.0.0.1:4222"
-    ack_wait_s: float = Field(30.0, gt=0, description="redeliver a step when no ack or progress for this long")
+    ack_wait_s: float = Field(
+        30.0, gt=0, description="redeliver a step when no ack or progress for this long"
+    )
     max_deliver: int = Field(5, ge=1, description="deliveries before a step is dead-lettered")
     max_ack_pending: int = Field(1000, ge=1)
     events_max_age_s: float = Field(7 * 24 * 3600.0, gt=0, description="how long job events stay replayable")

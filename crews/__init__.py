@@ -1,1 +1,1 @@
-"""crews: crew files and planning, the coordinator and job store, the HTTP API, the CLI and the local stack."""
+"""crews: crew files and planning, the coordinator and job store, the HTTP API, the CLI, the local stack."""

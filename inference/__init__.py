@@ -1,1 +1,4 @@
-"""inference: the OpenAI-compatible LLM pool client, routing, token accounting, the local model server and the scripted test server."""
+"""inference: the OpenAI-compatible LLM pool client, routing, token accounting.
+
+Also the local model server (vLLM on the CPU) and the scripted test server.
+"""

@@ -9,6 +9,10 @@ import nats
 import pytest
 import redis.asyncio as aioredis
 from nats.aio.client import Client as NATS
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from tests.servers import ManagedServer, managed_nats, managed_redis
 
@@ -19,13 +23,17 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 @pytest.fixture(scope="session")
-def nats_server(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Iterator[ManagedServer]:
+def nats_server(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[ManagedServer]:
     with managed_nats(tmp_path_factory.mktemp("nats"), request.config.getoption("--nats-url")) as server:
         yield server
 
 
 @pytest.fixture(scope="session")
-def redis_server(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Iterator[ManagedServer]:
+def redis_server(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[ManagedServer]:
     with managed_redis(tmp_path_factory.mktemp("redis"), request.config.getoption("--redis-url")) as server:
         yield server
 
@@ -71,3 +79,20 @@ async def redis_client(redis_server: ManagedServer) -> AsyncIterator[aioredis.Re
         yield client
     finally:
         await client.aclose()
+
+
+@pytest.fixture(scope="session")
+def span_exporter() -> Iterator[InMemorySpanExporter]:
+    """Spans of this test process, in memory (the global provider is set once per process)."""
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    trace.set_tracer_provider(provider)
+    yield exporter
+    provider.shutdown()
+
+
+@pytest.fixture
+def spans(span_exporter: InMemorySpanExporter) -> InMemorySpanExporter:
+    span_exporter.clear()
+    return span_exporter

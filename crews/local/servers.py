@@ -126,4 +126,3 @@ def redis_server(data_dir: Path, port: int | None = None) -> ServerProcess:
         "--appendonly", "yes", "--appendfsync", "always", "--save", "",
     ]  # fmt: skip
     return ServerProcess("redis-server", argv, "Ready to accept connections", port)
-

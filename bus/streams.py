@@ -1,0 +1,93 @@
+"""Create (or update) the JetStream streams and the per-role durable pull consumers."""
+
+from __future__ import annotations
+
+from nats.js import JetStreamContext
+from nats.js.api import (
+    AckPolicy,
+    ConsumerConfig,
+    DiscardPolicy,
+    RetentionPolicy,
+    StorageType,
+    StreamConfig,
+)
+from nats.js.errors import NotFoundError
+
+from bus import subjects
+from bus.settings import BusSettings
+
+DUPLICATE_WINDOW_S = 24 * 3600.0
+
+
+def stream_configs(settings: BusSettings) -> list[StreamConfig]:
+    """The four streams of DESIGN.md ("Messages") plus the dead-letter stream."""
+    return [
+        _work_queue(subjects.JOBS_STREAM, subjects.JOBS_SUBMIT),
+        _work_queue(subjects.TASKS_STREAM, subjects.TASKS_ALL),
+        StreamConfig(
+            name=subjects.EVENTS_STREAM,
+            subjects=[subjects.EVENTS_ALL],
+            retention=RetentionPolicy.LIMITS,
+            storage=StorageType.FILE,
+            max_age=settings.events_max_age_s,
+            duplicate_window=120.0,
+        ),
+        StreamConfig(
+            name=subjects.DEAD_LETTER_STREAM,
+            subjects=[subjects.DEAD_ALL],
+            retention=RetentionPolicy.LIMITS,
+            storage=StorageType.FILE,
+            max_age=settings.dead_max_age_s,
+            duplicate_window=DUPLICATE_WINDOW_S,
+        ),
+    ]
+
+
+def _work_queue(name: str, subject: str) -> StreamConfig:
+    return StreamConfig(
+        name=name,
+        subjects=[subject],
+        retention=RetentionPolicy.WORK_QUEUE,
+        storage=StorageType.FILE,
+        discard=DiscardPolicy.NEW,
+        duplicate_window=DUPLICATE_WINDOW_S,
+    )
+
+
+async def ensure_streams(js: JetStreamContext, settings: BusSettings) -> None:
+    """Create every stream, or bring an existing one to the current config."""
+    for config in stream_configs(settings):
+        try:
+            await js.stream_info(config.name or "")
+        except NotFoundError:
+            await js.add_stream(config)
+        else:
+            await js.update_stream(config)
+
+
+def work_consumer_config(name: str, filter_subject: str, settings: BusSettings) -> ConsumerConfig:
+    """A durable pull consumer with explicit acks and the configured redelivery limits."""
+    return ConsumerConfig(
+        name=name,
+        durable_name=name,
+        filter_subject=filter_subject,
+        ack_policy=AckPolicy.EXPLICIT,
+        ack_wait=settings.ack_wait_s,
+        max_deliver=settings.max_deliver,
+        max_ack_pending=settings.max_ack_pending,
+    )
+
+
+async def ensure_role_consumer(js: JetStreamContext, crew: str, role: str, settings: BusSettings) -> str:
+    """The durable consumer that every worker of ``crew/role`` shares; returns its name."""
+    name = subjects.role_consumer(crew, role)
+    config = work_consumer_config(name, subjects.task_subject(crew, role), settings)
+    await js.add_consumer(subjects.TASKS_STREAM, config)
+    return name
+
+
+async def ensure_jobs_consumer(js: JetStreamContext, settings: BusSettings) -> str:
+    """The durable consumer that coordinators share for job submissions."""
+    config = work_consumer_config(subjects.JOBS_CONSUMER, subjects.JOBS_SUBMIT, settings)
+    await js.add_consumer(subjects.JOBS_STREAM, config)
+    return subjects.JOBS_CONSUMER
