@@ -54,10 +54,11 @@ from google.protobuf.message import Message as ProtoMessage
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
-from opentelemetry import propagate, trace
+from opentelemetry import trace
 
 from bus.errors import A2ANatsError
 from bus.subjects import A2A_PREFIX, a2a_subject
+from bus.tracing import inject
 
 logger = logging.getLogger(__name__)
 _tracer = trace.get_tracer(__name__)
@@ -343,8 +344,8 @@ def _headers(context: ClientCallContext | None, span: trace.Span) -> dict[str, s
     headers = {VERSION_HEADER: PROTOCOL_VERSION_CURRENT}
     if context and context.service_parameters:
         headers.update(context.service_parameters)
-    propagate.inject(headers, context=trace.set_span_in_context(span))
-    return headers
+    with trace.use_span(span, end_on_exit=False):
+        return inject(headers)
 
 
 def _result(data: bytes) -> Any:

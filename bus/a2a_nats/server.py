@@ -26,7 +26,7 @@ from a2a.extensions.common import HTTP_EXTENSION_HEADER, get_requested_extension
 from a2a.server.agent_execution import AgentExecutor
 from a2a.server.context import ServerCallContext
 from a2a.server.events import Event
-from a2a.server.jsonrpc_models import JSONRPCError
+from a2a.server.jsonrpc_models import JSONParseError, JSONRPCError
 from a2a.server.request_handlers import DefaultRequestHandlerV2, RequestHandler, build_error_response
 from a2a.server.routes.common import serialize_list_tasks_response
 from a2a.server.tasks import InMemoryTaskStore, TaskStore
@@ -47,7 +47,6 @@ from a2a.utils.errors import (
     InternalError,
     InvalidParamsError,
     InvalidRequestError,
-    JSONParseError,
     MethodNotFoundError,
     PushNotificationNotSupportedError,
     TaskNotFoundError,
@@ -60,10 +59,11 @@ from google.protobuf.message import Message as ProtoMessage
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
-from opentelemetry import propagate, trace
+from opentelemetry import trace
 
 from bus.a2a_nats.client import NATS_PROTOCOL_BINDING, SEQ_HEADER, STREAM_HEADER, UNAUTHENTICATED_CODE
 from bus.subjects import a2a_subject
+from bus.tracing import extract
 
 logger = logging.getLogger(__name__)
 _tracer = trace.get_tracer(__name__)
@@ -220,9 +220,8 @@ class NatsA2AServer:
 
     async def _handle(self, msg: Msg) -> None:
         headers = {key.lower(): value for key, value in (msg.headers or {}).items()}
-        trace_context = propagate.extract(headers)
         with _tracer.start_as_current_span(
-            "a2a.nats request", context=trace_context, kind=trace.SpanKind.SERVER
+            "a2a.nats request", context=extract(headers), kind=trace.SpanKind.SERVER
         ) as span:
             try:
                 await self._serve(msg, headers, span)
@@ -237,7 +236,7 @@ class NatsA2AServer:
         try:
             envelope = json.loads(msg.data)
         except ValueError as e:
-            await self._reply(msg.reply, None, _error(None, JSONParseError(str(e))))
+            await self._reply(msg.reply, None, _error(None, JSONParseError(message=str(e))))
             return
         request_id = _request_id(envelope)
         try:
@@ -422,7 +421,7 @@ def _ok(request_id: RequestId, result: Any) -> bytes:
     return json.dumps({"jsonrpc": "2.0", "id": request_id, "result": result}).encode()
 
 
-def _error(request_id: RequestId, error: A2AError) -> bytes:
+def _error(request_id: RequestId, error: A2AError | JSONRPCError) -> bytes:
     """The JSON-RPC error response for ``error``, with the SDK's code and ``ErrorInfo`` details."""
     if isinstance(error, _Unauthenticated):
         response = build_error_response(
