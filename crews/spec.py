@@ -53,6 +53,7 @@ __all__ = [
     "crew_from_data",
     "crew_json_schema",
     "dump_crew",
+    "is_token",
     "load_crew",
     "load_crew_text",
     "matches_type",
@@ -70,6 +71,11 @@ _TOKEN = re.compile(r"[A-Za-z0-9_-]+")
 _TASK = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
 _INPUT = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
 _SETTING = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def is_token(name: str) -> bool:
+    """Whether ``name`` can be one NATS subject token (crew, role and step names must)."""
+    return _TOKEN.fullmatch(name) is not None
 
 
 def _token_name(what: str) -> AfterValidator:
