@@ -343,6 +343,39 @@ async def test_no_responders_fails_fast(nc: NATS) -> None:
         await collect(transport.subscribe(SubscribeToTaskRequest(id="x")))
 
 
+async def serve_frames(nc: NATS, subject: str, frames: list[tuple[str, int]]) -> Any:
+    """A bare NATS peer that answers any request with these stream frames (a misbehaving network, not a mock)."""
+    result = {"jsonrpc": "2.0", "id": 1, "result": {"task": {"id": "t", "contextId": "c"}}}
+
+    async def answer(msg: Msg) -> None:
+        for frame, seq in frames:
+            body = json.dumps(result).encode() if frame == "data" else b""
+            await nc.publish(msg.reply, body, headers={STREAM_HEADER: frame, SEQ_HEADER: str(seq)})
+
+    return await nc.subscribe(subject, cb=answer)
+
+
+@pytest.mark.parametrize(
+    ("frames", "complaint"),
+    [
+        ([("data", 1), ("data", 3), ("end", 4)], "expected frame 2, got 3"),
+        ([("data", 1), ("heartbeat", 2)], "frames 2..2 were lost"),
+        ([("data", 1)], "no frame or heartbeat for 0.5s"),
+    ],
+)
+async def test_a_broken_stream_is_detected(
+    nc: NATS, agent: str, frames: list[tuple[str, int]], complaint: str
+) -> None:
+    sub = await serve_frames(nc, a2a_subject(agent), frames)
+    transport = NatsTransport(nc, a2a_subject(agent), stream_idle_timeout=0.5)
+    received: list[StreamResponse] = []
+    with pytest.raises(A2ANatsError, match=complaint):
+        async for event in transport.send_message_streaming(ask("x")):
+            received.append(event)
+    assert [e.task.id for e in received] == ["t"]
+    await sub.unsubscribe()
+
+
 class FixedKey(CredentialService):
     def __init__(self, key: str) -> None:
         self.key = key
