@@ -18,7 +18,7 @@ from bus.streams import ensure_role_consumer, ensure_streams
 from bus.worker import Delivery, WorkLoop
 
 
-def status(job: str, step: str, state: TaskState.ValueType) -> TaskStatusUpdateEvent:
+def status(job: str, step: str, state: TaskState) -> TaskStatusUpdateEvent:
     return TaskStatusUpdateEvent(task_id=step, context_id=job, status=TaskStatus(state=state))
 
 

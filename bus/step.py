@@ -1,0 +1,117 @@
+"""One step of a job as an A2A ``SendMessage`` request: everything the worker needs, no job state.
+
+The message's first part is the task text (so any A2A agent can do the step);
+its data part (media type ``STEP_MEDIA_TYPE``) carries ``StepWork``: the role
+prompt, task, context outputs, allowed tools, LLM parameters, budget, and the
+Redis keys where the worker records its result, usage and shared memory.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from a2a.types import Message, Part, Role, SendMessageConfiguration, SendMessageRequest
+from google.protobuf import json_format
+from pydantic import BaseModel, ConfigDict, Field
+
+STEP_MEDIA_TYPE = "application/vnd.crews.step+json"
+
+Engine = Literal["native", "crewai", "adk", "a2a"]
+
+
+class RolePrompt(BaseModel):
+    role: str
+    goal: str
+    backstory: str = ""
+
+
+class ContextOutput(BaseModel):
+    """The output of a step this step depends on."""
+
+    step: str
+    task: str
+    output: str
+
+
+class LLMParams(BaseModel):
+    model: str | None = None
+    temperature: float | None = None
+    max_tokens: int | None = None
+    top_p: float | None = None
+
+
+class RemoteAgent(BaseModel):
+    """Where an ``engine: a2a`` role's steps go."""
+
+    url: str | None = None
+    nats: str | None = None
+    auth_header_env: str | None = Field(
+        None, description="environment variable holding the Authorization value"
+    )
+
+
+class StepKeys(BaseModel):
+    """Redis keys of the job (DESIGN.md, "State in Redis")."""
+
+    state: str
+    results: str
+    memory: str
+    usage: str
+
+
+class StepWork(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    job: str
+    crew: str
+    step: str
+    task: str
+    role: str
+    plan_version: int = 1
+    engine: Engine = "native"
+    prompt: RolePrompt
+    description: str
+    expected_output: str = ""
+    context: list[ContextOutput] = Field(default_factory=list)
+    tools: list[str] = Field(default_factory=list)
+    output_schema: dict[str, Any] | None = None
+    llm: LLMParams = Field(default_factory=LLMParams)
+    max_iter: int = 10
+    max_execution_time_s: float | None = None
+    max_tokens_budget: int | None = None
+    keys: StepKeys
+    remote: RemoteAgent | None = None
+
+    @property
+    def task_id(self) -> str:
+        """The A2A task id of this step: stable across retries and redeliveries."""
+        return step_task_id(self.job, self.step)
+
+
+def step_task_id(job: str, step: str) -> str:
+    return f"{job}.{step}"
+
+
+def to_request(work: StepWork) -> SendMessageRequest:
+    """Wrap ``work`` as an A2A ``SendMessage`` request (non-blocking: the worker streams events)."""
+    message = Message(
+        message_id=f"{work.task_id}:{work.plan_version}",
+        context_id=work.job,
+        task_id=work.task_id,
+        role=Role.ROLE_USER,
+    )
+    message.parts.append(Part(text=work.description))
+    data = Part(media_type=STEP_MEDIA_TYPE)
+    json_format.ParseDict(work.model_dump(mode="json", exclude_none=True), data.data)
+    message.parts.append(data)
+    return SendMessageRequest(
+        message=message, configuration=SendMessageConfiguration(return_immediately=True)
+    )
+
+
+def from_request(request: SendMessageRequest) -> StepWork:
+    """The ``StepWork`` inside a step request; ``ValueError`` when it has none."""
+    for part in request.message.parts:
+        if part.media_type == STEP_MEDIA_TYPE:
+            return StepWork.model_validate(json_format.MessageToDict(part.data))
+    raise ValueError(f"message {request.message.message_id} carries no {STEP_MEDIA_TYPE} part")
