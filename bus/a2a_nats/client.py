@@ -237,32 +237,30 @@ class NatsTransport(ClientTransport):
     async def _call(self, method: str, request: ProtoMessage, context: ClientCallContext | None) -> Any:
         """One unary request-reply; returns the JSON-RPC ``result`` or raises the mapped A2A error."""
         timeout = context.timeout if context and context.timeout is not None else self._timeout
-        span = self._span(method)
-        try:
-            msg = await self._nc.request(
-                self.subject, _envelope(method, request), timeout=timeout, headers=_headers(context, span)
-            )
-        except nats.errors.NoRespondersError as e:
-            raise A2ANatsError(f"no agent serves {self.subject}") from e
-        except nats.errors.TimeoutError as e:
-            raise A2ANatsError(f"{method} on {self.subject}: no reply within {timeout}s") from e
-        except nats.errors.Error as e:
-            raise A2ANatsError(f"{method} on {self.subject} failed: {e!r}") from e
-        finally:
-            span.end()
-        return _result(msg.data)
+        with trace.use_span(self._span(method), end_on_exit=True):
+            try:
+                msg = await self._nc.request(
+                    self.subject, _envelope(method, request), timeout=timeout, headers=_headers(context)
+                )
+            except nats.errors.NoRespondersError as e:
+                raise A2ANatsError(f"no agent serves {self.subject}") from e
+            except nats.errors.TimeoutError as e:
+                raise A2ANatsError(f"{method} on {self.subject}: no reply within {timeout}s") from e
+            except nats.errors.Error as e:
+                raise A2ANatsError(f"{method} on {self.subject} failed: {e!r}") from e
+            return _result(msg.data)
 
     async def _stream(
         self, method: str, request: ProtoMessage, context: ClientCallContext | None
     ) -> AsyncGenerator[StreamResponse]:
         """A streaming call: subscribe a private inbox, publish the request, read ordered frames."""
         span = self._span(method)
+        with trace.use_span(span, end_on_exit=False):  # not across yields: the caller's context resumes us
+            headers = _headers(context)
         try:
             inbox = self._nc.new_inbox()
             sub = await self._nc.subscribe(inbox)
-            await self._nc.publish(
-                self.subject, _envelope(method, request), reply=inbox, headers=_headers(context, span)
-            )
+            await self._nc.publish(self.subject, _envelope(method, request), reply=inbox, headers=headers)
         except nats.errors.Error as e:
             span.end()
             raise A2ANatsError(f"{method} on {self.subject} failed: {e!r}") from e
@@ -274,7 +272,7 @@ class NatsTransport(ClientTransport):
             await _unsubscribe(sub)
 
     def _span(self, method: str) -> trace.Span:
-        """A client span for one call; not made current, as a stream outlives the caller's context."""
+        """The client span of one call; its context travels in ``traceparent``."""
         return _tracer.start_span(
             f"a2a.nats {method}",
             kind=trace.SpanKind.CLIENT,
@@ -339,13 +337,12 @@ def _envelope(method: str, request: ProtoMessage) -> bytes:
     return json.dumps(body).encode()
 
 
-def _headers(context: ClientCallContext | None, span: trace.Span) -> dict[str, str]:
+def _headers(context: ClientCallContext | None) -> dict[str, str]:
     """Version, the caller's service parameters (``Authorization``, ``A2A-Extensions``), ``traceparent``."""
     headers = {VERSION_HEADER: PROTOCOL_VERSION_CURRENT}
     if context and context.service_parameters:
         headers.update(context.service_parameters)
-    with trace.use_span(span, end_on_exit=False):
-        return inject(headers)
+    return inject(headers)
 
 
 def _result(data: bytes) -> Any:

@@ -167,14 +167,24 @@ class NatsA2AServer:
         agent_card: AgentCard,
         *,
         task_store: TaskStore | None = None,
+        queue: str | None = None,
         authenticate: Authenticator | None = None,
         heartbeat_interval: float = DEFAULT_HEARTBEAT_S,
+        max_in_flight: int = 100,
     ) -> NatsA2AServer:
         """Serve ``executor`` through the SDK's ``DefaultRequestHandler`` (default: in-memory task store)."""
         handler = DefaultRequestHandlerV2(
             agent_executor=executor, task_store=task_store or InMemoryTaskStore(), agent_card=agent_card
         )
-        server = cls(nc, agent, handler, authenticate=authenticate, heartbeat_interval=heartbeat_interval)
+        server = cls(
+            nc,
+            agent,
+            handler,
+            queue=queue,
+            authenticate=authenticate,
+            heartbeat_interval=heartbeat_interval,
+            max_in_flight=max_in_flight,
+        )
         server._owned_handler = handler
         return server
 

@@ -410,12 +410,11 @@ async def test_trace_context_reaches_the_executor(
 
     trace_id = caller.get_span_context().trace_id
     assert executor.trace_ids == [trace_id]
-    [served] = [
-        s
-        for s in spans.get_finished_spans()
-        if s.name == "a2a.nats SendMessage" and s.kind == trace.SpanKind.SERVER
-    ]
-    assert served.context is not None and served.context.trace_id == trace_id
+    finished = {(s.name, s.kind): s for s in spans.get_finished_spans()}
+    sent = finished["a2a.nats SendMessage", trace.SpanKind.CLIENT]
+    served = finished["a2a.nats SendMessage", trace.SpanKind.SERVER]
+    assert sent.context is not None and sent.context.trace_id == trace_id
+    assert served.parent is not None and served.parent.span_id == sent.context.span_id
 
 
 def test_the_card_declares_the_binding_without_credentials() -> None:
