@@ -127,7 +127,10 @@ def _tasks(spec: CrewSpec) -> Iterator[Problem]:
     for index, (key, task) in enumerate(spec.tasks.items()):
         here: DocPath = ("tasks", key)
         if task.agent is None and spec.process != "hierarchical":
-            message = f"task '{key}' has no agent: add `agent: <one of {', '.join(spec.roles)}>`"
+            message = (
+                f"task has no agent: add `agent: <one of {', '.join(spec.roles)}>` "
+                "(only a hierarchical crew may leave it out)"
+            )
             yield Problem((*here, "agent"), message)
         elif task.agent is not None and task.agent not in spec.roles:
             yield Problem((*here, "agent"), f"unknown agent '{task.agent}'" + suggest(task.agent, spec.roles))

@@ -205,21 +205,21 @@ def plan(spec: CrewSpec, inputs: Mapping[str, object]) -> Plan:
                 id=key,
                 task=key,
                 role=task.agent,
-                description=interpolate(task.description, values),
-                expected_output=interpolate(task.expected_output, values),
+                description=interpolate(task.description, values).strip(),
+                expected_output=interpolate(task.expected_output, values).strip(),
                 depends_on=waits,
                 context=context,
                 output_schema=task.output_schema,
                 guardrail=task.guardrail,
                 human_input=task.human_input,
-                output_file=interpolate(task.output_file, values) if task.output_file else None,
+                output_file=interpolate(task.output_file, values).strip() if task.output_file else None,
             )
         )
     personas = {
         key: Persona(
-            role=interpolate(r.role, values),
-            goal=interpolate(r.goal, values),
-            backstory=interpolate(r.backstory, values),
+            role=interpolate(r.role, values).strip(),
+            goal=interpolate(r.goal, values).strip(),
+            backstory=interpolate(r.backstory, values).strip(),
         )
         for key, r in spec.all_roles().items()
     }
