@@ -172,7 +172,7 @@ def interpolate(text: str, values: Mapping[str, JsonValue]) -> str:
 
 
 def dependencies(spec: CrewSpec) -> dict[str, tuple[list[str], list[str]]]:
-    """For each task key: (the tasks it waits for, the tasks whose outputs it receives)."""
+    """For each task key: (the steps it waits for, the steps whose outputs it receives)."""
     out: dict[str, tuple[list[str], list[str]]] = {}
     previous: str | None = None
     for key, task in spec.tasks.items():
@@ -183,6 +183,8 @@ def dependencies(spec: CrewSpec) -> dict[str, tuple[list[str], list[str]]]:
         default = [previous] if previous else []
         context = list(task.context) if task.context is not None else default
         waits = context + ([previous] if previous and previous not in context else [])
+        if spec.process == "hierarchical" and not waits:
+            waits = [MANAGER_STEP]
         out[key] = (waits, context)
         previous = key
     return out
@@ -195,11 +197,10 @@ def plan(spec: CrewSpec, inputs: Mapping[str, object]) -> Plan:
     steps: list[Step] = []
     if spec.process == "hierarchical":
         steps.append(_manager_step(spec, values))
-    for key in _topological(list(spec.tasks), deps):
+    order = _topological(list(spec.tasks), deps) if spec.process == "parallel" else list(spec.tasks)
+    for key in order:
         task = spec.tasks[key]
         waits, context = deps[key]
-        if spec.process == "hierarchical" and not waits:
-            waits = [MANAGER_STEP]
         steps.append(
             Step(
                 id=key,
