@@ -32,13 +32,13 @@ from bus.streams import ensure_jobs_consumer, ensure_streams, work_consumer_conf
 from bus.tracing import extract
 from bus.worker import Delivery, WorkLoop
 from crews.errors import CrewsError, PlanError
-from crews.job_events import publish_job_output, publish_job_status
+from crews.job_control import JobSubmission, finish_job
+from crews.job_events import publish_job_status
 from crews.jobs import JobStatus, RedisJobStore, StepResult
 from crews.planner import MANAGER_STEP, Plan, assign_roles, final_step_ids, plan, ready_steps
 from crews.settings import CrewsSettings
 from crews.spec import CrewSpec
 from crews.step_work import build_step_work
-from crews.submit import JobSubmission
 
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer("crews.coordinator")
@@ -179,12 +179,8 @@ class Coordinator:
         return updated
 
     async def _finish(self, job: str, status: JobStatus, *, reason: str = "", output: str = "") -> None:
-        if not await self.store.finish(job, status, reason=reason, output=output):
-            return
-        if output:
-            await publish_job_output(self.js, job, output)
-        await publish_job_status(self.js, job, status, reason)
-        log.info("job %s %s %s", job, status, reason)
+        if await finish_job(self.js, self.store, job, status, reason=reason, output=output):
+            log.info("job %s %s %s", job, status, reason)
 
     # --- time ------------------------------------------------------------------------------
 

@@ -1,4 +1,4 @@
-"""Submit a job: record it, then hand it to a coordinator over ``crews.jobs.submit``."""
+"""Submit, cancel and end jobs: the store transition first, then the job-level event."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ from pydantic import BaseModel
 
 from bus import subjects
 from bus.dispatch import publish_durable
-from crews.job_events import publish_job_status
-from crews.jobs import JobRecord, RedisJobStore, new_job_id
+from crews.errors import JobError
+from crews.job_events import publish_job_output, publish_job_status
+from crews.jobs import JobRecord, JobStatus, RedisJobStore, new_job_id
 
 tracer = trace.get_tracer("crews")
 
@@ -46,3 +47,30 @@ async def submit_job(
         await publish_durable(js, subjects.JOBS_SUBMIT, payload, f"job:{job}", subjects.JOBS_STREAM)
         await publish_job_status(js, job, "submitted")
     return record
+
+
+async def finish_job(
+    js: JetStreamContext,
+    store: RedisJobStore,
+    job: str,
+    status: JobStatus,
+    *,
+    reason: str = "",
+    output: str = "",
+) -> bool:
+    """End the job once (False when it had already ended), then publish its output and status."""
+    if not await store.finish(job, status, reason=reason, output=output):
+        return False
+    if output:
+        await publish_job_output(js, job, output)
+    await publish_job_status(js, job, status, reason)
+    return True
+
+
+async def cancel_job(js: JetStreamContext, store: RedisJobStore, job: str) -> JobRecord:
+    """Cancel a job that has not ended; no step is dispatched or started after this returns."""
+    record = await store.get(job)
+    if record.terminal:
+        raise JobError(f"job {job} has already ended ({record.status}): there is nothing to cancel")
+    await finish_job(js, store, job, "cancelled", reason="cancelled on request")
+    return await store.get(job)

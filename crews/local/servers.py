@@ -1,7 +1,9 @@
-"""Start real NATS (JetStream) and Redis-compatible servers from pip-installed binaries.
+"""Start processes that announce readiness with a line: NATS, Redis, and crews' own services.
 
-Used by ``crews up`` and by the test harness. Each server runs on 127.0.0.1,
-is ready when it prints its ready line, and is stopped (or SIGKILLed) by pid.
+Used by ``crews up`` and by the test harness. NATS (JetStream) and a
+Redis-compatible server come from pip-installed binaries and run on
+127.0.0.1. Each process is ready when it prints its ready line, and is
+stopped (or SIGKILLed) by pid.
 """
 
 from __future__ import annotations
@@ -56,13 +58,20 @@ class ServerProcess:
     argv: list[str]
     ready_line: str
     port: int
+    env: dict[str, str] | None = field(default=None, repr=False)
+    cwd: str | None = None
     proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
     _log: list[str] = field(default_factory=list, repr=False)
     _pump_thread: threading.Thread | None = field(default=None, repr=False)
 
     def start(self) -> None:
         self.proc = subprocess.Popen(
-            self.argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True
+            self.argv,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env=self.env,
+            cwd=self.cwd,
         )
         ready = threading.Event()
         self._pump_thread = threading.Thread(target=self._pump, args=(ready,), daemon=True)
@@ -105,6 +114,10 @@ class ServerProcess:
             self._pump_thread.join(5)
         if self.proc is not None and self.proc.stdout is not None:
             self.proc.stdout.close()
+
+    @property
+    def log_tail(self) -> str:
+        return "\n".join(self._log[-40:])
 
     @property
     def running(self) -> bool:

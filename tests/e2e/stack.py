@@ -1,0 +1,113 @@
+"""A crews stack in separate processes for end-to-end tests: coordinator and role workers.
+
+NATS and Redis come from the session fixtures, the LLM is the scripted server
+(or a real model), and every process is a real ``crews`` command started with
+the stack's environment and stopped (or SIGKILLed) by the test.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from a2a.types import StreamResponse, TaskState
+from nats.js import JetStreamContext
+
+from bus.events import JobEvent, follow_events
+from crews.local.servers import ServerProcess
+
+ROOT = Path(__file__).resolve().parents[2]
+CREWS = str(Path(sys.executable).with_name("crews"))
+TERMINAL_JOB_STATES = {
+    TaskState.TASK_STATE_COMPLETED,
+    TaskState.TASK_STATE_FAILED,
+    TaskState.TASK_STATE_CANCELED,
+}
+
+
+@dataclass
+class Stack:
+    nats_url: str
+    redis_url: str
+    llm_url: str
+    extra_env: dict[str, str] = field(default_factory=dict)
+    procs: list[ServerProcess] = field(default_factory=list)
+
+    def env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CREWS_")}
+        env.update(
+            CREWS_NATS_URL=self.nats_url,
+            CREWS_REDIS_URL=self.redis_url,
+            CREWS_LLM_URLS=self.llm_url,
+            CREWS_LLM_MAX_RETRIES="0",
+            PYTHONUNBUFFERED="1",
+        )
+        env.update(self.extra_env)
+        return env
+
+    def start(self, *args: str, ready: str) -> ServerProcess:
+        proc = ServerProcess(args[0], [CREWS, *args], ready, 0, env=self.env(), cwd=str(ROOT))
+        proc.start()
+        self.procs.append(proc)
+        return proc
+
+    def coordinator(self) -> ServerProcess:
+        return self.start("coordinator", ready="coordinator ready")
+
+    def worker(self, crew: str, role: str) -> ServerProcess:
+        return self.start("role", f"{crew}/{role}", ready=f"role {crew}/{role} ready")
+
+    def stop_all(self) -> None:
+        for proc in self.procs:
+            proc.stop(timeout=10)
+
+
+async def job_events(js: JetStreamContext, job: str, timeout: float = 60.0) -> list[StreamResponse]:
+    """Every event of ``job`` up to and including its final job-level status."""
+    events: list[StreamResponse] = []
+
+    async def collect(stream: AsyncIterator[JobEvent]) -> None:
+        async for item in stream:
+            events.append(item.event)
+            update = item.event.status_update
+            if update.task_id == job and update.status.state in TERMINAL_JOB_STATES:
+                return
+
+    stream = follow_events(js, job)
+    try:
+        await asyncio.wait_for(collect(stream), timeout)
+    finally:
+        await stream.aclose()  # type: ignore[attr-defined]
+    return events
+
+
+async def wait_for_step_state(
+    js: JetStreamContext, job: str, step: str, state: TaskState, timeout: float = 30.0
+) -> None:
+    """Return once ``step`` of ``job`` has published ``state``."""
+    stream = follow_events(js, job)
+
+    async def seen() -> None:
+        async for item in stream:
+            update = item.event.status_update
+            if update.task_id == f"{job}.{step}" and update.status.state == state:
+                return
+
+    try:
+        await asyncio.wait_for(seen(), timeout)
+    finally:
+        await stream.aclose()  # type: ignore[attr-defined]
+
+
+def step_states(events: list[StreamResponse], job: str) -> list[tuple[str, Any]]:
+    """(step, state) of every step status event, in order."""
+    return [
+        (e.status_update.task_id.removeprefix(f"{job}."), e.status_update.status.state)
+        for e in events
+        if e.HasField("status_update") and e.status_update.task_id != job
+    ]
