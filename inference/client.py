@@ -14,6 +14,7 @@ import random
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from types import TracebackType
 from typing import Any, Literal, cast
+from urllib.parse import urlsplit
 
 import openai
 from openai import AsyncOpenAI
@@ -255,5 +256,9 @@ def _set_response_attributes(span: Span, completion: ChatCompletion, result: Cha
         span.set_attribute("gen_ai.response.finish_reasons", [result.finish_reason])
     span.set_attribute("gen_ai.usage.input_tokens", result.usage.input_tokens)
     span.set_attribute("gen_ai.usage.output_tokens", result.usage.output_tokens)
-    span.set_attribute("server.address", result.endpoint)
+    url = urlsplit(result.endpoint)
+    if url.hostname:
+        span.set_attribute("server.address", url.hostname)
+    if url.port:
+        span.set_attribute("server.port", url.port)
     span.set_attribute("crews.llm.attempts", result.attempts)

@@ -163,7 +163,9 @@ class Script(BaseModel):
             raise ValueError(f"invalid script {path}:\n{exc}") from exc
 
     @classmethod
-    def for_role(cls, role: str, *replies: Reply | str, step: str | None = None, **fields: Any) -> Script:
+    def for_role(
+        cls, role: str, *replies: Reply | str | dict[str, Any], step: str | None = None, **fields: Any
+    ) -> Script:
         """A script with one rule, e.g. ``Script.for_role("writer", TextReply(text="done"))``."""
         rule = Rule.model_validate({"role": role, "step": step, "replies": list(replies)})
         return cls.model_validate({"rules": [rule], **fields})
@@ -175,6 +177,7 @@ class RecordedRequest(BaseModel):
     job: str
     role: str
     step: str
+    traceparent: str | None = None
     body: dict[str, Any]
 
 

@@ -155,6 +155,7 @@ def create_app(state: ScriptState) -> FastAPI:
             job=decode(http.headers.get(JOB_HEADER)),
             role=decode(http.headers.get(ROLE_HEADER)),
             step=decode(http.headers.get(STEP_HEADER)),
+            traceparent=http.headers.get("traceparent"),
             body=request.model_dump(),
         )
         reply, latency = state.next_reply(seen)
