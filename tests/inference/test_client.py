@@ -8,6 +8,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 from opentelemetry.sdk.trace import ReadableSpan
@@ -22,7 +23,7 @@ from inference.script import Script
 from inference.scripted import ScriptedServer
 from inference.settings import InferenceSettings
 
-USER = [{"role": "user", "content": "tell me about crews"}]
+USER: list[dict[str, Any]] = [{"role": "user", "content": "tell me about crews"}]
 SEARCH_TOOL = {
     "type": "function",
     "function": {
@@ -105,7 +106,7 @@ async def test_tool_call_loop_then_text(scripted: ScriptedServer, pool: LLMPool)
         )
     )
     job_id = job()
-    messages: list[dict[str, object]] = list(USER)
+    messages: list[dict[str, Any]] = list(USER)
 
     first = await pool.chat(messages, job_id=job_id, role="researcher", step="s1", tools=[SEARCH_TOOL])
     [call] = first.tool_calls
@@ -243,10 +244,13 @@ async def test_least_outstanding_spreads_concurrent_requests() -> None:
 
 
 async def test_job_affinity_keeps_a_job_on_its_endpoint() -> None:
-    async with ScriptedServer() as a, ScriptedServer() as b:
-        async with LLMPool(InferenceSettings(llm_urls=[a.url, b.url])) as pool:
-            first = [await pool.chat(USER, job_id=name, role="r") for name in ("job-a", "job-b")]
-            later = [await pool.chat(USER, job_id=name, role="r") for name in ("job-a", "job-b") * 3]
+    async with (
+        ScriptedServer() as a,
+        ScriptedServer() as b,
+        LLMPool(InferenceSettings(llm_urls=[a.url, b.url])) as pool,
+    ):
+        first = [await pool.chat(USER, job_id=name, role="r") for name in ("job-a", "job-b")]
+        later = [await pool.chat(USER, job_id=name, role="r") for name in ("job-a", "job-b") * 3]
     assert first[0].endpoint != first[1].endpoint
     assert [r.endpoint for r in later] == [first[0].endpoint, first[1].endpoint] * 3
 

@@ -200,8 +200,9 @@ async def test_async_context_manager_serves_and_stops() -> None:
             response = await client.get(f"{server.url}/models")
             assert response.status_code == 200
         url = server.url
-    with pytest.raises(httpx.ConnectError):
-        httpx.get(f"{url}/models", timeout=2)
+    async with httpx.AsyncClient() as client:
+        with pytest.raises(httpx.ConnectError):
+            await client.get(f"{url}/models", timeout=2)
 
 
 @pytest.fixture
