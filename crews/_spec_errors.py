@@ -75,9 +75,14 @@ def field_name(path: Iterable[PathPart]) -> str:
     for part in path:
         if isinstance(part, int):
             out += f"[{part}]"
+        elif not _PLAIN.fullmatch(part):
+            out += f'["{part}"]'
         else:
             out += f".{part}" if out else part
     return out
+
+
+_PLAIN = re.compile(r"[A-Za-z0-9_-]+")
 
 
 def did_you_mean(word: str, candidates: Iterable[str]) -> str | None:
@@ -116,13 +121,16 @@ def describe(value: object) -> str:
 
 def problems_from_validation(exc: ValidationError, data: object, model: type[BaseModel]) -> list[Problem]:
     """Pydantic's errors as problems at paths that exist in ``data``, with messages a person can act on."""
-    problems = []
+    problems, guessed = [], set()
     for error in exc.errors(include_url=False):
         path, at_key = _data_path(error["loc"], data)
         if error["type"] == "extra_forbidden":
             at_key = True
-        problems.append(Problem(path, _message(error, path, model), at_key))
-    return problems
+            close = did_you_mean(str(path[-1]), _fields_at(model, path[:-1]))
+            guessed.add((*path[:-1], close))
+        problems.append((error["type"], Problem(path, _message(error, path, model), at_key)))
+    # "unknown field 'gaol'; did you mean 'goal'?" already says that 'goal' is missing
+    return [p for kind, p in problems if not (kind == "missing" and p.path in guessed)]
 
 
 def _data_path(loc: tuple[int | str, ...], data: object) -> tuple[DocPath, bool]:
@@ -158,9 +166,14 @@ def _message(error: ErrorDetails, path: DocPath, model: type[BaseModel]) -> str:
         return f"unknown field '{path[-1]}'" + suggest(str(path[-1]), allowed)
     if kind == "literal_error":
         options = re.findall(r"'([^']*)'", str(ctx.get("expected", "")))
-        return f"{describe(value)} is not allowed" + suggest(str(value), options)
+        close = did_you_mean(str(value), options)
+        return f"{value!r} is not one of {', '.join(options)}" + (
+            f"; did you mean '{close}'?" if close else ""
+        )
     if kind == "value_error":
         return str(ctx.get("error", error["msg"]))
+    if kind == "string_type" and isinstance(value, bool | int | float):
+        return f"expected text, got {describe(value)} (put it in quotes to make it text)"
     if kind in _EXPECTED:
         return f"expected {_EXPECTED[kind]}, got {describe(value)}"
     if kind in _BOUNDS:
