@@ -1,0 +1,73 @@
+"""What an engine is given for one step, what it returns, and how a worker finds the engine for a step.
+
+Engines are imported on first use (``engine_for``), so a worker loads only the
+framework its role needs (none, for a native role).
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+from bus.step import Engine as EngineName
+from bus.step import StepWork
+from inference.budget import TokenBudget
+from inference.results import Usage
+from roles.errors import StepFailed
+from roles.memory import SharedMemory
+from roles.tools import ToolBox
+
+if TYPE_CHECKING:
+    from inference.client import LLMPool
+
+
+@dataclass(frozen=True)
+class StepRun:
+    """One run of one step: the work, the LLM pool, the step's tools and memory, and the job's budget."""
+
+    work: StepWork
+    llm: LLMPool
+    tools: ToolBox
+    memory: SharedMemory
+    budget: TokenBudget
+    check_cancelled: Callable[[], Awaitable[None]]
+    """Raises ``StepCancelled`` when the job is no longer running; engines call it between LLM calls."""
+    memory_prompt_max_chars: int = 8_000
+
+
+@dataclass(frozen=True)
+class StepOutput:
+    """A step's answer: the text, the parsed JSON when the step has an output schema, the tokens it used."""
+
+    output: str
+    data: Any = None
+    usage: Usage = field(default_factory=Usage)
+    llm_calls: int = 0
+
+
+class Engine(Protocol):
+    async def run(self, step: StepRun) -> StepOutput:
+        """Run the step to its final answer; ``StepFailed`` when it cannot succeed, ``StepCancelled`` on cancel.
+
+        Errors of the LLM pool (``inference.errors``) pass through: the worker
+        knows which are retryable.
+        """
+        ...
+
+
+ENGINES: dict[str, str] = {"native": "roles.engines.native:NativeEngine"}
+
+
+def engine_for(name: EngineName) -> Engine:
+    """The engine for a step of ``engine: name``, imported now; ``StepFailed`` when this worker has none."""
+    target = ENGINES.get(name)
+    if target is None:
+        raise StepFailed(
+            f"engine {name!r} is not available in this worker yet (it has {', '.join(sorted(ENGINES))}): "
+            "use engine: native for this role"
+        )
+    module, _, attribute = target.partition(":")
+    engine: Engine = getattr(importlib.import_module(module), attribute)()
+    return engine

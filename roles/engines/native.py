@@ -1,0 +1,169 @@
+"""The native engine: a tool-calling loop on the shared LLM pool, framed as CrewAI frames a task.
+
+1. system: the role prompt; user: the task, expected output, context outputs
+   and the job's shared memory (``roles.prompts``);
+2. each LLM call may ask for tools: each call's result goes back as a ``tool``
+   message (data, never instructions). A tool error (bad arguments, a failing
+   tool) is the tool's result, so the model can correct itself; a tool outside
+   the allow-list fails the step;
+3. an answer without tool calls is the final answer. With an output schema,
+   the call asks for JSON (``response_format`` json_schema), and an answer
+   that does not parse or validate gets one repair request, then fails;
+4. at most ``max_iter`` LLM calls; the job's cancel is checked before each.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import SchemaError, best_match
+
+from inference.results import ChatResult, ToolCall, Usage
+from roles import prompts
+from roles.engines.base import StepOutput, StepRun
+from roles.errors import StepFailed, ToolError
+
+Message = dict[str, Any]
+FENCE = re.compile(r"^```(?:json)?\s*(.*?)\s*```$", re.DOTALL)
+SCHEMA_NAME = re.compile(r"[^A-Za-z0-9_-]")
+
+
+class OutputInvalid(ValueError):
+    """The final answer does not parse as JSON or does not match the output schema."""
+
+
+class OutputSchema:
+    """A step's ``output_schema``: the ``response_format`` to ask with, and the check of the answer."""
+
+    def __init__(self, schema: Mapping[str, Any], step: str) -> None:
+        try:
+            Draft202012Validator.check_schema(schema)
+        except SchemaError as exc:
+            raise StepFailed(
+                f"the output_schema of step {step!r} is not a valid JSON schema ({exc.message}): "
+                "fix the task's output_schema in the crew file"
+            ) from exc
+        self.schema = dict(schema)
+        self._validator = Draft202012Validator(self.schema)
+        self._name = SCHEMA_NAME.sub("_", step)[:64] or "output"
+
+    def response_format(self) -> dict[str, Any]:
+        return {"type": "json_schema", "json_schema": {"name": self._name, "schema": self.schema}}
+
+    def parse(self, answer: str) -> tuple[str, Any]:
+        """The answer's JSON text (code fences removed) and its value; ``OutputInvalid`` otherwise."""
+        fenced = FENCE.match(answer)
+        text = fenced.group(1) if fenced else answer
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise OutputInvalid(f"it is not JSON ({exc})") from exc
+        error = best_match(self._validator.iter_errors(data))
+        if error is not None:
+            where = f" at {error.json_path}" if error.path else ""
+            raise OutputInvalid(f"{error.message}{where}")
+        return text, data
+
+
+class NativeEngine:
+    """Runs a step with our own tool-calling loop."""
+
+    async def run(self, step: StepRun) -> StepOutput:
+        work = step.work
+        schema = OutputSchema(work.output_schema, work.step) if work.output_schema is not None else None
+        memory = await step.memory.read_all()
+        messages: list[Message] = [
+            {"role": "system", "content": prompts.system_prompt(work.prompt)},
+            {
+                "role": "user",
+                "content": prompts.task_prompt(work, memory, memory_max_chars=step.memory_prompt_max_chars),
+            },
+        ]
+        return await _Loop(step, messages, schema).run()
+
+
+class _Loop:
+    """The state of one run: the conversation, the tokens used, whether the one repair was spent."""
+
+    def __init__(self, step: StepRun, messages: list[Message], schema: OutputSchema | None) -> None:
+        self.step, self.messages, self.schema = step, messages, schema
+        self.usage = Usage()
+        self.calls = 0
+        self.repaired = False
+
+    async def run(self) -> StepOutput:
+        work = self.step.work
+        for _ in range(work.max_iter):
+            await self.step.check_cancelled()
+            result = await self._chat()
+            if result.tool_calls:
+                await self._run_tools(result)
+                continue
+            answer = (result.content or "").strip()
+            if not answer:
+                self._follow_up(result, prompts.EMPTY_ANSWER)
+                continue
+            output = self._final(result, answer)
+            if output is not None:
+                return output
+        raise StepFailed(
+            f"step {work.step!r} ({work.role}) made {work.max_iter} LLM calls (max_iter) without a final "
+            "answer: raise the role's max_iter, or make the task need fewer tool calls"
+        )
+
+    async def _chat(self) -> ChatResult:
+        work = self.step.work
+        result = await self.step.llm.chat(
+            self.messages,
+            job_id=work.job,
+            role=work.role,
+            step=work.step,
+            tools=self.step.tools.specs() or None,
+            response_format=self.schema.response_format() if self.schema else None,
+            model=work.llm.model,
+            temperature=work.llm.temperature,
+            max_tokens=work.llm.max_tokens,
+            budget=self.step.budget,
+            extra_body={"top_p": work.llm.top_p} if work.llm.top_p is not None else None,
+        )
+        self.usage += result.usage
+        self.calls += 1
+        return result
+
+    async def _run_tools(self, result: ChatResult) -> None:
+        self.messages.append(result.to_message())
+        for call in result.tool_calls:
+            self.messages.append({"role": "tool", "tool_call_id": call.id, "content": await self._tool(call)})
+
+    async def _tool(self, call: ToolCall) -> str:
+        try:
+            return await self.step.tools.call(call)
+        except ToolError as exc:
+            return f"Error: {exc}"
+
+    def _final(self, result: ChatResult, answer: str) -> StepOutput | None:
+        """The step's output, or None after asking for the one repair of a malformed answer."""
+        if self.schema is None:
+            return StepOutput(output=answer, usage=self.usage, llm_calls=self.calls)
+        try:
+            text, data = self.schema.parse(answer)
+        except OutputInvalid as exc:
+            if self.repaired:
+                raise StepFailed(
+                    f"the answer of step {self.step.work.step!r} does not match its output_schema after one "
+                    f"repair attempt: {exc}; check the schema and the task description, or use a stronger model"
+                ) from exc
+            self.repaired = True
+            self._follow_up(result, prompts.schema_repair(str(exc), self.schema.schema))
+            return None
+        return StepOutput(output=text, data=data, usage=self.usage, llm_calls=self.calls)
+
+    def _follow_up(self, result: ChatResult, request: str) -> None:
+        answer = result.to_message()
+        answer["content"] = answer["content"] or ""
+        self.messages.append(answer)
+        self.messages.append({"role": "user", "content": request})

@@ -1,0 +1,53 @@
+"""Errors of the roles package.
+
+RoleError
+ ├── StepFailed              the step cannot succeed; ``reason`` tells a person what to change (not retryable)
+ │    └── ToolNotAllowed     the model called a tool outside the role's allow-list
+ ├── StepCancelled           the job was cancelled (or failed) before or while the step ran
+ └── ToolError               one tool call failed; its message goes back to the model, which may recover
+      └── ToolArgumentsInvalid   the arguments do not match the tool's JSON schema
+
+Retryable failures are not ours: the LLM pool raises ``inference.errors.LLMUnavailable``
+and the worker turns it into ``bus.errors.RetryableError`` (a nak with delay).
+"""
+
+from __future__ import annotations
+
+
+class RoleError(Exception):
+    """Root of the roles package's errors."""
+
+    retryable: bool = False
+
+
+class StepFailed(RoleError):
+    """The step cannot succeed as it is; running it again would fail the same way."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class ToolNotAllowed(StepFailed):
+    """The model asked for a tool the step does not allow (enforced in code, not by the prompt)."""
+
+    def __init__(self, reason: str, *, tool: str) -> None:
+        super().__init__(reason)
+        self.tool = tool
+
+
+class StepCancelled(RoleError):
+    """The job is no longer running (status ``cancelled`` or ``failed``): stop the step."""
+
+    def __init__(self, job: str, status: str) -> None:
+        super().__init__(f"job {job} is {status}")
+        self.job = job
+        self.status = status
+
+
+class ToolError(RoleError):
+    """A tool call failed in a way the model can act on (it is told, as the tool's result)."""
+
+
+class ToolArgumentsInvalid(ToolError):
+    """The model's arguments do not match the tool's JSON schema."""

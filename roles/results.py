@@ -1,0 +1,47 @@
+"""Step results in the job's results hash: written once per step, whoever finishes first.
+
+A result is ``{"output", "data", "role", "worker", "usage": {"input_tokens", "output_tokens"}}``
+under the step's id. ``HSETNX`` makes the write once-only: a worker that ran a
+redelivered step after another had recorded it gets the first result back and
+reports that one.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import redis.asyncio as aioredis
+from pydantic import BaseModel
+
+from inference.results import Usage
+
+
+class StepResult(BaseModel):
+    """What a step produced, as recorded."""
+
+    output: str
+    data: Any = None
+    role: str
+    worker: str
+    usage: Usage = Usage()
+
+
+class ResultStore:
+    """One job's results hash."""
+
+    def __init__(self, client: aioredis.Redis, key: str) -> None:
+        self._redis = client
+        self.key = key
+
+    async def get(self, step: str) -> StepResult | None:
+        raw: str | None = await self._redis.hget(self.key, step)
+        return None if raw is None else StepResult.model_validate_json(raw)
+
+    async def record(self, step: str, result: StepResult) -> tuple[StepResult, bool]:
+        """Write ``result`` unless the step has one; returns the stored result and whether it is ours."""
+        if await self._redis.hsetnx(self.key, step, result.model_dump_json()):
+            return result, True
+        stored = await self.get(step)
+        if stored is None:  # the job's keys expired between the two calls
+            raise LookupError(f"result of step {step} vanished from {self.key}")
+        return stored, False

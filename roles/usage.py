@@ -1,0 +1,52 @@
+"""Token usage per job and role, in the job's usage hash, and the job's token budget.
+
+``RedisUsage`` is the ``inference.budget.TokenBudget`` the LLM pool is given
+for a step: after each call it adds ``<role>:input_tokens``,
+``<role>:output_tokens`` and ``<role>:calls`` (one transaction), and before
+each call it refuses (``BudgetExceeded``) once the job as a whole has used
+``limit`` tokens (``StepWork.max_tokens_budget``, the crew's
+``budgets.max_tokens``).
+"""
+
+from __future__ import annotations
+
+import redis.asyncio as aioredis
+
+from inference.errors import BudgetExceeded
+from inference.results import Usage
+
+TOKEN_SUFFIXES = (":input_tokens", ":output_tokens")
+
+
+class RedisUsage:
+    """Records usage in ``key`` and enforces the job's token budget (None: only record)."""
+
+    def __init__(self, client: aioredis.Redis, key: str, *, limit: int | None = None) -> None:
+        self._redis = client
+        self.key = key
+        self.limit = limit
+
+    async def check(self, job_id: str, role: str) -> None:
+        if self.limit is None:
+            return
+        used = await self.used_tokens()
+        if used >= self.limit:
+            raise BudgetExceeded(
+                f"job {job_id} has used {used} of its {self.limit} tokens, so role {role} may not call the "
+                "LLM again: raise the crew's budgets.max_tokens or make its tasks shorter",
+                job_id=job_id,
+                used=used,
+                limit=self.limit,
+            )
+
+    async def record(self, job_id: str, role: str, usage: Usage) -> None:
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hincrby(self.key, f"{role}:input_tokens", usage.input_tokens)
+            pipe.hincrby(self.key, f"{role}:output_tokens", usage.output_tokens)
+            pipe.hincrby(self.key, f"{role}:calls", 1)
+            await pipe.execute()
+
+    async def used_tokens(self) -> int:
+        """Input plus output tokens of every role of the job so far."""
+        counts: dict[str, str] = await self._redis.hgetall(self.key)
+        return sum(int(value) for name, value in counts.items() if name.endswith(TOKEN_SUFFIXES))

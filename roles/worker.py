@@ -1,0 +1,219 @@
+"""The role worker: turns each delivered step into events, a write-once result and usage.
+
+For one delivery of a step (``bus.worker.WorkLoop`` acks when ``handle`` returns):
+
+1. a result is already recorded (a redelivery after a crash, or a race) →
+   publish its artifact and ``COMPLETED`` again (JetStream drops repeats), ack;
+2. the job is ``cancelled`` or ``failed`` → ``CANCELED``, ack;
+3. ``WORKING`` (attempt n), run the engine (the job's cancel is checked between
+   LLM calls; ``max_execution_time_s`` bounds the run), record the result with
+   ``HSETNX``, publish artifact and ``COMPLETED`` from the stored result, ack;
+4. a step that cannot succeed (``StepFailed``, ``BudgetExceeded``,
+   ``BadLLMResponse``) → ``FAILED`` with the reason, ack; the LLM pool being
+   unavailable → ``RetryableError`` (nak with delay); after the last delivery
+   ``on_dead`` publishes ``FAILED`` "gave up after N deliveries: …".
+
+Each step runs in an ``invoke_agent <role>`` span, child of the consumer span
+that carries the dispatcher's trace; tool and LLM spans nest under it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
+
+import redis.asyncio as aioredis
+from a2a.types import SendMessageRequest
+from google.protobuf.json_format import ParseError
+from nats.js import JetStreamContext
+from opentelemetry import trace
+from opentelemetry.trace import Span, Status, StatusCode
+from pydantic import ValidationError
+
+from bus import subjects
+from bus.codec import decode
+from bus.dead_letter import DeadLetter, record_dead_letter
+from bus.errors import RetryableError
+from bus.step import StepWork, from_request
+from bus.worker import Delivery
+from inference.errors import BadLLMResponse, BudgetExceeded, LLMUnavailable
+from roles.engines.base import StepOutput, StepRun, engine_for
+from roles.errors import StepCancelled, StepFailed
+from roles.events import StepEvents
+from roles.memory import SharedMemory
+from roles.results import ResultStore, StepResult
+from roles.settings import RoleSettings
+from roles.tools import ToolContext, ToolRegistry, default_registry
+from roles.usage import RedisUsage
+
+if TYPE_CHECKING:
+    from inference.client import LLMPool
+
+log = logging.getLogger(__name__)
+tracer = trace.get_tracer("crews.roles")
+
+LLMSource = Callable[[], Awaitable["LLMPool"]]
+"""Gives the LLM pool when a step first needs it (the process builds it after it is ready)."""
+STOPPED = frozenset({"cancelled", "failed"})
+CANNOT_SUCCEED = (StepFailed, BudgetExceeded, BadLLMResponse)
+
+
+class RoleWorker:
+    """Runs the steps of one role of one crew; ``handle`` and ``on_dead`` plug into a ``WorkLoop``."""
+
+    def __init__(
+        self,
+        js: JetStreamContext,
+        client: aioredis.Redis,
+        llm: LLMSource,
+        settings: RoleSettings,
+        *,
+        crew: str,
+        role: str,
+        tools: ToolRegistry | None = None,
+    ) -> None:
+        self.js, self.redis, self.llm, self.settings = js, client, llm, settings
+        self.crew, self.role = crew, role
+        self.consumer = subjects.role_consumer(crew, role)
+        self.tools = tools or default_registry()
+
+    async def handle(self, delivery: Delivery) -> None:
+        work = await self._decode(delivery)
+        if work is None:
+            return
+        with tracer.start_as_current_span(f"invoke_agent {work.role}") as span:
+            _set_step_attributes(span, work, delivery, self.settings.worker_id)
+            outcome = await self._handle(work, delivery, span)
+            span.set_attribute("crews.step.outcome", outcome)
+            log.info("step %s of job %s (%s): %s", work.step, work.job, work.role, outcome)
+
+    async def on_dead(self, dead: DeadLetter) -> None:
+        """The step's last delivery failed: ``FAILED`` with why it was given up."""
+        try:
+            work = from_request(decode(dead.payload, SendMessageRequest))
+        except (ParseError, ValueError, ValidationError) as exc:
+            log.warning("dead letter %s seq %d is not a step request: %s", dead.subject, dead.stream_seq, exc)
+            return
+        reason = f"gave up after {dead.deliveries} deliveries: {dead.reason}"
+        await StepEvents(self.js, work, self.settings.worker_id).failed(reason, attempt=dead.deliveries)
+
+    async def _handle(self, work: StepWork, delivery: Delivery, span: Span) -> str:
+        events = StepEvents(self.js, work, self.settings.worker_id)
+        results = ResultStore(self.redis, work.keys.results)
+        stored = await results.get(work.step)
+        if stored is not None:
+            await events.result(stored)
+            return "replayed"
+        status = await self._job_status(work)
+        if status in STOPPED:
+            await events.canceled(f"job {work.job} is {status}: step {work.step!r} did not start")
+            return "canceled"
+        await events.working(delivery.attempt)
+        try:
+            output = await self._run(work)
+        except StepCancelled as exc:
+            await events.canceled(f"{exc}: step {work.step!r} stopped")
+            return "canceled"
+        except CANNOT_SUCCEED as exc:
+            reason = exc.reason if isinstance(exc, StepFailed) else str(exc)
+            _set_error(span, exc, reason)
+            await events.failed(reason, attempt=delivery.attempt)
+            return "failed"
+        except LLMUnavailable as exc:
+            _set_error(span, exc, str(exc))
+            raise RetryableError(str(exc), exc.retry_after) from exc
+        return await self._record(work, output, results, events, span)
+
+    async def _record(
+        self, work: StepWork, output: StepOutput, results: ResultStore, events: StepEvents, span: Span
+    ) -> str:
+        """Record the result once, then publish the stored one (ours, or the first worker's)."""
+        result = StepResult(
+            output=output.output,
+            data=output.data,
+            role=work.role,
+            worker=self.settings.worker_id,
+            usage=output.usage,
+        )
+        recorded, ours = await results.record(work.step, result)
+        span.set_attribute("gen_ai.usage.input_tokens", output.usage.input_tokens)
+        span.set_attribute("gen_ai.usage.output_tokens", output.usage.output_tokens)
+        await events.result(recorded)
+        return "completed" if ours else "replayed"
+
+    async def _run(self, work: StepWork) -> StepOutput:
+        engine = engine_for(work.engine)
+        memory = SharedMemory(self.redis, work.keys.memory)
+        context = ToolContext(job=work.job, step=work.step, role=work.role, memory=memory)
+        run = StepRun(
+            work=work,
+            llm=await self.llm(),
+            tools=self.tools.for_step(
+                work.tools, context, max_output_chars=self.settings.tool_output_max_chars
+            ),
+            memory=memory,
+            budget=RedisUsage(self.redis, work.keys.usage, limit=work.max_tokens_budget),
+            check_cancelled=lambda: self._check_cancelled(work),
+            memory_prompt_max_chars=self.settings.memory_prompt_max_chars,
+        )
+        deadline = asyncio.timeout(work.max_execution_time_s)
+        try:
+            async with deadline:
+                return await engine.run(run)
+        except TimeoutError as exc:
+            if not deadline.expired():
+                raise
+            raise StepFailed(
+                f"step {work.step!r} ({work.role}) ran longer than its max_execution_time of "
+                f"{work.max_execution_time_s:g} s: raise the role's max_execution_time or shorten the task"
+            ) from exc
+
+    async def _job_status(self, work: StepWork) -> str | None:
+        status: str | None = await self.redis.hget(work.keys.state, "status")
+        return status
+
+    async def _check_cancelled(self, work: StepWork) -> None:
+        status = await self._job_status(work)
+        if status in STOPPED:
+            raise StepCancelled(work.job, status or "")
+
+    async def _decode(self, delivery: Delivery) -> StepWork | None:
+        """The step in ``delivery``; a message that is not one is dead-lettered at once (it cannot improve)."""
+        try:
+            return from_request(decode(delivery.data, SendMessageRequest))
+        except (ParseError, ValueError, ValidationError) as exc:
+            reason = f"not a step request for {self.crew}/{self.role}: {exc}"
+            dead = DeadLetter(
+                stream=subjects.TASKS_STREAM,
+                consumer=self.consumer,
+                subject=delivery.subject,
+                stream_seq=delivery.stream_seq,
+                deliveries=delivery.attempt,
+                reason=reason,
+                payload_b64=base64.b64encode(delivery.data).decode(),
+                headers=delivery.headers,
+            )
+            await record_dead_letter(self.js, dead)
+            log.warning("dead-lettered %s seq %d: %s", delivery.subject, delivery.stream_seq, reason)
+            return None
+
+
+def _set_error(span: Span, exc: Exception, reason: str) -> None:
+    span.set_status(Status(StatusCode.ERROR, reason))
+    span.set_attribute("error.type", type(exc).__name__)
+
+
+def _set_step_attributes(span: Span, work: StepWork, delivery: Delivery, worker: str) -> None:
+    span.set_attribute("gen_ai.operation.name", "invoke_agent")
+    span.set_attribute("gen_ai.agent.name", work.role)
+    span.set_attribute("gen_ai.agent.id", f"{work.crew}/{work.role}")
+    span.set_attribute("crews.crew", work.crew)
+    span.set_attribute("crews.job.id", work.job)
+    span.set_attribute("crews.step", work.step)
+    span.set_attribute("crews.task.id", work.task_id)
+    span.set_attribute("crews.engine", work.engine)
+    span.set_attribute("crews.attempt", delivery.attempt)
+    span.set_attribute("crews.worker", worker)
