@@ -23,3 +23,16 @@ def _register() -> None:
 
 
 _register()
+
+
+def main() -> None:
+    """The console script: a user's mistake is one red line and exit code 1, never a traceback."""
+    from crews.errors import CrewsError
+
+    try:
+        app()
+    except CrewsError as exc:
+        from rich.console import Console
+
+        Console(stderr=True).print(f"[red]error:[/] {exc}", highlight=False)
+        raise SystemExit(1) from None

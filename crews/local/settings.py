@@ -1,0 +1,26 @@
+"""Settings of the all-in-one local stack (``crews up``), prefix ``CREWS_``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class StackSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CREWS_", extra="ignore")
+
+    home: Path = Field(Path.home() / ".cache" / "crews" / "stack", description="data of the local servers")
+    local_llm: Literal["vllm", "scripted"] = Field(
+        "vllm",
+        description="the local LLM pool when CREWS_LLM_URLS is unset: a real vLLM, or the scripted echo server",
+    )
+    api_host: str = "127.0.0.1"
+    api_port: int = 8080
+    nats_port: int = 4222
+    redis_port: int = 6379
+    llm_port: int = 8000
+    scale_poll_s: float = Field(1.0, gt=0, description="how often the local autoscaler reads queue depth")
+    scale_cooldown_s: float = Field(30.0, ge=0, description="idle time before a role scales back down")

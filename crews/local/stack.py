@@ -1,0 +1,114 @@
+"""``crews up``: the whole stack on one machine, every part a real process.
+
+NATS and a Redis-compatible server from the installed binaries (unless
+``CREWS_NATS_URL`` / ``CREWS_REDIS_URL`` are set), the local LLM pool (a real
+vLLM, unless ``CREWS_LLM_URLS`` is set), the API, a coordinator, and workers
+for every role of every registered crew, scaled on queue depth. Stopping
+stops everything it started, in reverse order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from crews.errors import LocalStackError
+from crews.local.servers import ServerProcess, nats_server, port_or_free, redis_server
+
+if TYPE_CHECKING:
+    from inference.local_vllm import LocalVLLM
+
+Progress = Callable[[str], None]
+CREWS = str(Path(sys.executable).with_name("crews"))
+
+
+class LocalStack:
+    """Starts and stops the local stack's processes; ``env`` is what its children see."""
+
+    def __init__(self, home: Path, *, api_host: str, api_port: int, progress: Progress) -> None:
+        self.home, self.api_host, self.progress = home, api_host, progress
+        self.api_port = port_or_free(api_port)
+        self.env: dict[str, str] = dict(os.environ, PYTHONUNBUFFERED="1")
+        self.services: list[ServerProcess] = []
+        self.workers: dict[str, list[ServerProcess]] = {}
+        self._llm: LocalVLLM | None = None
+
+    @property
+    def api_url(self) -> str:
+        return f"http://{self.api_host}:{self.api_port}"
+
+    def start_servers(self, nats_port: int, redis_port: int) -> None:
+        """NATS and Redis from the installed binaries, unless URLs are configured."""
+        self.home.mkdir(parents=True, exist_ok=True)
+        if "CREWS_NATS_URL" not in os.environ:
+            port = self._start(nats_server(self.home / "nats", port_or_free(nats_port)))
+            self.env["CREWS_NATS_URL"] = f"nats://127.0.0.1:{port}"
+        if "CREWS_REDIS_URL" not in os.environ:
+            port = self._start(redis_server(self.home / "redis", port_or_free(redis_port)))
+            self.env["CREWS_REDIS_URL"] = f"redis://127.0.0.1:{port}/0"
+
+    def start_llm(self, mode: str, port: int) -> None:
+        """The local LLM pool, unless ``CREWS_LLM_URLS`` points at one."""
+        if "CREWS_LLM_URLS" in os.environ:
+            return
+        if mode == "scripted":
+            port = port_or_free(port)
+            argv = [sys.executable, "-m", "inference.scripted", "--port", str(port)]
+            self._start(ServerProcess("scripted LLM", argv, "scripted LLM ready", port, env=self.env))
+            self.env["CREWS_LLM_URLS"] = f"http://127.0.0.1:{port}/v1"
+            return
+        from inference.local_vllm import LocalVLLM, ensure_installed
+
+        self.progress("installing the local vLLM and model (first run only, about 2 minutes)…")
+        install = ensure_installed(progress=self.progress)
+        self.progress("starting vLLM on the CPU (about 30 s)…")
+        llm = LocalVLLM(install, port=port_or_free(port))
+        llm.start()
+        self._llm = llm
+        self.env["CREWS_LLM_URLS"] = llm.url
+
+    def start_services(self) -> None:
+        """The API and a coordinator."""
+        self.env.update(CREWS_API_HOST=self.api_host, CREWS_API_PORT=str(self.api_port))
+        self.env["CREWS_API_URL"] = self.api_url
+        self._start(ServerProcess("api", [CREWS, "api"], "api ready", self.api_port, env=self.env))
+        self._start(
+            ServerProcess("coordinator", [CREWS, "coordinator"], "coordinator ready", 0, env=self.env)
+        )
+
+    async def start_worker(self, crew: str, role: str) -> None:
+        name = f"{crew}/{role}"
+        proc = ServerProcess(f"role {name}", [CREWS, "role", name], f"role {name} ready", 0, env=self.env)
+        await asyncio.to_thread(proc.start)
+        self.workers.setdefault(name, []).append(proc)
+        self.progress(f"worker up: {name} ({len(self.workers[name])})")
+
+    async def stop_worker(self, crew: str, role: str) -> None:
+        name = f"{crew}/{role}"
+        proc = self.workers[name].pop()
+        await asyncio.to_thread(proc.stop)
+        self.progress(f"worker down: {name} ({len(self.workers[name])})")
+
+    def stop(self) -> None:
+        """Stop workers, then services, then the LLM and the servers; nothing is left running."""
+        for procs in self.workers.values():
+            for proc in reversed(procs):
+                proc.stop()
+        for proc in reversed(self.services):
+            proc.stop()
+        if self._llm is not None:
+            self._llm.stop()
+
+    def _start(self, proc: ServerProcess) -> int:
+        self.progress(f"starting {proc.name}…")
+        try:
+            proc.start()
+        except LocalStackError:
+            self.stop()
+            raise
+        self.services.append(proc)
+        return proc.port

@@ -1,0 +1,106 @@
+"""Live progress of a job for the terminal: one row per step, fed by the job's A2A events."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from rich.table import Table
+
+STATE_STYLE = {
+    "submitted": "dim",
+    "working": "yellow",
+    "completed": "green",
+    "failed": "red",
+    "canceled": "magenta",
+    "input-required": "cyan",
+}
+
+
+def _state(raw: str) -> str:
+    return raw.removeprefix("TASK_STATE_").lower().replace("_", "-")
+
+
+@dataclass
+class StepRow:
+    step: str
+    role: str = ""
+    state: str = "pending"
+    started: float | None = None
+    ended: float | None = None
+
+    def elapsed(self) -> str:
+        if self.started is None:
+            return ""
+        return f"{(self.ended or time.monotonic()) - self.started:.1f}s"
+
+
+@dataclass
+class JobProgress:
+    """What the events said so far: each step's state, the job's state, and its output."""
+
+    job: str
+    steps: dict[str, StepRow] = field(default_factory=dict)
+    state: str = "submitted"
+    output: str = ""
+    reason: str = ""
+
+    def seed(self, plan: dict[str, Any] | None) -> None:
+        """Show every planned step from the start, in plan order."""
+        for step in (plan or {}).get("steps", []):
+            self.steps.setdefault(step["id"], StepRow(step["id"], step.get("role") or ""))
+
+    @property
+    def done(self) -> bool:
+        return self.state in {"completed", "failed", "canceled"}
+
+    def apply(self, event: dict[str, Any]) -> None:
+        if "statusUpdate" in event:
+            self._status(event["statusUpdate"])
+        elif "artifactUpdate" in event and event["artifactUpdate"].get("taskId") == self.job:
+            parts = event["artifactUpdate"].get("artifact", {}).get("parts", [])
+            self.output = "".join(p.get("text", "") for p in parts)
+
+    def _status(self, update: dict[str, Any]) -> None:
+        state = _state(update.get("status", {}).get("state", ""))
+        task_id = update.get("taskId", "")
+        if task_id == self.job:
+            self.state = state
+            message = update.get("status", {}).get("message", {})
+            self.reason = "".join(p.get("text", "") for p in message.get("parts", [])) or self.reason
+            return
+        step = task_id.removeprefix(f"{self.job}.")
+        row = self.steps.setdefault(step, StepRow(step))
+        row.role = update.get("metadata", {}).get("role", row.role)
+        row.state = state
+        now = time.monotonic()
+        if state == "working" and row.started is None:
+            row.started = now
+        if state in {"completed", "failed", "canceled"}:
+            row.ended = now
+
+    def table(self) -> Table:
+        table = Table(title=f"job {self.job} — {self.state}", title_justify="left")
+        for column in ("step", "role", "state", "time"):
+            table.add_column(column)
+        for row in self.steps.values():
+            style = STATE_STYLE.get(row.state, "")
+            table.add_row(
+                row.step, row.role, f"[{style}]{row.state}[/]" if style else row.state, row.elapsed()
+            )
+        return table
+
+
+def usage_table(usage: dict[str, dict[str, int]]) -> Table:
+    """Tokens per role, with a total row."""
+    table = Table(title="tokens per role", title_justify="left")
+    for column in ("role", "calls", "input", "output"):
+        table.add_column(column, justify="right" if column != "role" else "left")
+    totals = [0, 0, 0]
+    for role, numbers in sorted(usage.items()):
+        row = [numbers.get("calls", 0), numbers.get("input_tokens", 0), numbers.get("output_tokens", 0)]
+        totals = [a + b for a, b in zip(totals, row, strict=True)]
+        table.add_row(role, *(str(n) for n in row))
+    table.add_row("[bold]total[/]", *(f"[bold]{n}[/]" for n in totals))
+    return table
