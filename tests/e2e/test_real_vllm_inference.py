@@ -54,7 +54,11 @@ async def test_serves_the_fixed_model_name(local_vllm: LocalVLLM) -> None:
 
 async def test_text_answer(pool: LLMPool) -> None:
     result = await pool.chat(
-        [{"role": "user", "content": "Name three colors."}], job_id="e2e", role="writer", max_tokens=40, temperature=0
+        [{"role": "user", "content": "Name three colors."}],
+        job_id="e2e",
+        role="writer",
+        max_tokens=40,
+        temperature=0,
     )
     assert result.content and result.content.strip()
     assert result.model == "crews-local"
@@ -63,7 +67,9 @@ async def test_text_answer(pool: LLMPool) -> None:
 
 
 @pytest.mark.parametrize(
-    "tool_choice", ["required", {"type": "function", "function": {"name": "search"}}], ids=["required", "named"]
+    "tool_choice",
+    ["required", {"type": "function", "function": {"name": "search"}}],
+    ids=["required", "named"],
 )
 async def test_required_tool_call_is_valid(pool: LLMPool, tool_choice: Any) -> None:
     result = await pool.chat(
@@ -83,14 +89,26 @@ async def test_required_tool_call_is_valid(pool: LLMPool, tool_choice: Any) -> N
 
 
 async def test_tool_result_goes_back_and_the_model_answers(pool: LLMPool) -> None:
-    messages: list[dict[str, Any]] = [{"role": "user", "content": "Search the web for the capital of France."}]
+    messages: list[dict[str, Any]] = [
+        {"role": "user", "content": "Search the web for the capital of France."}
+    ]
     first = await pool.chat(
-        messages, job_id="e2e-loop", role="researcher", tools=[SEARCH_TOOL], tool_choice="required", max_tokens=100
+        messages,
+        job_id="e2e-loop",
+        role="researcher",
+        tools=[SEARCH_TOOL],
+        tool_choice="required",
+        max_tokens=100,
     )
     call = first.tool_calls[0]
-    messages += [first.to_message(), {"role": "tool", "tool_call_id": call.id, "content": "Paris is the capital."}]
+    messages += [
+        first.to_message(),
+        {"role": "tool", "tool_call_id": call.id, "content": "Paris is the capital."},
+    ]
 
-    second = await pool.chat(messages, job_id="e2e-loop", role="researcher", tools=[SEARCH_TOOL], max_tokens=60)
+    second = await pool.chat(
+        messages, job_id="e2e-loop", role="researcher", tools=[SEARCH_TOOL], max_tokens=60
+    )
 
     assert second.content or second.tool_calls
 
