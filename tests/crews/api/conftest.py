@@ -1,0 +1,99 @@
+"""The API served over real HTTP (uvicorn on a free port) against the session's NATS and Redis."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any
+
+import httpx
+import pytest
+import redis.asyncio as aioredis
+from nats.aio.client import Client as NATS
+from nats.js import JetStreamContext
+
+from bus.settings import BusSettings
+from crews.api import create_app
+from crews.api_server import ApiServer
+from crews.api_settings import ApiSettings
+from crews.jobs import RedisJobStore
+from crews.settings import CrewsSettings
+from tests.servers import ManagedServer
+
+CREW_YAML = """\
+# A two-step crew; 'topic' has no default, so every job must give it.
+name: digest
+description: Research a topic and write about it.
+inputs:
+  topic:
+    description: What to write about
+  words:
+    type: integer
+    default: 80
+roles:
+  researcher:
+    role: Researcher
+    goal: Find facts about {topic}.
+  writer:
+    role: Writer
+    goal: Write {words} words.
+tasks:
+  research:
+    description: List three facts about {topic}.
+    expected_output: Three bullets.
+    agent: researcher
+  write:
+    description: Write about {topic} in {words} words.
+    expected_output: One paragraph.
+    agent: writer
+"""
+
+StartApi = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
+
+
+@pytest.fixture
+def start_api(
+    nc: NATS, redis_client: aioredis.Redis, nats_server: ManagedServer, redis_server: ManagedServer
+) -> StartApi:
+    """Start an API with these ApiSettings fields (the rest fixed, not from the environment)."""
+
+    @asynccontextmanager
+    async def started(redis_url: str | None = None, **api_fields: Any) -> AsyncIterator[httpx.AsyncClient]:
+        api = ApiSettings(**{"api_keys": (), "api_sse_ping_s": 15.0, **api_fields})
+        crews = CrewsSettings(redis_url=redis_url or redis_server.url)
+        app = create_app(api, crews, BusSettings(nats_url=nats_server.url))
+        async with ApiServer(app) as server, httpx.AsyncClient(base_url=server.url, timeout=30) as client:
+            yield client
+
+    return started
+
+
+@pytest.fixture
+async def client(start_api: StartApi) -> AsyncIterator[httpx.AsyncClient]:
+    async with start_api() as http:
+        yield http
+
+
+@pytest.fixture
+def js(nc: NATS) -> JetStreamContext:
+    return nc.jetstream()
+
+
+@pytest.fixture
+def store(redis_client: aioredis.Redis) -> RedisJobStore:
+    return RedisJobStore(redis_client)
+
+
+@pytest.fixture
+async def crew(client: httpx.AsyncClient) -> str:
+    """The digest crew, registered."""
+    response = await client.post("/crews", content=CREW_YAML, headers={"content-type": "application/yaml"})
+    assert response.status_code == 201, response.text
+    return "digest"
+
+
+async def submit(client: httpx.AsyncClient, crew: str = "digest", **inputs: Any) -> str:
+    response = await client.post(f"/crews/{crew}/jobs", json={"inputs": {"topic": "bees", **inputs}})
+    assert response.status_code == 202, response.text
+    job: str = response.json()["id"]
+    return job
