@@ -18,59 +18,61 @@ MapOption = Annotated[
 
 
 def register(app: typer.Typer) -> None:
-    @app.command()
-    def validate(
-        path: Annotated[
-            Path, typer.Argument(help="A crew file, a CrewAI agents.yaml, or a CrewAI project directory.")
-        ],
-        map_: MapOption = None,
-    ) -> None:
-        """Check a crew file (or CrewAI project) and show its inputs, roles and steps."""
-        imported = _load(path, _mapping(map_))
-        _warn(imported)
-        _summary(imported.spec)
+    app.command()(validate)
+    app.command("import")(import_)
+    app.command()(schema)
 
-    @app.command("import")
-    def import_(
-        directory: Annotated[
-            Path, typer.Argument(help="A CrewAI project (config/agents.yaml, config/tasks.yaml).")
-        ],
-        output: Annotated[
-            Path | None, typer.Option("-o", "--output", help="Write here instead of stdout.")
-        ] = None,
-        map_: MapOption = None,
-        name: Annotated[str | None, typer.Option(help="Crew name (default: the directory's name).")] = None,
-    ) -> None:
-        """Turn a CrewAI project into a crew file."""
-        from crews.crewai_import import import_project
-        from crews.errors import CrewSpecError
-        from crews.spec import dump_crew
 
-        try:
-            imported = import_project(directory, name=name, mapping=_mapping(map_))
-        except CrewSpecError as exc:
-            _fail(exc)
-        _warn(imported)
-        text = f"# Imported from the CrewAI project {directory} by `crews import`.\n" + dump_crew(
-            imported.spec
-        )
-        if output is None:
-            typer.echo(text, nl=False)
-            return
-        output.write_text(text, encoding="utf-8")
-        spec = imported.spec
-        typer.echo(
-            f"wrote {output}: crew '{spec.name}', {len(spec.roles)} roles, {len(spec.tasks)} tasks", err=True
-        )
+def validate(
+    path: Annotated[
+        Path, typer.Argument(help="A crew file, a CrewAI agents.yaml, or a CrewAI project directory.")
+    ],
+    map_: MapOption = None,
+) -> None:
+    """Check a crew file (or CrewAI project) and show its inputs, roles and steps."""
+    imported = _load(path, _mapping(map_))
+    _warn(imported)
+    _summary(imported.spec)
 
-    @app.command()
-    def schema() -> None:
-        """Print the crew file's JSON schema (for editors)."""
-        import json
 
-        from crews.spec import crew_json_schema
+def import_(
+    directory: Annotated[
+        Path, typer.Argument(help="A CrewAI project (config/agents.yaml, config/tasks.yaml).")
+    ],
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="Write here instead of stdout.")
+    ] = None,
+    map_: MapOption = None,
+    name: Annotated[str | None, typer.Option(help="Crew name (default: the directory's name).")] = None,
+) -> None:
+    """Turn a CrewAI project into a crew file."""
+    from crews.crewai_import import import_project
+    from crews.errors import CrewSpecError
+    from crews.spec import dump_crew
 
-        typer.echo(json.dumps(crew_json_schema(), indent=2))
+    try:
+        imported = import_project(directory, name=name, mapping=_mapping(map_))
+    except CrewSpecError as exc:
+        _fail(exc)
+    _warn(imported)
+    text = f"# Imported from the CrewAI project {directory} by `crews import`.\n" + dump_crew(imported.spec)
+    if output is None:
+        typer.echo(text, nl=False)
+        return
+    output.write_text(text, encoding="utf-8")
+    spec = imported.spec
+    typer.echo(
+        f"wrote {output}: crew '{spec.name}', {len(spec.roles)} roles, {len(spec.tasks)} tasks", err=True
+    )
+
+
+def schema() -> None:
+    """Print the crew file's JSON schema (for editors)."""
+    import json
+
+    from crews.spec import crew_json_schema
+
+    typer.echo(json.dumps(crew_json_schema(), indent=2))
 
 
 def _mapping(pairs: list[str] | None) -> dict[str, str]:

@@ -145,15 +145,7 @@ def load_crewai_texts(
     """The texts of a CrewAI pair as one crew; ``mapping`` (task → agent) wins over crew.py and YAML."""
     agents = load_yaml(agents_text, agents_file)
     tasks = load_yaml(tasks_text, tasks_file)
-    agent_data = dict(
-        require_mapping(agents, "CrewAI agents.yaml", "agents, each with role, goal and backstory")
-    )
-    task_data = dict(
-        require_mapping(tasks, "CrewAI tasks.yaml", "tasks, each with description and expected_output")
-    )
-    warnings: list[SpecIssue] = []
-    roles = {key: _keep(value, AGENT_KEYS, agents, (key,), warnings) for key, value in agent_data.items()}
-    steps = {key: _keep(value, TASK_KEYS, tasks, (key,), warnings) for key, value in task_data.items()}
+    roles, steps, warnings = _sections(agents, tasks)
     process, manager = "sequential", dict[str, str]()
     if crew_py is not None:
         steps, process, manager = _apply_crew_py(crew_py, steps, roles, tasks, warnings)
@@ -161,49 +153,82 @@ def load_crewai_texts(
         steps[task]["agent"] = agent
     if process != "hierarchical":
         _require_agents(steps, roles, tasks, crew_py)
+    inputs = {n: {"description": f"{{{n}}} in the CrewAI files"} for n in _placeholders(roles, steps)}
     data = {
         "name": _crew_name(name),
         "process": process,
         **manager,
-        "inputs": {
-            n: {"description": "a {placeholder} in the CrewAI files"} for n in _placeholders(roles, steps)
-        },
+        "inputs": inputs,
         "roles": roles,
         "tasks": steps,
     }
-    positions = _positions(agents, tasks, crew_py)
     try:
-        spec = crew_from_data(data, positions)
+        spec = crew_from_data(data, _positions(agents, tasks, crew_py))
     except CrewFileError as exc:
         raise CrewFileError([_relative(i, agents_file, tasks_file) for i in exc.issues]) from None
     return Imported(spec, tuple(warnings))
 
 
-def _keep(value: Any, keys: set[str], located: Located, path: tuple[str], warnings: list[SpecIssue]) -> Any:
-    """An agent's or task's keys that crews knows; documented CrewAI-only keys warned about, others refused."""
+@dataclass(frozen=True)
+class _Section:
+    what: str
+    expected: str
+    keys: set[str]
+    ignored: set[str]
+
+
+_AGENTS = _Section(
+    "CrewAI agents.yaml", "agents, each with role, goal and backstory", AGENT_KEYS, AGENT_IGNORED
+)
+_TASKS = _Section(
+    "CrewAI tasks.yaml", "tasks, each with description and expected_output", TASK_KEYS, TASK_IGNORED
+)
+
+
+def _sections(agents: Located, tasks: Located) -> tuple[dict[str, Any], dict[str, Any], list[SpecIssue]]:
+    """Both files' entries with the keys crews knows; every unknown key in both files reported at once."""
+    problems: list[SpecIssue] = []
+    warnings: list[SpecIssue] = []
+    out: list[dict[str, Any]] = []
+    for located, section, native in ((agents, _AGENTS, RoleSpec), (tasks, _TASKS, TaskSpec)):
+        entries = require_mapping(located, section.what, section.expected)
+        known = section.keys | set(native.model_fields)
+        kept = {}
+        for key, value in entries.items():
+            kept[key], wrong, left_out = _keep(value, known, section.ignored, (key,))
+            problems += located.positions.locate(wrong)
+            warnings += located.positions.locate(left_out)
+        out.append(kept)
+    if problems:
+        raise CrewFileError(problems)
+    return {k: _max_tokens_into_llm(v) for k, v in out[0].items()}, out[1], warnings
+
+
+def _keep(
+    value: Any, known: set[str], ignored: set[str], path: tuple[str]
+) -> tuple[Any, list[Problem], list[Problem]]:
+    """An entry's keys that crews knows, the unknown ones, and the CrewAI-only ones left out."""
     if not isinstance(value, dict):
-        return value  # validation says what is wrong with it
-    native = set((RoleSpec if keys is AGENT_KEYS else TaskSpec).model_fields)
-    ignored = AGENT_IGNORED if keys is AGENT_KEYS else TASK_IGNORED
-    kept, problems = {}, []
+        return value, [], []  # validation says what is wrong with it
+    kept, wrong, left_out = {}, [], []
     for key, item in value.items():
-        here = (*path, key)
-        if key in keys or key in native:
+        if key in known:
             kept[key] = item
         elif key in ignored:
             why = _WHY.get(key, "left out")
-            warnings += located.positions.locate(
-                [Problem(here, f"'{key}' has no crews equivalent yet: {why}", True)]
-            )
+            left_out.append(Problem((*path, key), f"'{key}' has no crews equivalent yet: {why}", at_key=True))
         else:
-            message = f"unknown field '{key}'" + suggest(key, sorted(keys | native | ignored))
-            problems.append(Problem(here, message, at_key=True))
-    if problems:
-        raise CrewFileError(located.positions.locate(problems))
-    if "max_tokens" in kept and keys is AGENT_KEYS:  # CrewAI's per-agent answer limit
-        limit, llm = kept.pop("max_tokens"), kept.get("llm")
-        kept["llm"] = {**({"model": llm} if isinstance(llm, str) else llm or {}), "max_tokens": limit}
-    return kept
+            message = f"unknown field '{key}'" + suggest(key, sorted(known | ignored))
+            wrong.append(Problem((*path, key), message, at_key=True))
+    return kept, wrong, left_out
+
+
+def _max_tokens_into_llm(agent: Any) -> Any:
+    """CrewAI's per-agent answer limit is the crews role's ``llm.max_tokens``."""
+    if isinstance(agent, dict) and "max_tokens" in agent:
+        limit, llm = agent.pop("max_tokens"), agent.get("llm")
+        agent["llm"] = {**({"model": llm} if isinstance(llm, str) else llm or {}), "max_tokens": limit}
+    return agent
 
 
 def _apply_crew_py(

@@ -194,35 +194,16 @@ def plan(spec: CrewSpec, inputs: Mapping[str, object]) -> Plan:
     """The plan of one job of ``spec`` with these inputs (``PlanError`` if an input is missing or wrong)."""
     values = resolve_inputs(spec, inputs)
     deps = dependencies(spec)
-    steps: list[Step] = []
-    if spec.process == "hierarchical":
-        steps.append(_manager_step(spec, values))
+    steps = [_manager_step(spec, values)] if spec.process == "hierarchical" else []
     order = _topological(list(spec.tasks), deps) if spec.process == "parallel" else list(spec.tasks)
-    for key in order:
-        task = spec.tasks[key]
-        waits, context = deps[key]
-        steps.append(
-            Step(
-                id=key,
-                task=key,
-                role=task.agent,
-                description=interpolate(task.description, values).strip(),
-                expected_output=interpolate(task.expected_output, values).strip(),
-                depends_on=waits,
-                context=context,
-                output_schema=task.output_schema,
-                guardrail=task.guardrail,
-                human_input=task.human_input,
-                output_file=interpolate(task.output_file, values).strip() if task.output_file else None,
-            )
-        )
+    steps += [_task_step(spec, key, deps[key], values) for key in order]
     personas = {
         key: Persona(
-            role=interpolate(r.role, values).strip(),
-            goal=interpolate(r.goal, values).strip(),
-            backstory=interpolate(r.backstory, values).strip(),
+            role=_fill(role.role, values),
+            goal=_fill(role.goal, values),
+            backstory=_fill(role.backstory, values),
         )
-        for key, r in spec.all_roles().items()
+        for key, role in spec.all_roles().items()
     }
     return Plan(
         crew=spec.name,
@@ -231,6 +212,29 @@ def plan(spec: CrewSpec, inputs: Mapping[str, object]) -> Plan:
         personas=personas,
         steps=steps,
         max_steps=spec.budgets.max_steps,
+    )
+
+
+def _fill(text: str, values: Mapping[str, JsonValue]) -> str:
+    return interpolate(text, values).strip()
+
+
+def _task_step(
+    spec: CrewSpec, key: str, deps: tuple[list[str], list[str]], values: Mapping[str, JsonValue]
+) -> Step:
+    task = spec.tasks[key]
+    return Step(
+        id=key,
+        task=key,
+        role=task.agent,
+        description=_fill(task.description, values),
+        expected_output=_fill(task.expected_output, values),
+        depends_on=deps[0],
+        context=deps[1],
+        output_schema=task.output_schema,
+        guardrail=task.guardrail,
+        human_input=task.human_input,
+        output_file=_fill(task.output_file, values) if task.output_file else None,
     )
 
 
@@ -252,14 +256,12 @@ def _manager_step(spec: CrewSpec, values: Mapping[str, JsonValue]) -> Step:
     lines.append("Tasks, in order:")
     for key, task in spec.tasks.items():
         who = task.agent or "unassigned"
-        first = interpolate(task.description, values).strip().splitlines()[0]
+        first = (_fill(task.description, values).splitlines() or [""])[0]
         lines.append(f"- {key} ({who}): {first}")
     lines.append("Team:")
     for key, role in spec.roles.items():
         if key != spec.manager_role:
-            lines.append(
-                f"- {key}: {interpolate(role.role, values).strip()}. {interpolate(role.goal, values).strip()}"
-            )
+            lines.append(f"- {key}: {_fill(role.role, values)}. {_fill(role.goal, values)}")
     lines.append("Give each unassigned task to one team member. Add steps only if the work needs them.")
     return Step(
         id=MANAGER_STEP,

@@ -315,3 +315,15 @@ def test_pair_loaded_directly_and_written_as_a_crew_file() -> None:
     spec = imported.spec
     assert spec.name == "outline_book"
     assert load_crew_text(dump_crew(spec)) == spec
+
+
+def test_unknown_keys_in_both_files_are_reported_at_once() -> None:
+    agents = AGENTS.replace("  goal: Write\n", "  gaol: Write\n")
+    tasks = TASKS.replace("  expected_output: Notes\n", "  expected: Notes\n")
+    with pytest.raises(CrewFileError) as caught:
+        load_crewai_texts(agents, tasks)
+    assert [(i.file, i.line, i.field) for i in caught.value.issues] == [
+        ("agents.yaml", 8, "writer.gaol"),
+        ("tasks.yaml", 3, "research.expected"),
+    ]
+    assert caught.value.issues[1].message == "unknown field 'expected'; did you mean 'expected_output'?"
