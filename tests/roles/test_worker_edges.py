@@ -1,0 +1,146 @@
+"""The worker's other paths: cancel mid-step, time limit, unknown engine, a message that is not a step, spans."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import redis.asyncio as aioredis
+from a2a.types import TaskState
+from opentelemetry import trace
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from bus import subjects
+from bus.dead_letter import DeadLetter
+from bus.dispatch import publish_durable
+from inference.script import Script
+from inference.scripted import ScriptedServer
+from roles.tools import CALCULATOR, MEMORY_READ, MEMORY_WRITE, Tool, ToolContext, ToolRegistry
+from tests.roles.helpers import CREW, Workers, make_work, new_job, reason, states, step_events
+
+WORKING, COMPLETED = TaskState.TASK_STATE_WORKING, TaskState.TASK_STATE_COMPLETED
+FAILED, CANCELED = TaskState.TASK_STATE_FAILED, TaskState.TASK_STATE_CANCELED
+
+
+def script(*rules: dict[str, object]) -> Script:
+    return Script.model_validate({"rules": list(rules)})
+
+
+def cancelling_registry(redis_client: aioredis.Redis) -> ToolRegistry:
+    """The built-ins plus a tool that cancels the job, as the coordinator would while the step runs."""
+
+    async def cancel(context: ToolContext, arguments: dict[str, Any]) -> str:
+        await redis_client.hset(f"crews:{{job:{context.job}}}:state", "status", "cancelled")
+        return "cancelled"
+
+    tool = Tool(
+        name="cancel_job", description="Cancel the job.", parameters={"type": "object"}, function=cancel
+    )
+    return ToolRegistry([MEMORY_READ, MEMORY_WRITE, CALCULATOR, tool])
+
+
+async def test_cancel_while_running_stops_before_the_next_llm_call(
+    workers: Workers, llm: ScriptedServer, redis_client: aioredis.Redis
+) -> None:
+    llm.set_script(script({"role": "writer", "replies": [{"tool_calls": [{"name": "cancel_job"}]}, "never"]}))
+    await workers.start("writer", tools=cancelling_registry(redis_client))
+    work = make_work(new_job(), "long", tools=["cancel_job"])
+    await redis_client.hset(work.keys.state, "status", "running")
+
+    events = await workers.run_step(work)
+
+    assert states(events) == [WORKING, CANCELED]
+    assert "stopped" in reason(events[-1])
+    assert len(llm.requests()) == 1
+    assert await redis_client.hlen(work.keys.results) == 0
+
+
+async def test_a_step_past_its_time_limit_fails(workers: Workers, llm: ScriptedServer) -> None:
+    llm.set_script(script({"role": "writer", "replies": [{"text": "too late", "latency_s": 5}]}))
+    await workers.start("writer")
+
+    events = await workers.run_step(make_work(new_job(), "slow", max_execution_time_s=0.3))
+
+    assert states(events) == [WORKING, FAILED]
+    assert "ran longer than its max_execution_time of 0.3 s" in reason(events[-1])
+
+
+async def test_an_engine_this_worker_lacks_fails_with_the_reason(
+    workers: Workers, llm: ScriptedServer
+) -> None:
+    await workers.start("writer")
+
+    events = await workers.run_step(make_work(new_job(), "framework", engine="adk"))
+
+    assert states(events) == [WORKING, FAILED]
+    assert "engine 'adk' is not available in this worker" in reason(events[-1])
+    assert llm.requests() == []
+
+
+async def test_a_tool_the_worker_does_not_have_fails_with_the_reason(
+    workers: Workers, llm: ScriptedServer
+) -> None:
+    await workers.start("writer")
+
+    events = await workers.run_step(make_work(new_job(), "search", tools=["web_search"]))
+
+    assert states(events) == [WORKING, FAILED]
+    assert "tool(s) web_search, which this worker does not have" in reason(events[-1])
+
+
+async def test_a_message_that_is_not_a_step_is_dead_lettered_at_once(workers: Workers) -> None:
+    await workers.start("writer")
+    js = workers.js
+    dead_sub = await js.pull_subscribe("crews.dead.>", stream=subjects.DEAD_LETTER_STREAM)
+
+    await publish_durable(
+        js, subjects.task_subject(CREW, "writer"), b'{"not": "a step"}', "junk", "CREWS_TASKS"
+    )
+
+    [msg] = await dead_sub.fetch(1, timeout=10)
+    dead = DeadLetter.model_validate_json(msg.data)
+    assert (dead.consumer, dead.deliveries, dead.payload) == (f"{CREW}__writer", 1, b'{"not": "a step"}')
+    assert dead.reason.startswith(f"not a step request for {CREW}/writer")
+    await workers.stop()
+    info = await js.consumer_info(subjects.TASKS_STREAM, f"{CREW}__writer")
+    assert (info.num_ack_pending, info.num_redelivered) == (0, 0)
+    await dead_sub.unsubscribe()
+
+
+async def test_step_and_tool_spans_join_the_dispatchers_trace(
+    workers: Workers, llm: ScriptedServer, spans: InMemorySpanExporter
+) -> None:
+    calc = {"tool_calls": [{"name": "calculator", "arguments": {"expression": "3 * 3"}}]}
+    llm.set_script(script({"role": "writer", "replies": [calc, "Nine."]}))
+    await workers.start("writer")
+    work = make_work(new_job(), "traced", tools=["calculator"])
+
+    with trace.get_tracer("test").start_as_current_span("submit") as root:
+        await workers.dispatch(work)
+    trace_id = root.get_span_context().trace_id
+    await step_events(workers.js, work)
+    await workers.stop()
+
+    by_name = {span.name: span for span in spans.get_finished_spans() if span.context.trace_id == trace_id}
+    step, tool = by_name["invoke_agent writer"], by_name["execute_tool calculator"]
+    consumer = by_name[f"process {subjects.task_subject(CREW, 'writer')}"]
+    chats = [span for name, span in by_name.items() if name.startswith("chat ")]
+    assert step.parent is not None and step.parent.span_id == consumer.context.span_id
+    assert tool.parent is not None and tool.parent.span_id == step.context.span_id
+    assert chats and all(c.parent is not None and c.parent.span_id == step.context.span_id for c in chats)
+    attributes = dict(step.attributes or {})
+    assert (attributes["gen_ai.operation.name"], attributes["gen_ai.agent.name"]) == (
+        "invoke_agent",
+        "writer",
+    )
+    assert attributes["crews.attempt"] == 1
+    assert (attributes["crews.job.id"], attributes["crews.step"], attributes["crews.step.outcome"]) == (
+        work.job,
+        "traced",
+        "completed",
+    )
+    assert attributes["gen_ai.usage.output_tokens"] > 0
+    tool_attributes = dict(tool.attributes or {})
+    assert tool_attributes["gen_ai.operation.name"] == "execute_tool"
+    assert tool_attributes["gen_ai.tool.name"] == "calculator"
+    assert "3 * 3" not in json.dumps(tool_attributes)  # arguments are not recorded
