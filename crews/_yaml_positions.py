@@ -88,6 +88,7 @@ class _Walker:
         self.file = file
         self.positions = Positions(Mark(file, 1, 1))
         self.open: set[int] = set()  # collections being walked, to refuse an alias inside itself
+        self.written: dict[int, set[int]] = {}  # mapping node → its own (not merged) key nodes
 
     def walk(self, node: yaml.Node, path: DocPath) -> Any:
         mark = _mark(self.file, node.start_mark)
@@ -107,21 +108,24 @@ class _Walker:
             self.open.discard(id(node))
 
     def _mapping(self, node: yaml.MappingNode, path: DocPath) -> dict[str, Any]:
+        # keys written here must be unique; keys merged in with "<<" may be overridden
+        if id(node) not in self.written:  # an aliased mapping is walked again, already flattened
+            self.written[id(node)] = {id(k) for k, _ in node.value if k.tag != "tag:yaml.org,2002:merge"}
+        written = self.written[id(node)]
         self.loader.flatten_mapping(node)
         out: dict[str, Any] = {}
+        seen: set[str] = set()
         for key_node, value_node in node.value:
             key = self._key(key_node, path)
             here: DocPath = (*path, key)
             key_mark = _mark(self.file, key_node.start_mark)
-            if key in out:
-                first = self.positions.keys[here]
-                raise CrewFileError(
-                    [
-                        self._issue(
-                            key_mark, here, f"duplicate key '{key}' (first written on line {first.line})"
-                        )
-                    ]
-                )
+            if id(key_node) in written:
+                if key in seen:
+                    message = (
+                        f"duplicate key '{key}' (first written on line {self.positions.keys[here].line})"
+                    )
+                    raise CrewFileError([self._issue(key_mark, here, message)])
+                seen.add(key)
             self.positions.keys[here] = key_mark
             out[key] = self.walk(value_node, here)
         return out

@@ -368,3 +368,19 @@ def test_yaml_keys_stay_text_and_values_get_a_hint() -> None:
     with pytest.raises(CrewFileError) as caught:
         load_crew_text(text.replace("agent: writer", "agent: on"))
     assert caught.value.issues[0].message == "expected text, got true (put it in quotes to make it text)"
+
+
+def test_merge_keys_may_be_overridden_but_written_keys_not_repeated() -> None:
+    text = edit(
+        "  writer:\n    role: Writer\n    goal: Write well\n",
+        "  writer: &writer\n    role: Writer\n    goal: Write well\n  editor:\n    <<: *writer\n    goal: Edit\n",
+    )
+    text = text.replace("    agent: writer\n", "    agent: editor\n")
+    spec = load_crew_text(text)
+    assert (spec.roles["editor"].role, spec.roles["editor"].goal) == ("Writer", "Edit")
+    twice = text.replace("    goal: Edit\n", "    goal: Edit\n    goal: Check\n")
+    with pytest.raises(CrewFileError) as caught:
+        load_crew_text(twice)
+    assert [(i.line, i.field, i.message) for i in caught.value.issues] == [
+        (14, "roles.editor.goal", "duplicate key 'goal' (first written on line 13)")
+    ]
