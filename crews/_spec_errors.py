@@ -24,6 +24,8 @@ from crews.errors import CrewSpecError
 PathPart = str | int
 DocPath = tuple[PathPart, ...]
 
+_PLAIN = re.compile(r"[A-Za-z0-9_-]+")
+
 
 @dataclass(frozen=True)
 class Problem:
@@ -82,21 +84,18 @@ def field_name(path: Iterable[PathPart]) -> str:
     return out
 
 
-_PLAIN = re.compile(r"[A-Za-z0-9_-]+")
-
-
 def did_you_mean(word: str, candidates: Iterable[str]) -> str | None:
     """The candidate closest to ``word``, if one is close enough to be a likely typo."""
     matches = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.6)
     return matches[0] if matches else None
 
 
-def suggest(word: str, candidates: Iterable[str], *, quote: str = "'") -> str:
+def suggest(word: str, candidates: Iterable[str]) -> str:
     """``"; did you mean 'x'?"`` or, with no close candidate, the list of valid ones (or nothing)."""
     options = list(candidates)
     close = did_you_mean(word, options)
     if close is not None:
-        return f"; did you mean {quote}{close}{quote}?"
+        return f"; did you mean '{close}'?"
     if options:
         return " (expected one of: " + ", ".join(options) + ")"
     return ""
@@ -107,7 +106,7 @@ def describe(value: object) -> str:
     if value is None:
         return "nothing"
     if isinstance(value, bool):
-        return f"{str(value).lower()}"
+        return str(value).lower()
     if isinstance(value, int | float):
         return f"the number {value}"
     if isinstance(value, str):

@@ -164,7 +164,7 @@ def interpolate(text: str, values: Mapping[str, JsonValue]) -> str:
     def fill(match: re.Match[str]) -> str:
         name = match.group(1)
         if name not in values:
-            raise PlanError(f"{{{name}}} has no value" + suggest(name, values, quote="'"))
+            raise PlanError(f"{{{name}}} has no value" + suggest(name, values))
         value = values[name]
         return value if isinstance(value, str) else json.dumps(value)
 

@@ -31,7 +31,7 @@ from pydantic import (
 from crews import _spec_checks
 from crews._spec_checks import PLACEHOLDER, matches_type, placeholders
 from crews._spec_errors import CrewFileError, CrewSpecProblems, Problem, SpecIssue, problems_from_validation
-from crews._yaml_positions import Located, Positions, load_yaml, require_mapping
+from crews._yaml_positions import Positions, load_yaml, require_mapping
 
 __all__ = [
     "MANAGER_ROLE",
@@ -70,7 +70,6 @@ MANAGER_ROLE = "manager"
 _TOKEN = re.compile(r"[A-Za-z0-9_-]+")
 _TASK = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
 _INPUT = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
-_SETTING = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 def is_token(name: str) -> bool:
@@ -292,10 +291,6 @@ def _crewai_hint(data: object) -> Problem | None:
 def load_crew_text(text: str, filename: str = "<crew>") -> CrewSpec:
     """Read a crew file's text; raises :class:`CrewFileError` naming file, line, column and field."""
     located = load_yaml(text, filename)
-    return _from_located(located)
-
-
-def _from_located(located: Located) -> CrewSpec:
     data = require_mapping(located, "crew file", "name, roles and tasks")
     return crew_from_data(data, located.positions)
 
@@ -306,7 +301,7 @@ def load_crew(path: str | os.PathLike[str]) -> CrewSpec:
     try:
         text = file.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise _unreadable(file, "no such file") from None
+        raise _unreadable(file, "does not exist") from None
     except IsADirectoryError:
         raise _unreadable(
             file, f"is a directory; to read a CrewAI project use `crews import {file}`"

@@ -53,7 +53,7 @@ def test_validate_a_bad_file_prints_the_message_and_no_traceback(tmp_path: Path)
 
 def test_validate_a_missing_file(tmp_path: Path) -> None:
     code, _, err = run("validate", tmp_path / "nope.yaml")
-    assert (code, err) == (1, f"{tmp_path / 'nope.yaml'}:1:1: the file no such file\n")
+    assert (code, err) == (1, f"{tmp_path / 'nope.yaml'}:1:1: the file does not exist\n")
 
 
 def test_validate_a_crewai_project_needs_its_mapping() -> None:

@@ -334,7 +334,7 @@ def test_every_problem_is_reported_at_once() -> None:
 
 
 def test_file_errors_are_crew_spec_errors(tmp_path: Path) -> None:
-    with pytest.raises(CrewSpecError, match=r"missing\.yaml:1:1: the file no such file"):
+    with pytest.raises(CrewSpecError, match=r"missing\.yaml:1:1: the file does not exist"):
         load_crew(tmp_path / "missing.yaml")
     with pytest.raises(CrewSpecError, match="is a directory; to read a CrewAI project use `crews import"):
         load_crew(tmp_path)
