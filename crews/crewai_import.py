@@ -113,7 +113,8 @@ def load_crewai_pair(
 ) -> Imported:
     """Read a CrewAI ``agents.yaml`` and ``tasks.yaml`` as one crew."""
     agents_path, tasks_path = Path(agents), Path(tasks)
-    crew_name = name or agents_path.resolve().parent.name
+    folder = agents_path.resolve().parent
+    crew_name = name or (folder.parent if folder.name == "config" else folder).name
     return load_crewai_texts(
         _read(agents_path),
         _read(tasks_path),

@@ -327,3 +327,11 @@ def test_unknown_keys_in_both_files_are_reported_at_once() -> None:
         ("tasks.yaml", 3, "research.expected"),
     ]
     assert caught.value.issues[1].message == "unknown field 'expected'; did you mean 'expected_output'?"
+
+
+def test_pair_in_a_config_folder_is_named_after_the_project() -> None:
+    config = JOB_POSTING_PROJECT / "src" / "job_posting" / "config"
+    spec = load_crewai_pair(config / "agents.yaml", config / "tasks.yaml", mapping=dict.fromkeys(
+        ["research_company_culture_task", "research_role_requirements_task", "draft_job_posting_task",
+         "review_and_edit_job_posting_task", "industry_analysis_task"], "research_agent")).spec  # fmt: skip
+    assert spec.name == "job_posting"
