@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import signal
 import socket
+from collections.abc import Iterator
 from types import TracebackType
 
 import uvicorn
@@ -20,11 +23,25 @@ class ApiServerError(CrewsError):
 
 
 class _Server(uvicorn.Server):
-    """uvicorn that sets an event once it listens (no polling for readiness)."""
+    """uvicorn that sets an event once it listens (no polling), and leaves signals to its owner.
+
+    uvicorn's own handlers re-raise SIGTERM once it has shut down, which would
+    end the process before it flushes its spans; :func:`serve` handles them.
+    """
 
     def __init__(self, config: uvicorn.Config) -> None:
         super().__init__(config)
         self.listening = asyncio.Event()
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+    def request_exit(self) -> None:
+        """Stop gracefully; asked twice, stop now (open event streams are cut)."""
+        if self.should_exit:
+            self.force_exit = True
+        self.should_exit = True
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets)
@@ -67,6 +84,11 @@ class ApiServer:
             sock.close()
             raise ApiServerError(f"the API did not start on {self.url}: see the log above")
 
+    def request_stop(self) -> None:
+        """Begin a graceful stop (a second request cuts open connections); :meth:`wait` returns after it."""
+        if self._server is not None:
+            self._server.request_exit()
+
     async def stop(self) -> None:
         if self._server is not None:
             self._server.should_exit = True
@@ -93,6 +115,9 @@ async def serve(settings: ApiSettings) -> None:
     """Run ``crews api`` until SIGTERM/SIGINT; prints ``api ready on <url>`` once it listens."""
     provider = setup_tracing("crews-api")
     server = ApiServer(create_app(settings), host=settings.api_host, port=settings.api_port, access_log=True)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, server.request_stop)
     try:
         await server.start()
         print(f"api ready on {server.url}", flush=True)  # noqa: T201 - the process's ready line

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from crews._crewai_ast import CrewPy, parse_crew_py
+from crews._crewai_ast import CrewPy, TaskDef, parse_crew_py
 from crews._spec_errors import CrewFileError, Problem, SpecIssue, suggest
 from crews._yaml_positions import Located, Positions, load_yaml, require_mapping
 from crews.errors import CrewSpecError
@@ -241,26 +241,7 @@ def _apply_crew_py(
         if isinstance(role, dict):
             role.update({k: v for k, v in agent.settings.items() if k in AGENT_KEYS})
             role.update({"tools": list(agent.tools)} if agent.tools else {})
-    ordered: dict[str, Any] = {}
-    for task in crew_py.tasks or []:
-        if task.config_key not in steps:
-            message = f"task '{task.method}' reads tasks_config['{task.config_key}'], which tasks.yaml does not define"
-            issue = SpecIssue(
-                crew_py.file, task.line, task.column, "", message + suggest(task.config_key, steps)
-            )
-            raise CrewFileError([issue])
-        entry = (
-            dict(steps[task.config_key])
-            if isinstance(steps[task.config_key], dict)
-            else steps[task.config_key]
-        )
-        if isinstance(entry, dict):
-            entry.update({k: v for k, v in task.settings.items() if k in TASK_KEYS})
-        if isinstance(entry, dict) and task.agent_method is not None:
-            entry["agent"] = crew_py.agent_key(task.agent_method)
-        if isinstance(entry, dict) and task.context_methods is not None:
-            entry["context"] = [_task_key(crew_py, m) for m in task.context_methods]
-        ordered[task.config_key] = entry
+    ordered = {task.config_key: _crew_py_task(crew_py, task, steps) for task in crew_py.tasks}
     if crew_py.tasks:
         for left_out in (k for k in steps if k not in ordered):
             message = f"task '{left_out}' is not used by {Path(crew_py.file).name}: left out, as CrewAI does"
@@ -271,6 +252,25 @@ def _apply_crew_py(
     elif crew_py.manager_llm is not None:
         manager["manager_llm"] = crew_py.manager_llm
     return (ordered if crew_py.tasks else steps), crew_py.process or "sequential", manager
+
+
+def _crew_py_task(crew_py: CrewPy, task: TaskDef, steps: dict[str, Any]) -> Any:
+    """A tasks.yaml entry with what its ``Task(...)`` in crew.py adds: agent, context, plain settings."""
+    if task.config_key not in steps:
+        message = (
+            f"task '{task.method}' reads tasks_config['{task.config_key}'], which tasks.yaml does not define"
+        )
+        issue = SpecIssue(crew_py.file, task.line, task.column, "", message + suggest(task.config_key, steps))
+        raise CrewFileError([issue])
+    entry = steps[task.config_key]
+    if not isinstance(entry, dict):
+        return entry  # validation says what is wrong with it
+    entry = {**entry, **{k: v for k, v in task.settings.items() if k in TASK_KEYS}}
+    if task.agent_method is not None:
+        entry["agent"] = crew_py.agent_key(task.agent_method)
+    if task.context_methods is not None:
+        entry["context"] = [_task_key(crew_py, m) for m in task.context_methods]
+    return entry
 
 
 def _task_key(crew_py: CrewPy, method: str) -> str:

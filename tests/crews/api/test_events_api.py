@@ -18,7 +18,7 @@ from tests.crews.api.conftest import submit
 WORKING, COMPLETED = TaskState.TASK_STATE_WORKING, TaskState.TASK_STATE_COMPLETED
 
 
-async def step_event(js: JetStreamContext, job: str, step: str, state: TaskState.ValueType) -> int:
+async def step_event(js: JetStreamContext, job: str, step: str, state: TaskState) -> int:
     task = f"{job}.{step}"
     return await publish_event(js, job, status_event(job, task, state), f"{task}:{state}")
 

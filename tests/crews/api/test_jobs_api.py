@@ -41,7 +41,8 @@ async def test_unknown_crew_is_404(client: httpx.AsyncClient) -> None:
 
 
 async def test_missing_input_is_422_naming_it(client: httpx.AsyncClient, crew: str) -> None:
-    for body in ({"inputs": {}}, None):
+    bodies: list[dict[str, object] | None] = [{"inputs": {}}, None]
+    for body in bodies:
         response = await client.post(f"/crews/{crew}/jobs", json=body)
         assert response.status_code == 422, response.text
         assert response.json()["error"] == "inputs_invalid"
