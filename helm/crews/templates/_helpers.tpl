@@ -28,7 +28,7 @@ names may hold upper case and '_' (not allowed in Kubernetes names) and "a-b"/"c
 would otherwise collide. Takes (dict "crew" . "role" .).
 */}}
 {{- define "crews.roleId" -}}
-{{- $plain := printf "%s-%s" .crew .role | lower | regexReplaceAll "[^a-z0-9-]+" "-" | trunc 20 | trimAll "-" -}}
+{{- $plain := regexReplaceAll "[^a-z0-9-]+" (printf "%s-%s" .crew .role | lower) "-" | trunc 20 | trimAll "-" -}}
 {{- printf "%s-%s" $plain (printf "%s/%s" .crew .role | sha256sum | trunc 6) -}}
 {{- end -}}
 
