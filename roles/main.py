@@ -1,13 +1,14 @@
 """A role worker process: ``crews role <crew>/<role>`` (or ``python -m roles.main <crew>/<role>``).
 
-It connects to NATS (reconnecting forever) and Redis, makes sure the streams
-and the role's durable consumer exist, runs a ``RoleWorker`` on that consumer,
-and prints ``role <crew>/<role> ready`` once it is fetching. SIGTERM or SIGINT
-stops fetching and lets the steps in hand finish (``CREWS_WORKER_GRACE_S``).
+It connects to NATS (reconnecting forever), makes sure the streams and the
+role's durable consumer exist, starts fetching the role's steps, and prints
+``role <crew>/<role> ready``. SIGTERM or SIGINT stops fetching and lets the
+steps in hand finish (``CREWS_WORKER_GRACE_S``).
 
-The path to the ready line imports no LLM client and no framework: the
-``openai`` SDK behind ``inference.client`` loads in a thread after the ready
-line, and a step that arrives before it is loaded waits for it.
+Ready comes first: the path to the ready line imports no LLM client, no Redis
+client and no framework. What steps need (``roles.worker``, the ``openai`` SDK
+behind ``inference.client``, ``redis.asyncio``) loads in a thread right after
+the ready line; a step fetched before it is loaded waits for it.
 """
 
 from __future__ import annotations
@@ -17,60 +18,79 @@ import logging
 import signal
 import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-import redis.asyncio as aioredis
+from nats.js import JetStreamContext
 
 from bus import subjects
 from bus.connect import connect
+from bus.dead_letter import DeadLetter
 from bus.settings import BusSettings
 from bus.streams import ensure_role_consumer, ensure_streams
 from bus.telemetry import setup_tracing
-from bus.worker import WorkLoop
+from bus.worker import Delivery, WorkLoop
 from inference.settings import InferenceSettings
 from roles.settings import RoleSettings
-from roles.worker import RoleWorker
 
 if TYPE_CHECKING:
     from inference.client import LLMPool
+    from roles.worker import RoleWorker
 
 log = logging.getLogger(__name__)
 
 
-class LazyLLM:
-    """The LLM pool, built in the background (its ``openai`` import is the slow part of a worker's start)."""
+class DeferredWorker:
+    """The ``RoleWorker`` with its LLM pool and Redis client, built in the background after the ready line."""
 
-    def __init__(self, settings: InferenceSettings) -> None:
-        self._settings = settings
-        self._task: asyncio.Task[LLMPool] | None = None
+    def __init__(
+        self, js: JetStreamContext, crew: str, role: str, settings: RoleSettings, inference: InferenceSettings
+    ) -> None:
+        self._js, self._crew, self._role = js, crew, role
+        self._settings, self._inference = settings, inference
+        self._task: asyncio.Task[RoleWorker] | None = None
+        self._pool: LLMPool | None = None
+        self._redis: Any = None
 
     def warm(self) -> None:
-        """Start building the pool now, without waiting for it."""
+        """Start loading and building now, without waiting."""
         if self._task is None:
             self._task = asyncio.create_task(self._build())
 
-    async def get(self) -> LLMPool:
+    async def worker(self) -> RoleWorker:
         self.warm()
         assert self._task is not None
         return await asyncio.shield(self._task)
 
+    async def handle(self, delivery: Delivery) -> None:
+        await (await self.worker()).handle(delivery)
+
+    async def on_dead(self, dead: DeadLetter) -> None:
+        await (await self.worker()).on_dead(dead)
+
     async def aclose(self) -> None:
-        if self._task is None:
-            return
-        if not self._task.done():
+        if self._task is not None and not self._task.done():
             self._task.cancel()
-        elif not self._task.cancelled() and self._task.exception() is None:
-            await self._task.result().aclose()
+        if self._pool is not None:
+            await self._pool.aclose()
+        if self._redis is not None:
+            await self._redis.aclose()
 
-    async def _build(self) -> LLMPool:
-        pool_class = await asyncio.to_thread(_import_pool_class)
-        return pool_class(self._settings)
+    async def _build(self) -> RoleWorker:
+        worker_class, pool_class, redis_class = await asyncio.to_thread(_load_runtime)
+        self._pool = pool_class(self._inference)
+        self._redis = redis_class.from_url(self._settings.redis_url, decode_responses=True)
+        return worker_class(
+            self._js, self._redis, self._pool, self._settings, crew=self._crew, role=self._role
+        )
 
 
-def _import_pool_class() -> type[LLMPool]:
+def _load_runtime() -> tuple[type[RoleWorker], type[LLMPool], Any]:
+    import redis.asyncio as aioredis
+
     from inference.client import LLMPool
+    from roles.worker import RoleWorker
 
-    return LLMPool
+    return RoleWorker, LLMPool, aioredis.Redis
 
 
 async def run_role(
@@ -84,30 +104,29 @@ async def run_role(
 ) -> None:
     """Run one worker of ``crew/role`` until SIGTERM/SIGINT; ``on_ready`` is called once it fetches."""
     nc = await connect(bus_settings, f"role {crew}/{role}")
-    client = aioredis.Redis.from_url(role_settings.redis_url, decode_responses=True)
-    llm = LazyLLM(inference_settings)
+    js = nc.jetstream()
+    deferred = DeferredWorker(js, crew, role, role_settings, inference_settings)
     try:
-        js = nc.jetstream()
         await ensure_streams(js, bus_settings)
         consumer = await ensure_role_consumer(js, crew, role, bus_settings)
-        worker = RoleWorker(js, client, llm.get, role_settings, crew=crew, role=role)
         loop = WorkLoop(
             js,
             subjects.TASKS_STREAM,
             consumer,
-            worker.handle,
-            on_dead=worker.on_dead,
+            deferred.handle,
+            on_dead=deferred.on_dead,
             concurrency=role_settings.worker_concurrency,
             grace_s=role_settings.worker_grace_s,
         )
-        await _run_until_stopped(loop, on_ready, llm)
+        await _run_until_stopped(loop, on_ready, deferred)
     finally:
-        await llm.aclose()
-        await client.aclose()
+        await deferred.aclose()
         await nc.drain()
 
 
-async def _run_until_stopped(loop: WorkLoop, on_ready: Callable[[], None] | None, llm: LazyLLM) -> None:
+async def _run_until_stopped(
+    loop: WorkLoop, on_ready: Callable[[], None] | None, deferred: DeferredWorker
+) -> None:
     events = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         events.add_signal_handler(sig, loop.stop)
@@ -118,7 +137,7 @@ async def _run_until_stopped(loop: WorkLoop, on_ready: Callable[[], None] | None
         if ready.done() and not runner.done():
             if on_ready is not None:
                 on_ready()
-            llm.warm()
+            deferred.warm()
         await runner
     finally:
         ready.cancel()

@@ -7,7 +7,10 @@ Values are text; a role that wants structure writes JSON text.
 
 from __future__ import annotations
 
-import redis.asyncio as aioredis
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import redis.asyncio as aioredis
 
 
 class SharedMemory:

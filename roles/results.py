@@ -8,12 +8,14 @@ reports that one.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import redis.asyncio as aioredis
 from pydantic import BaseModel
 
 from inference.results import Usage
+
+if TYPE_CHECKING:
+    import redis.asyncio as aioredis
 
 
 class StepResult(BaseModel):

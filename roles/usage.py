@@ -10,10 +10,13 @@ each call it refuses (``BudgetExceeded``) once the job as a whole has used
 
 from __future__ import annotations
 
-import redis.asyncio as aioredis
+from typing import TYPE_CHECKING
 
 from inference.errors import BudgetExceeded
 from inference.results import Usage
+
+if TYPE_CHECKING:
+    import redis.asyncio as aioredis
 
 TOKEN_SUFFIXES = (":input_tokens", ":output_tokens")
 

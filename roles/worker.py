@@ -22,10 +22,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
-from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
-import redis.asyncio as aioredis
 from a2a.types import SendMessageRequest
 from google.protobuf.json_format import ParseError
 from nats.js import JetStreamContext
@@ -50,13 +48,13 @@ from roles.tools import ToolContext, ToolRegistry, default_registry
 from roles.usage import RedisUsage
 
 if TYPE_CHECKING:
+    import redis.asyncio as aioredis
+
     from inference.client import LLMPool
 
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer("crews.roles")
 
-LLMSource = Callable[[], Awaitable["LLMPool"]]
-"""Gives the LLM pool when a step first needs it (the process builds it after it is ready)."""
 STOPPED = frozenset({"cancelled", "failed"})
 CANNOT_SUCCEED = (StepFailed, BudgetExceeded, BadLLMResponse)
 
@@ -68,7 +66,7 @@ class RoleWorker:
         self,
         js: JetStreamContext,
         client: aioredis.Redis,
-        llm: LLMSource,
+        llm: LLMPool,
         settings: RoleSettings,
         *,
         crew: str,
@@ -150,7 +148,7 @@ class RoleWorker:
         context = ToolContext(job=work.job, step=work.step, role=work.role, memory=memory)
         run = StepRun(
             work=work,
-            llm=await self.llm(),
+            llm=self.llm,
             tools=self.tools.for_step(
                 work.tools, context, max_output_chars=self.settings.tool_output_max_chars
             ),

@@ -89,13 +89,10 @@ class Workers:
         await ensure_streams(self.js, self.bus)
         consumer = await ensure_role_consumer(self.js, CREW, role, self.bus)
 
-        async def llm() -> LLMPool:
-            return self.pool
-
         settings = RoleSettings(
             redis_url="unused://", worker_id=worker_id, worker_concurrency=2, worker_grace_s=10
         )
-        worker = RoleWorker(self.js, self.redis, llm, settings, crew=CREW, role=role, tools=tools)
+        worker = RoleWorker(self.js, self.redis, self.pool, settings, crew=CREW, role=role, tools=tools)
         loop = WorkLoop(
             self.js, subjects.TASKS_STREAM, consumer, worker.handle, on_dead=worker.on_dead, concurrency=2
         )
@@ -112,15 +109,24 @@ class Workers:
         self.loops.clear()
 
     async def dispatch(self, work: StepWork, *, msg_id: str | None = None) -> None:
-        request = to_request(work)
-        await dispatch_step(
-            self.js, work.crew, work.role, request, msg_id or step_msg_id(work.job, work.step, 1)
-        )
+        await dispatch(self.js, work, msg_id=msg_id)
 
     async def run_step(self, work: StepWork, *, msg_id: str | None = None) -> list[StreamResponse]:
-        """Dispatch ``work`` and return its events up to its final status."""
-        await self.dispatch(work, msg_id=msg_id)
-        return await step_events(self.js, work)
+        return await run_step(self.js, work, msg_id=msg_id)
+
+
+async def dispatch(js: JetStreamContext, work: StepWork, *, msg_id: str | None = None) -> None:
+    """Send ``work`` to its role's queue as the coordinator does (an A2A ``SendMessage``, a stable id)."""
+    request = to_request(work)
+    await dispatch_step(js, work.crew, work.role, request, msg_id or step_msg_id(work.job, work.step, 1))
+
+
+async def run_step(
+    js: JetStreamContext, work: StepWork, *, msg_id: str | None = None
+) -> list[StreamResponse]:
+    """Dispatch ``work`` and return its events up to its final status."""
+    await dispatch(js, work, msg_id=msg_id)
+    return await step_events(js, work)
 
 
 async def step_events(js: JetStreamContext, work: StepWork, timeout: float = 30.0) -> list[StreamResponse]:
