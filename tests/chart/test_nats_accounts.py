@@ -1,0 +1,218 @@
+"""The chart's NATS accounts config on a real nats-server: each user can do its job and nothing else.
+
+The config and every user's URL are taken from the rendered Secrets (so the passwords of the
+accounts config and of each component's Secret must agree), and the checks use the same bus
+code the processes run (streams, dispatch, the work loop, events, dead letters).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import nats
+import pytest
+from a2a.types import TaskState, TaskStatus, TaskStatusUpdateEvent
+from nats.aio.client import Client as NATS
+from nats.errors import Error as NatsError
+
+from bus import subjects
+from bus.dead_letter import DeadLetter, ensure_advisory_capture, record_dead_letter
+from bus.dispatch import publish_durable
+from bus.events import follow_events, publish_event
+from bus.settings import BusSettings
+from bus.streams import ensure_jobs_consumer, ensure_role_consumer, ensure_streams
+from bus.worker import Delivery, WorkLoop
+from crews.local.servers import ServerProcess, free_port, nats_server_binary
+from tests.chart.render import Obj, example_values, of_kind, render
+
+CREW, ROLE, OTHER = "research", "writer", "reviewer"
+DENIED = "permissions violation"  # nats-py lower-cases the server's -ERR
+
+
+class Users:
+    """Each NATS user of the release: its URL on the test server."""
+
+    def __init__(self, objects: list[Obj], port: int) -> None:
+        self.urls: dict[str, str] = {}
+        for secret in of_kind(objects, "Secret"):
+            user = secret["metadata"].get("annotations", {}).get("crews.dev/nats-user")
+            if user:
+                parts = urlsplit(secret["stringData"]["url"])
+                self.urls[user] = f"nats://{parts.username}:{parts.password}@127.0.0.1:{port}"
+
+    def role(self, crew: str, role: str) -> str:
+        return self.urls[f"role.{crew}.{role}"]
+
+
+@pytest.fixture(scope="module")
+def chart_nats(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Users]:
+    objects = render({**example_values(), "nats": {"auth": {"seed": "test-seed"}}})
+    [accounts] = [o for o in of_kind(objects, "Secret") if "accounts.conf" in o.get("stringData", {})]
+    tmp: Path = tmp_path_factory.mktemp("chart-nats")
+    (tmp / "accounts.conf").write_text(accounts["stringData"]["accounts.conf"])
+    port = free_port()
+    (tmp / "server.conf").write_text(
+        f'listen: "127.0.0.1:{port}"\njetstream {{store_dir: "{tmp / "js"}"}}\ninclude "accounts.conf"\n'
+    )
+    server = ServerProcess(
+        "nats-server", [nats_server_binary(), "-c", str(tmp / "server.conf")], "Server is ready", port
+    )
+    server.start()
+    try:
+        yield Users(objects, port)
+    finally:
+        server.kill()
+
+
+class Conn:
+    def __init__(self, nc: NATS, errors: list[str]) -> None:
+        self.nc, self.errors = nc, errors
+        self.js = nc.jetstream(timeout=2.0)
+
+    async def denied(self, what: str) -> None:
+        """Wait for the server's permissions violation naming ``what``."""
+        for _ in range(40):
+            if any(DENIED in e.lower() and what.lower() in e.lower() for e in self.errors):
+                return
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"no permissions violation for {what!r}: {self.errors}")
+
+
+@pytest.fixture
+async def connect() -> AsyncIterator[object]:
+    opened: list[NATS] = []
+
+    async def open_as(url: str) -> Conn:
+        errors: list[str] = []
+
+        async def on_error(exc: Exception) -> None:
+            errors.append(str(exc))
+
+        nc = await nats.connect(url, error_cb=on_error, max_reconnect_attempts=0, allow_reconnect=False)
+        opened.append(nc)
+        return Conn(nc, errors)
+
+    yield open_as
+    for nc in opened:
+        await nc.close()
+
+
+@pytest.fixture
+async def bus(chart_nats: Users, connect: object) -> Conn:
+    """The coordinator's connection, with the streams and the role consumers it creates."""
+    coordinator: Conn = await connect(chart_nats.urls["coordinator"])  # type: ignore[operator]
+    settings = BusSettings()
+    for name in [s.config.name for s in await coordinator.js.streams_info()]:
+        await coordinator.js.delete_stream(name or "")
+    await ensure_streams(coordinator.js, settings)
+    await ensure_jobs_consumer(coordinator.js, settings)
+    await ensure_advisory_capture(coordinator.js, [subjects.TASKS_STREAM, subjects.JOBS_STREAM])
+    for role in (ROLE, OTHER):
+        await ensure_role_consumer(coordinator.js, CREW, role, settings)
+    return coordinator
+
+
+async def test_role_worker_takes_its_own_steps(chart_nats: Users, bus: Conn, connect: object) -> None:
+    worker: Conn = await connect(chart_nats.role(CREW, ROLE))  # type: ignore[operator]
+    consumer = await ensure_role_consumer(worker.js, CREW, ROLE, BusSettings())  # its own: allowed
+    await publish_durable(
+        bus.js, subjects.task_subject(CREW, ROLE), b"step", "job1:write:1", subjects.TASKS_STREAM
+    )
+    got: list[Delivery] = []
+    done = asyncio.Event()
+
+    async def handle(delivery: Delivery) -> None:
+        got.append(delivery)
+        await publish_event(worker.js, "job1", _working("job1"), "job1:write:working")
+        done.set()
+
+    loop = WorkLoop(worker.js, subjects.TASKS_STREAM, consumer, handle)
+    runner = asyncio.create_task(loop.run())
+    await asyncio.wait_for(done.wait(), 10)
+    loop.stop()
+    await asyncio.wait_for(runner, 10)
+    assert [d.data for d in got] == [b"step"]
+    info = await bus.js.consumer_info(subjects.TASKS_STREAM, consumer)
+    assert (info.num_pending, info.num_ack_pending) == (0, 0)  # acked by the worker
+    dead = DeadLetter(
+        stream=subjects.TASKS_STREAM, consumer=consumer, subject=got[0].subject,
+        stream_seq=got[0].stream_seq, deliveries=5, reason="test", payload_b64="",
+    )  # fmt: skip
+    await record_dead_letter(worker.js, dead)
+    assert worker.errors == []
+
+
+async def test_role_worker_cannot_touch_other_roles(chart_nats: Users, bus: Conn, connect: object) -> None:
+    worker: Conn = await connect(chart_nats.role(CREW, ROLE))  # type: ignore[operator]
+    worker.js = worker.nc.jetstream(timeout=0.5)  # denied requests get no answer
+    other = subjects.role_consumer(CREW, OTHER)
+    with pytest.raises((NatsError, asyncio.TimeoutError)):
+        await worker.js.consumer_info(subjects.TASKS_STREAM, other)
+    await worker.denied(f"$JS.API.CONSUMER.INFO.{subjects.TASKS_STREAM}.{other}")
+    await worker.nc.subscribe(subjects.TASKS_ALL)  # snooping on every step
+    await worker.denied(subjects.TASKS_ALL)
+    await worker.nc.subscribe(subjects.a2a_subject(f"{CREW}.{OTHER}"))
+    await worker.denied(subjects.a2a_subject(f"{CREW}.{OTHER}"))
+    await worker.nc.publish(subjects.task_subject(CREW, OTHER), b"forged step")
+    await worker.denied(subjects.task_subject(CREW, OTHER))
+    await worker.nc.publish(subjects.JOBS_SUBMIT, b"forged job")
+    await worker.denied(subjects.JOBS_SUBMIT)
+    with pytest.raises((NatsError, asyncio.TimeoutError)):
+        await worker.js.delete_stream(subjects.TASKS_STREAM)
+    await worker.denied(f"$JS.API.STREAM.DELETE.{subjects.TASKS_STREAM}")
+
+
+async def test_api_submits_jobs_and_follows_events(chart_nats: Users, bus: Conn, connect: object) -> None:
+    api: Conn = await connect(chart_nats.urls["api"])  # type: ignore[operator]
+    worker: Conn = await connect(chart_nats.role(CREW, ROLE))  # type: ignore[operator]
+    await publish_durable(api.js, subjects.JOBS_SUBMIT, b"{}", "job:job2", subjects.JOBS_STREAM)
+    await publish_event(worker.js, "job2", _working("job2"), "job2:write:working")
+    events = follow_events(api.js, "job2")
+    try:
+        first = await asyncio.wait_for(anext(events), 10)
+    finally:
+        await events.aclose()  # type: ignore[attr-defined]
+    assert first.event.status_update.context_id == "job2"
+    await api.nc.publish(subjects.task_subject(CREW, ROLE), b"step past the coordinator")
+    await api.denied(subjects.task_subject(CREW, ROLE))
+    assert [e for e in api.errors if subjects.task_subject(CREW, ROLE) not in e] == []
+
+
+async def test_a2a_request_reaches_the_role(chart_nats: Users, bus: Conn, connect: object) -> None:
+    api: Conn = await connect(chart_nats.urls["api"])  # type: ignore[operator]
+    worker: Conn = await connect(chart_nats.role(CREW, ROLE))  # type: ignore[operator]
+
+    async def answer(msg: nats.aio.msg.Msg) -> None:
+        await msg.respond(b"pong")
+
+    await worker.nc.subscribe(subjects.a2a_subject(f"{CREW}.{ROLE}"), queue="workers", cb=answer)
+    await worker.nc.flush()
+    reply = await api.nc.request(subjects.a2a_subject(f"{CREW}.{ROLE}"), b"ping", timeout=5)
+    assert reply.data == b"pong"
+    assert worker.errors == [] and api.errors == []
+
+
+def _working(job: str) -> TaskStatusUpdateEvent:
+    return TaskStatusUpdateEvent(
+        task_id=f"{job}.write", context_id=job, status=TaskStatus(state=TaskState.TASK_STATE_WORKING)
+    )
+
+
+def test_accounts_config_is_valid_for_nats_server(tmp_path: Path) -> None:
+    import subprocess
+
+    objects = render(example_values())
+    [accounts] = [o for o in of_kind(objects, "Secret") if "accounts.conf" in o.get("stringData", {})]
+    (tmp_path / "accounts.conf").write_text(accounts["stringData"]["accounts.conf"])
+    (tmp_path / "server.conf").write_text('jetstream {store_dir: "js"}\ninclude "accounts.conf"\n')
+    check = subprocess.run(
+        [nats_server_binary(), "-c", str(tmp_path / "server.conf"), "-t"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert check.returncode == 0, check.stderr
+    assert len(accounts["stringData"]["seed"]) == 48  # kept in the Secret for upgrades
