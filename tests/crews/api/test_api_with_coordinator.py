@@ -1,0 +1,106 @@
+"""A job submitted over HTTP runs with a real coordinator; the test takes each step as a role worker would."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from a2a.types import SendMessageRequest, StreamResponse, TaskState
+from httpx_sse import aconnect_sse
+from nats.js import JetStreamContext
+
+from bus import subjects
+from bus.codec import decode
+from bus.events import publish_event
+from bus.settings import BusSettings
+from bus.step import from_request
+from bus.streams import ensure_role_consumer
+from crews.coordinator import Coordinator
+from crews.job_events import status_event
+from crews.jobs import RedisJobStore, StepResult, job_keys
+from crews.settings import CrewsSettings
+from tests.crews.api.conftest import submit
+from tests.servers import ManagedServer
+
+
+@pytest.fixture
+async def coordinator(
+    js: JetStreamContext, store: RedisJobStore, nats_server: ManagedServer, redis_server: ManagedServer
+) -> AsyncIterator[Coordinator]:
+    running = Coordinator(
+        js, store, CrewsSettings(redis_url=redis_server.url), BusSettings(nats_url=nats_server.url)
+    )
+    ready = asyncio.Event()
+    task = asyncio.create_task(running.run(ready))
+    await asyncio.wait({task, asyncio.ensure_future(ready.wait())}, return_when=asyncio.FIRST_COMPLETED)
+    assert ready.is_set(), task.exception()
+    try:
+        yield running
+    finally:
+        running.stop()
+        await task
+
+
+async def take_step(js: JetStreamContext, store: RedisJobStore, crew: str, role: str, output: str) -> str:
+    """Take the role's next step from its queue, record its result and usage, report it; returns the step."""
+    sub = await js.pull_subscribe_bind(
+        durable=subjects.role_consumer(crew, role), stream=subjects.TASKS_STREAM
+    )
+    [msg] = await sub.fetch(1, timeout=30)
+    work = from_request(decode(msg.data, SendMessageRequest))
+    working = status_event(work.job, work.task_id, TaskState.TASK_STATE_WORKING)
+    await publish_event(js, work.job, working, f"{work.task_id}:working:1")
+    result = StepResult(output=output, role=role, worker="test-worker")
+    await store.redis.hsetnx(job_keys(work.job).results, work.step, result.model_dump_json())
+    await store.redis.hincrby(job_keys(work.job).usage, f"{role}:input_tokens", 50)
+    await store.redis.hincrby(job_keys(work.job).usage, f"{role}:output_tokens", len(output))
+    await store.redis.hincrby(job_keys(work.job).usage, f"{role}:calls", 1)
+    done = status_event(work.job, work.task_id, TaskState.TASK_STATE_COMPLETED)
+    await publish_event(js, work.job, done, f"{work.task_id}:completed")
+    await msg.ack()
+    await sub.unsubscribe()
+    return work.step
+
+
+async def test_a_job_runs_to_its_end_through_the_api(
+    client: httpx.AsyncClient, crew: str, js: JetStreamContext, store: RedisJobStore, coordinator: Coordinator
+) -> None:
+    for role in ("researcher", "writer"):
+        await ensure_role_consumer(js, crew, role, BusSettings())
+    job = await submit(client)
+
+    async with aconnect_sse(client, "GET", f"/jobs/{job}/events") as source:
+        events = source.aiter_sse()
+        assert await take_step(js, store, crew, "researcher", "- bees dance") == "research"
+        assert await take_step(js, store, crew, "writer", "Bees dance to talk.") == "write"
+        received = [decode(event.data.encode(), StreamResponse) async for event in events]
+
+    states = [
+        (e.status_update.task_id.removeprefix(job).lstrip("."), TaskState.Name(e.status_update.status.state))
+        for e in received
+        if e.HasField("status_update")
+    ]
+    assert states == [
+        ("", "TASK_STATE_SUBMITTED"),
+        ("", "TASK_STATE_WORKING"),
+        ("research", "TASK_STATE_WORKING"),
+        ("research", "TASK_STATE_COMPLETED"),
+        ("write", "TASK_STATE_WORKING"),
+        ("write", "TASK_STATE_COMPLETED"),
+        ("", "TASK_STATE_COMPLETED"),
+    ]
+
+    got = (await client.get(f"/jobs/{job}")).json()
+    assert (got["status"], got["output"], got["reason"]) == ("completed", "Bees dance to talk.", "")
+    assert [(s["id"], s["role"], s["state"], s["output"]) for s in got["steps"]] == [
+        ("research", "researcher", "completed", "- bees dance"),
+        ("write", "writer", "completed", "Bees dance to talk."),
+    ]
+    assert got["usage"]["writer"] == {"input_tokens": 50, "output_tokens": 19, "calls": 1}
+    assert got["tokens"] == 50 + 12 + 50 + 19
+
+    cancel = await client.post(f"/jobs/{job}/cancel")
+    assert cancel.status_code == 409
+    assert "already ended (completed)" in cancel.json()["message"]
