@@ -1,0 +1,107 @@
+"""``crews helm values``: crew files → chart values, with every NATS name from bus.subjects."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from bus import subjects
+from crews.cli import app
+from crews.errors import CrewSpecError
+from crews.helm_values import chart_values
+from crews.spec import MANAGER_ROLE, load_crew_text
+from tests.chart.render import EXAMPLES, Obj, of_kind, render, validate
+
+MIXED = """
+name: Odd_Crew
+process: hierarchical
+manager_llm: big-model
+roles:
+  Remote_Helper:
+    role: Helper
+    goal: Help.
+    engine: a2a
+    url: https://agents.example.com:8443/a2a
+    max_execution_time: 45.5
+  Peer:
+    role: Peer
+    goal: Ask a peer.
+    engine: a2a
+    nats: other.agent
+  worker:
+    role: Worker
+    goal: Work.
+    scaling: {min: 2, max: 9, target_queue_depth: 3}
+tasks:
+  one:
+    description: Do it.
+    expected_output: Done.
+"""
+
+
+def test_role_values_come_from_bus_subjects() -> None:
+    spec = load_crew_text(MIXED, "mixed.yaml")
+    roles = chart_values([spec])["crews"]["Odd_Crew"]["roles"]
+    assert set(roles) == {"Remote_Helper", "Peer", "worker", MANAGER_ROLE}
+    for key, role in roles.items():
+        assert role["stream"] == subjects.TASKS_STREAM
+        assert role["consumer"] == subjects.role_consumer("Odd_Crew", key)
+        assert role["subject"] == subjects.task_subject("Odd_Crew", key)
+        assert role["deadLetterSubject"] == subjects.dead_letter_subject(
+            subjects.TASKS_STREAM, role["consumer"]
+        )
+        assert role["a2aSubject"] == subjects.a2a_subject(f"Odd_Crew.{key}")
+    assert roles["worker"]["scaling"] == {"min": 2, "max": 9, "targetQueueDepth": 3}
+    assert roles["Remote_Helper"]["maxExecutionTime"] == 45.5
+    assert roles["Remote_Helper"]["egress"] == [{"ports": [{"port": 8443, "protocol": "TCP"}]}]
+    assert roles["Peer"]["a2aPeers"] == [subjects.a2a_subject("other.agent")]
+    assert "egress" not in roles["Peer"] and "maxExecutionTime" not in roles["worker"]
+
+
+def test_odd_names_render_valid_objects() -> None:
+    objects = render(dict(chart_values([load_crew_text(MIXED, "mixed.yaml")])))
+    for obj in objects:
+        validate(obj)
+    names = [d["metadata"]["name"] for d in of_kind(objects, "Deployment")]
+    assert len(names) == len(set(names)) == 4 + 3  # roles + api, coordinator, vLLM
+    [egress] = [
+        p
+        for p in of_kind(objects, "NetworkPolicy")
+        if p["metadata"].get("annotations", {}).get("crews.dev/role") == "Remote_Helper"
+    ]
+    assert egress["spec"]["egress"] == [{"ports": [{"port": 8443, "protocol": "TCP"}]}]
+
+
+def test_names_that_would_collide_in_kubernetes_stay_apart() -> None:
+    def crew(name: str, role: str) -> str:
+        return f"name: {name}\nroles:\n  {role}: {{role: R, goal: G}}\ntasks:\n  t: {{description: D, expected_output: O, agent: {role}}}\n"
+
+    specs = [load_crew_text(crew("a-b", "c"), "1.yaml"), load_crew_text(crew("a", "b-c"), "2.yaml")]
+    objects = render(dict(chart_values(specs)))
+    names = [d["metadata"]["name"] for d in of_kind(objects, "Deployment")]
+    assert len(names) == len(set(names))
+
+
+def test_two_crews_with_one_name_are_refused() -> None:
+    spec = load_crew_text(MIXED, "mixed.yaml")
+    with pytest.raises(CrewSpecError, match="Odd_Crew"):
+        chart_values([spec, spec])
+
+
+def test_cli_prints_values_for_every_example() -> None:
+    result = CliRunner().invoke(app, ["helm", "values", *map(str, EXAMPLES)])
+    assert result.exit_code == 0, result.output
+    values: Obj = yaml.safe_load(result.stdout)
+    assert set(values["crews"]) == {"fanout", "hierarchical", "research"}
+    assert result.stdout.startswith("# Values for the crews Helm chart")
+
+
+def test_cli_names_the_bad_file(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\nroles: {}\ntasks: {}\n")
+    result = CliRunner().invoke(app, ["helm", "values", str(bad)])
+    assert result.exit_code == 1
+    assert "bad.yaml" in result.output
