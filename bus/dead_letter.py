@@ -89,7 +89,7 @@ async def sweep_once(js: JetStreamContext, on_dead: DeadHandler | None, batch: i
     sub = await js.pull_subscribe(f"{MAX_DELIVERIES_ADVISORY}.>", durable="sweeper", stream=ADVISORIES_STREAM)
     try:
         msgs = await sub.fetch(batch, timeout=0.5)
-    except NatsTimeout:
+    except (NatsTimeout, TimeoutError):
         return 0
     finally:
         await sub.unsubscribe()

@@ -122,7 +122,7 @@ class WorkLoop:
             free += 1
         try:
             msgs = await sub.fetch(free, timeout=1.0)
-        except NatsTimeout:
+        except (NatsTimeout, TimeoutError):  # nats-py raises either when nothing came
             msgs = []
         except NatsError as exc:  # disconnected: the client reconnects, we fetch again
             log.warning("fetch from %s/%s failed, retrying: %s", self._stream, self._consumer, exc)

@@ -193,6 +193,7 @@ class ScriptState:
 
     def __init__(self, script: Script, *, keep_requests: int = 1000) -> None:
         self._lock = threading.Lock()
+        self._arrived = threading.Condition(self._lock)
         self._script = script
         self._positions: dict[tuple[str, str, str], int] = defaultdict(int)
         self._requests: deque[RecordedRequest] = deque(maxlen=keep_requests)
@@ -213,6 +214,7 @@ class ScriptState:
         """The reply for this request and its latency; advances the (job, role, step) position."""
         with self._lock:
             self._requests.append(request)
+            self._arrived.notify_all()
             script = self._script
             rule = next((r for r in script.rules if r.matches(request.role, request.step)), None)
             replies = expanded(rule.replies if rule else script.default)
@@ -225,6 +227,11 @@ class ScriptState:
     def requests(self) -> list[RecordedRequest]:
         with self._lock:
             return list(self._requests)
+
+    def wait_for_requests(self, count: int, timeout: float) -> bool:
+        """Block until ``count`` requests have arrived (False after ``timeout`` seconds)."""
+        with self._arrived:
+            return self._arrived.wait_for(lambda: len(self._requests) >= count, timeout)
 
 
 def count_words(value: Any) -> int:

@@ -63,8 +63,10 @@ class Stack:
         return self.start("role", f"{crew}/{role}", ready=f"role {crew}/{role} ready")
 
     def stop_all(self) -> None:
+        """Stop every process and print its last lines (pytest shows them when a test fails)."""
         for proc in self.procs:
             proc.stop(timeout=10)
+            print(f"----- {' '.join(proc.argv[1:])} -----\n{proc.log_tail}")
 
 
 async def job_events(js: JetStreamContext, job: str, timeout: float = 60.0) -> list[StreamResponse]:

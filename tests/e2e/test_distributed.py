@@ -20,11 +20,11 @@ from tests.servers import ManagedServer
 SEQUENTIAL = """
 name: pipeline
 roles:
-  researcher: {role: Researcher, goal: Find facts about {topic}}
-  writer: {role: Writer, goal: Write about {topic}}
+  researcher: {role: Researcher, goal: "Find facts about {topic}"}
+  writer: {role: Writer, goal: "Write about {topic}"}
   reviewer: {role: Reviewer, goal: Check the article}
 tasks:
-  research: {description: Research {topic}., expected_output: Three facts., agent: researcher}
+  research: {description: "Research {topic}.", expected_output: Three facts., agent: researcher}
   write: {description: Write a paragraph., expected_output: One paragraph., agent: writer}
   review: {description: Review the paragraph., expected_output: The final text., agent: reviewer}
 inputs:
@@ -103,8 +103,8 @@ async def test_sequential_crew_runs_across_three_worker_processes(
     completed = [s for s, state in step_states(events, job) if state == TaskState.TASK_STATE_COMPLETED]
     assert completed == ["research", "write", "review"]
     by_step = {r.step: r for r in llm.requests()}
-    assert "Research bees." in str(by_step["research"].messages)
-    assert "FACT-1 FACT-2 FACT-3" in str(by_step["write"].messages)  # context flows to the next step
+    assert "Research bees." in str(by_step["research"].body["messages"])
+    assert "FACT-1 FACT-2 FACT-3" in str(by_step["write"].body["messages"])  # context flows to the next step
     usage = await store.usage(job)
     assert set(usage) == {"researcher", "writer", "reviewer"}
     assert all(u.input_tokens > 0 and u.output_tokens > 0 for u in usage.values())
@@ -142,7 +142,7 @@ async def test_fan_out_branches_overlap_in_time(
     started_before = {step for step, s in states[:first_done] if s == working}
     assert {"look_left", "look_right"} <= started_before  # both branches ran at the same time
     join_request = next(r for r in llm.requests() if r.step == "join")
-    assert "LEFT VIEW" in str(join_request.messages) and "RIGHT VIEW" in str(join_request.messages)
+    assert "LEFT VIEW" in str(join_request.body["messages"]) and "RIGHT VIEW" in str(join_request.body["messages"])
 
 
 async def test_two_workers_of_one_role_share_its_queue(
@@ -162,8 +162,10 @@ tasks: {only: {description: Do it., expected_output: Done., agent: doer}}
     jobs = [(await submit_job(js, store, crew, {})).id for _ in range(8)]
     for job in jobs:
         await job_events(js, job)
-    workers = {(await store.results(job))["only"].worker for job in jobs}
-    assert all((await store.get(job)).status == "completed" for job in jobs)
+    workers = set()
+    for job in jobs:
+        assert (await store.get(job)).status == "completed"
+        workers.add((await store.results(job))["only"].worker)
     assert len(workers) == 2
 
 
@@ -183,7 +185,7 @@ tasks: {only: {description: Do it., expected_output: Done., agent: doer}}
     crew = await register(store, single)
     js = nc.jetstream()
     job = (await submit_job(js, store, crew, {})).id
-    await wait_for_step_state(js, job, "only", TaskState.TASK_STATE_WORKING)
+    await llm.wait_for_requests(1)  # the first worker is inside its LLM call
     first.kill()
     stack.worker("solo", "doer")
 
@@ -267,5 +269,5 @@ async def test_cancel_stops_a_running_job_and_no_step_runs_after_it(
 
     record = await store.get(job)
     assert record.status == "cancelled"
-    assert [r.step for r in llm.requests()] == ["research"]
+    assert {r.step for r in llm.requests()} <= {"research"}
     assert record.steps["write"] == "pending" and record.steps["review"] == "pending"
