@@ -94,6 +94,17 @@ sees the same seed.
 {{- printf "%s://%s:%s@%s" $url.scheme .user (include "crews.natsPassword" .) $url.host -}}
 {{- end -}}
 
+{{/*
+What a component reads from the chart's Secrets (its NATS URL, Redis URL, API keys), hashed: a change
+rolls that component's pods and no other. Takes (dict "root" $ "user" "<nats user>").
+*/}}
+{{- define "crews.configChecksum" -}}
+{{- $v := .root.Values -}}
+{{- $nats := ternary (include "crews.natsUserUrl" .) $v.nats.url $v.nats.auth.enabled -}}
+{{- $keys := ternary (list $v.api.keys $v.api.existingKeysSecret) list (eq .user "api") -}}
+{{- list $nats $v.redis.url $v.redis.existingSecret $keys | toJson | sha256sum -}}
+{{- end -}}
+
 {{- define "crews.roleUser" -}}
 {{- printf "role.%s.%s" .crew .role -}}
 {{- end -}}
