@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable
+
 import httpx
 import pytest
 from nats.js import JetStreamContext
@@ -89,6 +92,20 @@ async def test_same_idempotency_key_twice_is_one_job(
 
     other = await client.post(f"/crews/{crew}/jobs", json={"inputs": {"topic": "ants"}})
     assert other.json()["id"] != first.json()["id"]
+
+
+async def test_concurrent_repeats_of_one_key_are_one_job(
+    client: httpx.AsyncClient, crew: str, js: JetStreamContext
+) -> None:
+    def post() -> Awaitable[httpx.Response]:
+        body = {"inputs": {"topic": "bees"}}
+        return client.post(f"/crews/{crew}/jobs", json=body, headers={"Idempotency-Key": "k"})
+
+    responses = await asyncio.gather(*[post() for _ in range(8)])
+    assert {r.status_code for r in responses} == {202}
+    assert len({r.json()["id"] for r in responses}) == 1
+    assert len((await client.get("/jobs")).json()["jobs"]) == 1
+    assert (await js.stream_info(subjects.JOBS_STREAM)).state.messages == 1
 
 
 async def test_idempotency_key_reused_for_other_inputs_is_409(client: httpx.AsyncClient, crew: str) -> None:
