@@ -229,10 +229,10 @@ class ScriptedServer:
         """The requests received since the script was last set."""
         return self.state.requests()
 
-    async def wait_for_requests(self, count: int, timeout: float = 30.0) -> None:
-        """Return once ``count`` requests have arrived; ``TimeoutError`` after ``timeout``."""
-        if not await asyncio.to_thread(self.state.wait_for_requests, count, timeout):
-            raise TimeoutError(f"{len(self.requests())} of {count} requests arrived in {timeout} s")
+    async def wait_for_requests(self, count: int, within: float = 30.0) -> None:
+        """Return once ``count`` requests have arrived; ``TimeoutError`` after ``within`` seconds."""
+        if not await asyncio.to_thread(self.state.wait_for_requests, count, within):
+            raise TimeoutError(f"{len(self.requests())} of {count} requests arrived in {within} s")
 
     def start(self) -> None:
         sock = _listen(self.host, self.port)
