@@ -25,6 +25,8 @@ from bus.events import follow_events, publish_event
 from bus.settings import BusSettings
 from bus.streams import ensure_jobs_consumer, ensure_role_consumer, ensure_streams
 from bus.worker import Delivery, WorkLoop
+from crews.api_events import last_sequence
+from crews.job_events import publish_job_status
 from crews.local.servers import ServerProcess, free_port, nats_server_binary
 from tests.chart.render import Obj, example_values, of_kind, render
 
@@ -163,12 +165,17 @@ async def test_role_worker_cannot_touch_other_roles(chart_nats: Users, bus: Conn
     with pytest.raises((NatsError, asyncio.TimeoutError)):
         await worker.js.delete_stream(subjects.TASKS_STREAM)
     await worker.denied(f"$JS.API.STREAM.DELETE.{subjects.TASKS_STREAM}")
+    await worker.js.stream_info(subjects.TASKS_STREAM)  # reading is allowed, changing is not:
+    with pytest.raises((NatsError, asyncio.TimeoutError)):
+        await ensure_streams(worker.js, BusSettings())
+    await worker.denied("$JS.API.STREAM.UPDATE.")
 
 
 async def test_api_submits_jobs_and_follows_events(chart_nats: Users, bus: Conn, connect: object) -> None:
     api: Conn = await connect(chart_nats.urls["api"])  # type: ignore[operator]
     worker: Conn = await connect(chart_nats.role(CREW, ROLE))  # type: ignore[operator]
     await publish_durable(api.js, subjects.JOBS_SUBMIT, b"{}", "job:job2", subjects.JOBS_STREAM)
+    await publish_job_status(api.js, "job2", "submitted")
     await publish_event(worker.js, "job2", _working("job2"), "job2:write:working")
     events = follow_events(api.js, "job2")
     try:
@@ -176,6 +183,9 @@ async def test_api_submits_jobs_and_follows_events(chart_nats: Users, bus: Conn,
     finally:
         await events.aclose()  # type: ignore[attr-defined]
     assert first.event.status_update.context_id == "job2"
+    assert await last_sequence(api.js, "job2") == first.seq + 1  # SSE resume: the role's event
+    await api.js.stream_info(subjects.TASKS_STREAM)  # readiness and /metrics
+    await api.js.consumer_info(subjects.TASKS_STREAM, subjects.role_consumer(CREW, ROLE))
     await api.nc.publish(subjects.task_subject(CREW, ROLE), b"step past the coordinator")
     await api.denied(subjects.task_subject(CREW, ROLE))
     assert [e for e in api.errors if subjects.task_subject(CREW, ROLE) not in e] == []

@@ -4,11 +4,13 @@ The NATS users of the release and what each may publish and subscribe, as JSON:
 Every name comes from the `bus` block and the roles' blocks (written from bus/subjects.py).
 Anything not allowed is denied.
 
-- api: submit jobs, follow job events through its own ordered consumers, call A2A agents.
+- api: submit jobs, publish job-level events, follow a job's events through its own ordered consumers
+  and read its last one, read stream info and the role consumers' lag (metrics), call A2A agents.
 - coordinator: the JetStream API (it creates the streams and consumers), publish on every crews
   subject (steps, job events, dead letters), ack what it consumes.
-- role.<crew>.<role>: only its own consumer (info, create, fetch, ack), job events, its dead-letter
-  subject, its A2A subject (serve) and the A2A agents its engine calls; replies via _INBOX.
+- role.<crew>.<role>: read-only info of the streams, only its own consumer (info, create, fetch, ack),
+  job events, its dead-letter subject, its A2A subject (serve) and the A2A agents its engine calls;
+  replies via _INBOX. Creating or changing streams is the coordinator's alone.
 */}}
 {{- define "crews.natsUsers" -}}
 {{- $b := .Values.bus -}}
@@ -30,6 +32,10 @@ Anything not allowed is denied.
       (printf "%s.CONSUMER.INFO.%s.>" $js $events)
       (printf "%s.CONSUMER.DELETE.%s.>" $js $events)
       (printf "%s.CONSUMER.MSG.NEXT.%s.>" $js $events)
+      (printf "%s.STREAM.MSG.GET.%s" $js $events)
+      (printf "%s.DIRECT.GET.%s" $js $events)
+      (printf "%s.DIRECT.GET.%s.>" $js $events)
+      (printf "%s.CONSUMER.INFO.%s.*" $js $b.tasksStream)
       (printf "$JS.ACK.%s.>" $events)
       (printf "$JS.FC.%s.>" $events)
       "_INBOX.>"))
@@ -54,6 +60,10 @@ Anything not allowed is denied.
 {{- range $crew, $spec := .Values.crews -}}
 {{- range $role, $r := $spec.roles -}}
 {{- $publish := list
+  (printf "%s.STREAM.INFO.%s" $js $b.jobsStream)
+  (printf "%s.STREAM.INFO.%s" $js $b.tasksStream)
+  (printf "%s.STREAM.INFO.%s" $js $b.eventsStream)
+  (printf "%s.STREAM.INFO.%s" $js $b.deadLetterStream)
   (printf "%s.CONSUMER.INFO.%s.%s" $js $r.stream $r.consumer)
   (printf "%s.CONSUMER.CREATE.%s.%s" $js $r.stream $r.consumer)
   (printf "%s.CONSUMER.CREATE.%s.%s.%s" $js $r.stream $r.consumer $r.subject)
