@@ -285,3 +285,15 @@ def test_notes_name_the_crews(values: Obj) -> None:
     notes = render_files(values)["crews/templates/NOTES.txt"]
     assert "fanout, hierarchical, research (8 role workers)" in notes
     assert f"{RELEASE}-crews-nats-accounts" in notes
+
+
+def test_api_listens_on_all_addresses_and_never_runs_open(objects: list[Obj]) -> None:
+    api = by_name(objects, "Deployment", f"{RELEASE}-crews-api")
+    env = env_of(api)
+    assert (env["CREWS_API_HOST"], env["CREWS_API_PORT"]) == ("0.0.0.0", "8080")
+    assert container(api)["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
+    assert container(api)["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
+    keys = by_name(objects, "Secret", f"{RELEASE}-crews-api-keys")["stringData"]["api-keys"]
+    assert len(keys) == 40  # none given: one random key
+    given = render({"api": {"keys": ["k1", "k2"]}})
+    assert by_name(given, "Secret", f"{RELEASE}-crews-api-keys")["stringData"]["api-keys"] == "k1,k2"

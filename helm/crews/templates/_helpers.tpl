@@ -101,8 +101,24 @@ rolls that component's pods and no other. Takes (dict "root" $ "user" "<nats use
 {{- define "crews.configChecksum" -}}
 {{- $v := .root.Values -}}
 {{- $nats := ternary (include "crews.natsUserUrl" .) $v.nats.url $v.nats.auth.enabled -}}
-{{- $keys := ternary (list $v.api.keys $v.api.existingKeysSecret) list (eq .user "api") -}}
+{{- $keys := ternary (list (include "crews.apiKeys" .root) $v.api.existingKeysSecret) list (eq .user "api") -}}
 {{- list $nats $v.redis.url $v.redis.existingSecret $keys | toJson | sha256sum -}}
+{{- end -}}
+
+{{/*
+The API's bearer keys, comma-separated: api.keys, else the ones kept in the Secret of an earlier
+release, else one new random key (memoized like the NATS seed): the API never runs open.
+*/}}
+{{- define "crews.apiKeys" -}}
+{{- if not .Values.api.keys -}}
+{{- $keys := list (randAlphaNum 40) -}}
+{{- $existing := lookup "v1" "Secret" .Release.Namespace (include "crews.componentName" (dict "root" . "component" "api-keys")) -}}
+{{- if and $existing $existing.data (hasKey $existing.data "api-keys") -}}
+{{- $keys = splitList "," (b64dec (index $existing.data "api-keys")) -}}
+{{- end -}}
+{{- $_ := set .Values.api "keys" $keys -}}
+{{- end -}}
+{{- join "," .Values.api.keys -}}
 {{- end -}}
 
 {{- define "crews.roleUser" -}}
