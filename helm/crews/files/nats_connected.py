@@ -8,7 +8,7 @@ answering its PINGs, so a worker whose event loop is stuck loses the connection 
 
 import sys
 
-REMOTE_PORT = ":%04X" % int(sys.argv[1])
+REMOTE_PORT = f":{int(sys.argv[1]):04X}"
 ESTABLISHED = "01"
 
 for table in ("/proc/net/tcp", "/proc/net/tcp6"):
