@@ -20,7 +20,7 @@ import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from nats.js import JetStreamContext
+from nats.aio.client import Client as NATS
 
 from bus import subjects
 from bus.connect import connect
@@ -43,9 +43,9 @@ class DeferredWorker:
     """The ``RoleWorker`` with its LLM pool and Redis client, built in the background after the ready line."""
 
     def __init__(
-        self, js: JetStreamContext, crew: str, role: str, settings: RoleSettings, inference: InferenceSettings
+        self, nc: NATS, crew: str, role: str, settings: RoleSettings, inference: InferenceSettings
     ) -> None:
-        self._js, self._crew, self._role = js, crew, role
+        self._nc, self._crew, self._role = nc, crew, role
         self._settings, self._inference = settings, inference
         self._task: asyncio.Task[RoleWorker] | None = None
         self._pool: LLMPool | None = None
@@ -80,13 +80,14 @@ class DeferredWorker:
         self._pool = pool_class(self._inference)
         self._redis = redis_class.from_url(self._settings.redis_url, decode_responses=True)
         return worker_class(
-            self._js, self._redis, self._pool, self._settings, crew=self._crew, role=self._role
+            self._nc, self._redis, self._pool, self._settings, crew=self._crew, role=self._role
         )
 
 
 def _load_runtime() -> tuple[type[RoleWorker], type[LLMPool], Any]:
     import redis.asyncio as aioredis
 
+    import roles.engines.native  # noqa: F401 - the engine most steps use: loaded now, the first step starts sooner
     from inference.client import LLMPool
     from roles.worker import RoleWorker
 
@@ -105,7 +106,7 @@ async def run_role(
     """Run one worker of ``crew/role`` until SIGTERM/SIGINT; ``on_ready`` is called once it fetches."""
     nc = await connect(bus_settings, f"role {crew}/{role}")
     js = nc.jetstream()
-    deferred = DeferredWorker(js, crew, role, role_settings, inference_settings)
+    deferred = DeferredWorker(nc, crew, role, role_settings, inference_settings)
     try:
         await ensure_streams(js, bus_settings)
         consumer = await ensure_role_consumer(js, crew, role, bus_settings)

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 
 from a2a.types import SendMessageRequest
 from google.protobuf.json_format import ParseError
-from nats.js import JetStreamContext
+from nats.aio.client import Client as NATS
 from opentelemetry import trace
 from opentelemetry.trace import Span, Status, StatusCode
 from pydantic import ValidationError
@@ -38,6 +38,7 @@ from bus.errors import RetryableError
 from bus.step import StepWork, from_request
 from bus.worker import Delivery
 from inference.errors import BadLLMResponse, BudgetExceeded, LLMUnavailable
+from roles.cancel import STOPPED, CancelWatch
 from roles.engines.base import StepOutput, StepRun, engine_for
 from roles.errors import StepCancelled, StepFailed
 from roles.events import StepEvents
@@ -55,7 +56,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer("crews.roles")
 
-STOPPED = frozenset({"cancelled", "failed"})
 CANNOT_SUCCEED = (StepFailed, BudgetExceeded, BadLLMResponse)
 
 
@@ -64,7 +64,7 @@ class RoleWorker:
 
     def __init__(
         self,
-        js: JetStreamContext,
+        nc: NATS,
         client: aioredis.Redis,
         llm: LLMPool,
         settings: RoleSettings,
@@ -73,7 +73,8 @@ class RoleWorker:
         role: str,
         tools: ToolRegistry | None = None,
     ) -> None:
-        self.js, self.redis, self.llm, self.settings = js, client, llm, settings
+        self.nc, self.js, self.redis = nc, nc.jetstream(), client
+        self.llm, self.settings = llm, settings
         self.crew, self.role = crew, role
         self.consumer = subjects.role_consumer(crew, role)
         self.tools = tools or default_registry()
@@ -105,13 +106,15 @@ class RoleWorker:
         if stored is not None:
             await events.result(stored)
             return "replayed"
-        status = await self._job_status(work)
+        watch = CancelWatch(self.nc, self.redis, work)
+        status = await watch.status()
         if status in STOPPED:
             await events.canceled(f"job {work.job} is {status}: step {work.step!r} did not start")
             return "canceled"
         await events.working(delivery.attempt)
         try:
-            output = await self._run(work)
+            output = await self._run(work, watch)
+            await watch.check()  # the job stopped while the answer came: a stopped job gets no new result
         except StepCancelled as exc:
             await events.canceled(f"{exc}: step {work.step!r} stopped")
             return "canceled"
@@ -142,7 +145,7 @@ class RoleWorker:
         await events.result(recorded)
         return "completed" if ours else "replayed"
 
-    async def _run(self, work: StepWork) -> StepOutput:
+    async def _run(self, work: StepWork, watch: CancelWatch) -> StepOutput:
         engine = engine_for(work.engine)
         memory = SharedMemory(self.redis, work.keys.memory)
         context = ToolContext(job=work.job, step=work.step, role=work.role, memory=memory)
@@ -154,13 +157,13 @@ class RoleWorker:
             ),
             memory=memory,
             budget=RedisUsage(self.redis, work.keys.usage, limit=work.max_tokens_budget),
-            check_cancelled=lambda: self._check_cancelled(work),
+            check_cancelled=watch.check,
             memory_prompt_max_chars=self.settings.memory_prompt_max_chars,
         )
         deadline = asyncio.timeout(work.max_execution_time_s)
         try:
             async with deadline:
-                return await engine.run(run)
+                return await watch.run(lambda: engine.run(run))
         except TimeoutError as exc:
             if not deadline.expired():
                 raise
@@ -168,15 +171,6 @@ class RoleWorker:
                 f"step {work.step!r} ({work.role}) ran longer than its max_execution_time of "
                 f"{work.max_execution_time_s:g} s: raise the role's max_execution_time or shorten the task"
             ) from exc
-
-    async def _job_status(self, work: StepWork) -> str | None:
-        status: str | None = await self.redis.hget(work.keys.state, "status")
-        return status
-
-    async def _check_cancelled(self, work: StepWork) -> None:
-        status = await self._job_status(work)
-        if status in STOPPED:
-            raise StepCancelled(work.job, status or "")
 
     async def _decode(self, delivery: Delivery) -> StepWork | None:
         """The step in ``delivery``; a message that is not one is dead-lettered at once (it cannot improve)."""

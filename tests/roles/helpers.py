@@ -92,7 +92,7 @@ class Workers:
         settings = RoleSettings(
             redis_url="unused://", worker_id=worker_id, worker_concurrency=2, worker_grace_s=10
         )
-        worker = RoleWorker(self.js, self.redis, self.pool, settings, crew=CREW, role=role, tools=tools)
+        worker = RoleWorker(self.nc, self.redis, self.pool, settings, crew=CREW, role=role, tools=tools)
         loop = WorkLoop(
             self.js, subjects.TASKS_STREAM, consumer, worker.handle, on_dead=worker.on_dead, concurrency=2
         )

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
 import redis.asyncio as aioredis
-from a2a.types import TaskState
+from a2a.types import TaskState, TaskStatus, TaskStatusUpdateEvent
 from opentelemetry import trace
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from bus import subjects
 from bus.dead_letter import DeadLetter
 from bus.dispatch import publish_durable
+from bus.events import publish_event
 from inference.script import Script
 from inference.scripted import ScriptedServer
 from roles.tools import CALCULATOR, MEMORY_READ, MEMORY_WRITE, Tool, ToolContext, ToolRegistry
@@ -53,6 +55,35 @@ async def test_cancel_while_running_stops_before_the_next_llm_call(
     assert "stopped" in reason(events[-1])
     assert len(llm.requests()) == 1
     assert await redis_client.hlen(work.keys.results) == 0
+
+
+async def test_a_job_stop_announced_on_the_bus_interrupts_the_tool_in_flight(
+    workers: Workers, llm: ScriptedServer, redis_client: aioredis.Redis
+) -> None:
+    started, never = asyncio.Event(), asyncio.Event()
+
+    async def wait_forever(context: ToolContext, arguments: dict[str, Any]) -> str:
+        started.set()
+        await never.wait()  # only an interruption ends this step
+        return "unreachable"
+
+    tool = Tool(name="wait", description="Wait.", parameters={"type": "object"}, function=wait_forever)
+    llm.set_script(script({"role": "writer", "replies": [{"tool_calls": [{"name": "wait"}]}, "never"]}))
+    await workers.start("writer", tools=ToolRegistry([MEMORY_READ, MEMORY_WRITE, tool]))
+    work = make_work(new_job(), "stuck", tools=["wait"])
+    await workers.dispatch(work)
+    await started.wait()
+
+    await redis_client.hset(work.keys.state, "status", "cancelled")
+    job_status = TaskStatusUpdateEvent(
+        task_id=work.job, context_id=work.job, status=TaskStatus(state=TaskState.TASK_STATE_CANCELED)
+    )
+    await publish_event(workers.js, work.job, job_status, f"{work.job}:job:cancelled")
+    events = await step_events(workers.js, work)
+
+    assert states(events) == [WORKING, CANCELED]
+    assert f"job {work.job} is cancelled" in reason(events[-1])
+    assert len(llm.requests()) == 1 and not never.is_set()
 
 
 async def test_a_step_past_its_time_limit_fails(workers: Workers, llm: ScriptedServer) -> None:
