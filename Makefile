@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 PYTEST_ARGS ?=
 
-.PHONY: install lint typecheck test demo bench clean
+.PHONY: install install-vllm lint typecheck test demo bench clean
 
 install: $(STAMP)
 
@@ -15,6 +15,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	rm -f $(VENV)/.installed-* && touch $(STAMP)
 
+# vLLM's CPU build and the converted model, in their own venv under ~/.cache/crews (once, ~2.5 min).
+install-vllm: install
+	$(BIN)/python -m inference.local_vllm install
+
 lint: install
 	$(BIN)/ruff check crews roles bus inference tests bench
 	$(BIN)/ruff format --check crews roles bus inference tests bench
@@ -23,11 +27,11 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
-test: install
+test: install install-vllm
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-demo: install
-	$(BIN)/crews demo
+demo: install install-vllm
+	$(BIN)/crews run examples/research.yaml -i topic="honey bees"
 
 bench: install
 	$(BIN)/python -m bench

@@ -67,7 +67,12 @@ def register(app: typer.Typer) -> None:
         """Run a crew: register it, submit a job, show live progress, print the output and tokens."""
         from crews.job_commands import run_crew
 
-        raise typer.Exit(asyncio.run(run_crew(crew_file, parse_inputs(inputs), api_url(api), llm)))
+        try:
+            code = asyncio.run(run_crew(crew_file, parse_inputs(inputs), api_url(api), llm))
+        except asyncio.CancelledError:
+            typer.echo("interrupted: the stack this command started is stopped", err=True)
+            code = 130
+        raise typer.Exit(code)
 
     @app.command()
     def submit(crew: str, inputs: InputsOption = None, api: ApiOption = None, key: str | None = None) -> None:

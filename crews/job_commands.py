@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import signal
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -95,6 +96,7 @@ async def run_crew(crew_file: Path, inputs: dict[str, Any], url: str | None, llm
     from crews.spec import load_crew
 
     spec = load_crew(crew_file)  # a bad file stops here, with its message
+    _cancel_on_signals()
     async with stack_for(url, llm) as api:
         from crews.cli_jobs import _api_key
 
@@ -110,6 +112,15 @@ async def run_crew(crew_file: Path, inputs: dict[str, Any], url: str | None, llm
         console.print(f"[red]job {progress.state}[/]: {progress.reason or record.get('reason', '')}")
     console.print(usage_table(record.get("usage", {})))
     return 0 if progress.state == "completed" else 1
+
+
+def _cancel_on_signals() -> None:
+    """Ctrl-C or SIGTERM cancels the command, so the stack it started is stopped on the way out."""
+    task = asyncio.current_task()
+    assert task is not None
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, task.cancel)
 
 
 async def follow(client: CrewsClient, job: str) -> JobProgress:

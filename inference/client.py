@@ -104,7 +104,7 @@ class LLMPool:
             "tool_choice": tool_choice,
             "response_format": response_format,
             "temperature": temperature,
-            "max_tokens": max_tokens,
+            "max_tokens": max_tokens or self.settings.llm_default_max_tokens,
             "extra_body": extra_body,
         }
         request.update({key: value for key, value in optional.items() if value is not None})

@@ -24,6 +24,9 @@ class InferenceSettings(BaseSettings):
     llm_model: str = Field(DEFAULT_MODEL, description="served model name, the same on every endpoint")
     llm_api_key: SecretStr = Field(SecretStr("none"), description="bearer key for the pool (vLLM: --api-key)")
     llm_provider: str = Field("vllm", description="gen_ai.provider.name on spans")
+    llm_default_max_tokens: int = Field(
+        1024, gt=0, description="max_tokens when a role sets none (a rambling model must not fill the context)"
+    )
     llm_timeout_s: float = Field(120.0, gt=0, description="read timeout of one request")
     llm_connect_timeout_s: float = Field(5.0, gt=0)
     llm_max_retries: int = Field(4, ge=0, description="retries after the first attempt on 429/5xx/timeouts")

@@ -8,6 +8,8 @@ in only after ``cooldown_s`` without needing more workers.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import math
 import time
 from collections.abc import Awaitable, Callable
@@ -82,3 +84,20 @@ class Autoscaler:
                     await self._stop(scale.crew, scale.role)
                     scale.count -= 1
         return {f"{s.crew}/{s.role}": s.count for s in self.roles.values()}
+
+    async def run(
+        self,
+        poll_s: float,
+        stop: asyncio.Event,
+        before: Callable[[], Awaitable[None]] | None = None,
+        after: Callable[[dict[str, int]], Awaitable[None]] | None = None,
+    ) -> None:
+        """Scale every ``poll_s`` until ``stop``; ``before`` may ``track`` new crews, ``after`` sees the counts."""
+        while not stop.is_set():
+            if before is not None:
+                await before()
+            counts = await self.step()
+            if after is not None:
+                await after(counts)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), poll_s)

@@ -70,6 +70,7 @@ class ServerProcess:
     port: int
     env: dict[str, str] | None = field(default=None, repr=False)
     cwd: str | None = None
+    log_file: Path | None = None
     proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
     _log: list[str] = field(default_factory=list, repr=False)
     _pump_thread: threading.Thread | None = field(default=None, repr=False)
@@ -93,13 +94,21 @@ class ServerProcess:
 
     def _pump(self, ready: threading.Event) -> None:
         assert self.proc is not None and self.proc.stdout is not None
-        for raw in self.proc.stdout:
-            line = raw.decode(errors="replace").rstrip()
-            self._log.append(line)
-            del self._log[:-200]
-            if self.ready_line in line:
-                ready.set()
-        ready.set()
+        sink = self.log_file.open("ab") if self.log_file else None
+        try:
+            for raw in self.proc.stdout:
+                if sink is not None:
+                    sink.write(raw)
+                    sink.flush()
+                line = raw.decode(errors="replace").rstrip()
+                self._log.append(line)
+                del self._log[:-200]
+                if self.ready_line in line:
+                    ready.set()
+        finally:
+            if sink is not None:
+                sink.close()
+            ready.set()
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 10.0) -> None:
         if self.proc is None or self.proc.poll() is not None:

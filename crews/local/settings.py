@@ -8,6 +8,8 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from crews.helm_values import SCALING_POLICY
+
 
 class StackSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CREWS_", extra="ignore")
@@ -22,5 +24,9 @@ class StackSettings(BaseSettings):
     nats_port: int = 4222
     redis_port: int = 6379
     llm_port: int = 8000
-    scale_poll_s: float = Field(1.0, gt=0, description="how often the local autoscaler reads queue depth")
-    scale_cooldown_s: float = Field(30.0, ge=0, description="idle time before a role scales back down")
+    scale_poll_s: float = Field(
+        1.0, gt=0, description="how often the local autoscaler reads queue depth (the chart's KEDA: 15 s)"
+    )
+    scale_cooldown_s: float = Field(
+        SCALING_POLICY.cooldown_s, ge=0, description="time without need before a role scales in (as the chart)"
+    )

@@ -83,6 +83,7 @@ class LocalStack:
     async def start_worker(self, crew: str, role: str) -> None:
         name = f"{crew}/{role}"
         proc = ServerProcess(f"role {name}", [CREWS, "role", name], f"role {name} ready", 0, env=self.env)
+        proc.log_file = self._log_file(proc.name)
         await asyncio.to_thread(proc.start)
         self.workers.setdefault(name, []).append(proc)
         self.progress(f"worker up: {name} ({len(self.workers[name])})")
@@ -103,8 +104,14 @@ class LocalStack:
         if self._llm is not None:
             self._llm.stop()
 
+    def _log_file(self, name: str) -> Path:
+        logs = self.home / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        return logs / f"{name.replace('/', '.').replace(' ', '-')}.log"
+
     def _start(self, proc: ServerProcess) -> int:
-        self.progress(f"starting {proc.name}…")
+        proc.log_file = self._log_file(proc.name)
+        self.progress(f"starting {proc.name}… (log: {proc.log_file})")
         try:
             proc.start()
         except LocalStackError:

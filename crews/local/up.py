@@ -73,18 +73,22 @@ async def _autoscale(
     nc = await nats.connect(info.nats_url, max_reconnect_attempts=-1)
     store = RedisJobStore(aioredis.Redis.from_url(info.redis_url, decode_responses=True))
     scaler = Autoscaler(nc.jetstream(), stack.start_worker, stack.stop_worker, settings.scale_cooldown_s)
-    try:
-        while not stop.is_set():
-            for name in await store.list_crews():
-                with contextlib.suppress(ValidationError):
-                    scaler.track(CrewSpec.model_validate(await store.get_crew(name)))
-            counts = await scaler.step()
-            await store.redis.delete(WORKERS_KEY)
+
+    async def track_crews() -> None:
+        for name in await store.list_crews():
+            with contextlib.suppress(ValidationError):
+                scaler.track(CrewSpec.model_validate(await store.get_crew(name)))
+
+    async def publish_counts(counts: dict[str, int]) -> None:
+        async with store.redis.pipeline(transaction=True) as pipe:
+            pipe.delete(WORKERS_KEY)
             if counts:
-                await store.redis.hset(WORKERS_KEY, mapping=counts)
-            ready.set()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), settings.scale_poll_s)
+                pipe.hset(WORKERS_KEY, mapping=counts)
+            await pipe.execute()
+        ready.set()
+
+    try:
+        await scaler.run(settings.scale_poll_s, stop, track_crews, publish_counts)
     finally:
         await store.redis.delete(WORKERS_KEY)
         await store.aclose()
