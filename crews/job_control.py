@@ -43,6 +43,8 @@ async def submit_job(
         span.set_attribute("crews.job", job)
         span.set_attribute("crews.crew", crew)
         record = await store.create(job, crew, inputs, timeout_s)
+        if record.status != "submitted":
+            return record  # a repeat of a job a coordinator already took: nothing to publish again
         payload = JobSubmission(job=job, crew=record.crew, inputs=record.inputs).model_dump_json().encode()
         await publish_durable(js, subjects.JOBS_SUBMIT, payload, f"job:{job}", subjects.JOBS_STREAM)
         await publish_job_status(js, job, "submitted")
