@@ -7,6 +7,7 @@ import signal
 
 from bus.connect import connect
 from bus.settings import BusSettings
+from bus.telemetry import setup_tracing
 from crews.coordinator import Coordinator
 from crews.jobs import RedisJobStore
 from crews.settings import CrewsSettings
@@ -14,6 +15,7 @@ from crews.settings import CrewsSettings
 
 async def run_coordinator(settings: CrewsSettings, bus: BusSettings) -> None:
     """Run one coordinator until SIGTERM/SIGINT; prints a ready line once it consumes."""
+    provider = setup_tracing("crews-coordinator")
     nc = await connect(bus, "crews-coordinator")
     store = RedisJobStore.from_url(settings.redis_url, job_ttl_s=settings.job_ttl_s)
     coordinator = Coordinator(nc.jetstream(), store, settings, bus)
@@ -30,3 +32,4 @@ async def run_coordinator(settings: CrewsSettings, bus: BusSettings) -> None:
     finally:
         await store.aclose()
         await nc.drain()
+        provider.shutdown()
