@@ -12,6 +12,9 @@ class BusSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CREWS_", extra="ignore")
 
     nats_url: str = "nats://127.0.0.1:4222"
+    manage_streams: bool = Field(
+        True, description="create/update the streams at start; false: wait for the coordinator to (the chart)"
+    )
     ack_wait_s: float = Field(
         30.0, gt=0, description="redeliver a step when no ack or progress for this long"
     )

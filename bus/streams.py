@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+
 from nats.js import JetStreamContext
 from nats.js.api import (
     AckPolicy,
@@ -17,6 +20,13 @@ from bus import subjects
 from bus.settings import BusSettings
 
 DUPLICATE_WINDOW_S = 24 * 3600.0
+STREAM_NAMES = (
+    subjects.JOBS_STREAM,
+    subjects.TASKS_STREAM,
+    subjects.EVENTS_STREAM,
+    subjects.DEAD_LETTER_STREAM,
+)
+log = logging.getLogger(__name__)
 
 
 def stream_configs(settings: BusSettings) -> list[StreamConfig]:
@@ -63,6 +73,26 @@ async def ensure_streams(js: JetStreamContext, settings: BusSettings) -> None:
             await js.add_stream(config)
         else:
             await js.update_stream(config)
+
+
+async def wait_for_streams(js: JetStreamContext, poll_s: float = 0.5) -> None:
+    """Wait until every stream exists (created by a process that manages them, e.g. the coordinator)."""
+    for name in STREAM_NAMES:
+        while True:
+            try:
+                await js.stream_info(name)
+                break
+            except NotFoundError:
+                log.info("waiting for stream %s (the coordinator creates it)", name)
+                await asyncio.sleep(poll_s)
+
+
+async def prepare_streams(js: JetStreamContext, settings: BusSettings) -> None:
+    """Create the streams when this process manages them (``CREWS_MANAGE_STREAMS``), else wait for them."""
+    if settings.manage_streams:
+        await ensure_streams(js, settings)
+    else:
+        await wait_for_streams(js)
 
 
 def work_consumer_config(name: str, filter_subject: str, settings: BusSettings) -> ConsumerConfig:

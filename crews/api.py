@@ -17,7 +17,7 @@ from fastapi import Depends, FastAPI
 
 from bus.connect import connect
 from bus.settings import BusSettings
-from bus.streams import ensure_streams
+from bus.streams import prepare_streams
 from crews import api_crews, api_errors, api_events, api_jobs, api_ops
 from crews.api_deps import Services, require_key
 from crews.api_errors import BodyTooLarge
@@ -54,7 +54,7 @@ def create_app(
         store = RedisJobStore.from_url(crews.redis_url, job_ttl_s=crews.job_ttl_s)
         try:
             js = nc.jetstream()
-            await ensure_streams(js, bus)
+            await prepare_streams(js, bus)
             app.state.services = Services(api=api, crews=crews, bus=bus, nc=nc, js=js, store=store)
             yield
         finally:

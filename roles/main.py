@@ -26,7 +26,7 @@ from bus import subjects
 from bus.connect import connect
 from bus.dead_letter import DeadLetter
 from bus.settings import BusSettings
-from bus.streams import ensure_role_consumer, ensure_streams
+from bus.streams import ensure_role_consumer, prepare_streams
 from bus.telemetry import setup_tracing
 from bus.worker import Delivery, WorkLoop
 from inference.settings import InferenceSettings
@@ -108,7 +108,7 @@ async def run_role(
     js = nc.jetstream()
     deferred = DeferredWorker(nc, crew, role, role_settings, inference_settings)
     try:
-        await ensure_streams(js, bus_settings)
+        await prepare_streams(js, bus_settings)
         consumer = await ensure_role_consumer(js, crew, role, bus_settings)
         loop = WorkLoop(
             js,
