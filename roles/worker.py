@@ -5,9 +5,10 @@ For one delivery of a step (``bus.worker.WorkLoop`` acks when ``handle`` returns
 1. a result is already recorded (a redelivery after a crash, or a race) →
    publish its artifact and ``COMPLETED`` again (JetStream drops repeats), ack;
 2. the job is ``cancelled`` or ``failed`` → ``CANCELED``, ack;
-3. ``WORKING`` (attempt n), run the engine (the job's cancel is checked between
-   LLM calls; ``max_execution_time_s`` bounds the run), record the result with
-   ``HSETNX``, publish artifact and ``COMPLETED`` from the stored result, ack;
+3. ``WORKING`` (attempt n), run the engine (``max_execution_time_s`` bounds
+   the run; the job stopping interrupts it, see ``roles.cancel``, → ``CANCELED``),
+   record the result with ``HSETNX``, publish artifact and ``COMPLETED`` from the
+   stored result, ack;
 4. a step that cannot succeed (``StepFailed``, ``BudgetExceeded``,
    ``BadLLMResponse``) → ``FAILED`` with the reason, ack; the LLM pool being
    unavailable → ``RetryableError`` (nak with delay); after the last delivery
