@@ -1,0 +1,84 @@
+"""The local autoscaler: a flooded role scales out to its max, then back to its min; others stay put."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import redis.asyncio as aioredis
+from nats.aio.client import Client as NATS
+
+from crews.job_control import submit_job
+from crews.jobs import RedisJobStore
+from crews.local.autoscaler import Autoscaler, desired_workers
+from crews.local.stack import LocalStack
+from crews.spec import ScalingSpec, load_crew_text
+from inference.script import Script
+from inference.scripted import ScriptedServer
+from tests.e2e.stack import Stack, job_events
+from tests.servers import ManagedServer
+
+CREW = """
+name: scale
+process: parallel
+roles:
+  busy: {role: Busy, goal: Work, scaling: {min: 1, max: 3, target_queue_depth: 2}}
+  idle: {role: Idle, goal: Wait, scaling: {min: 1, max: 2, target_queue_depth: 2}}
+tasks:
+  work: {description: Work., expected_output: Done., agent: busy}
+"""
+
+
+def test_desired_workers_follows_lag_within_min_and_max() -> None:
+    scaling = ScalingSpec(min=0, max=4, target_queue_depth=5)
+    assert [desired_workers(lag, scaling) for lag in (0, 1, 5, 6, 19, 100)] == [0, 1, 1, 2, 4, 4]
+    assert desired_workers(0, ScalingSpec(min=2, max=4, target_queue_depth=5)) == 2
+
+
+async def test_flooded_role_scales_to_max_then_back_to_min_while_others_stay(
+    tmp_path: Path,
+    nats_server: ManagedServer,
+    redis_server: ManagedServer,
+    nc: NATS,
+    redis_client: aioredis.Redis,
+) -> None:
+    store = RedisJobStore(redis_client)
+    spec = load_crew_text(CREW, "scale.yaml")
+    await store.save_crew(spec.name, spec.model_dump(mode="json"))
+    history: list[dict[str, int]] = []
+    reached_max, back_to_min, stop = asyncio.Event(), asyncio.Event(), asyncio.Event()
+
+    async def after(counts: dict[str, int]) -> None:
+        history.append(counts)
+        if counts["scale/busy"] == 3:
+            reached_max.set()
+        if reached_max.is_set() and counts["scale/busy"] == 1:
+            back_to_min.set()
+
+    with ScriptedServer(Script.model_validate({"default": [{"text": "ok", "latency_s": 0.5}]})) as llm:
+        services = Stack(nats_server.url, redis_server.url, llm.url)
+        workers = LocalStack(tmp_path, api_host="127.0.0.1", api_port=0, progress=print)
+        workers.env.update(services.env(), CREWS_WORKER_CONCURRENCY="1")
+        try:
+            services.coordinator()
+            scaler = Autoscaler(nc.jetstream(), workers.start_worker, workers.stop_worker, cooldown_s=1.0)
+            scaler.track(spec)
+            runner = asyncio.create_task(scaler.run(0.2, stop, None, after))
+            js = nc.jetstream()
+            jobs = [(await submit_job(js, store, "scale", {})).id for _ in range(12)]
+            await asyncio.wait_for(reached_max.wait(), 60)
+            for job in jobs:
+                await job_events(js, job)
+            await asyncio.wait_for(back_to_min.wait(), 60)
+            stop.set()
+            await runner
+        finally:
+            stop.set()
+            workers.stop()
+            services.stop_all()
+
+    assert [(await store.get(job)).status for job in jobs] == ["completed"] * len(jobs)
+    assert history[0] == {"scale/busy": 1, "scale/idle": 1}
+    assert max(c["scale/busy"] for c in history) == 3
+    assert {c["scale/idle"] for c in history} == {1}
+    assert len(workers.workers["scale/busy"]) == 1
