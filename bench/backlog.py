@@ -1,0 +1,75 @@
+"""Run a backlog of jobs through a fresh stack: the shared core of the throughput and efficiency benchmarks.
+
+Workers start first; then every job is submitted (recorded in Redis and on
+the jobs stream) while no coordinator runs, so the submissions' own cost is
+not measured; then the coordinator starts and the clock runs from its ready
+line to the last job's ``finished_at``. Jobs that did not complete within
+the time limit, or failed, are counted as lost.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from bench.crew import ROLES, STEPS_PER_JOB, outcome, register, submit_many, wait_ended
+from bench.procs import CpuMeter
+from bench.stack import BenchStack
+
+
+@dataclass
+class BacklogRun:
+    jobs: int
+    workers_per_role: int
+    worker_concurrency: int
+    wall_s: float
+    completed: int
+    lost: int
+    statuses: dict[str, int]
+    submit_jobs_per_s: float
+    cpu_s: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def steps_per_s(self) -> float:
+        return self.completed * STEPS_PER_JOB / self.wall_s if self.wall_s > 0 else 0.0
+
+
+async def run_backlog(
+    jobs: int,
+    workers_per_role: int,
+    *,
+    worker_concurrency: int,
+    timeout_s: float,
+    llm_latency_s: float = 0.0,
+    llm_concurrency: int = 0,
+) -> BacklogRun:
+    env = {"CREWS_WORKER_CONCURRENCY": str(worker_concurrency)}
+    stack = BenchStack(llm_latency_s=llm_latency_s, llm_concurrency=llm_concurrency, extra_env=env).start()
+    try:
+        stack.workers("backlog", ROLES, workers_per_role)
+        async with stack.clients() as c:
+            crew = await register(c.store, "backlog")
+            begin = time.perf_counter()
+            ids = await submit_many(c.js, c.store, crew, jobs)
+            submit_rate = jobs / (time.perf_counter() - begin)
+            stack.coordinator()
+            started = time.time()
+            meter = CpuMeter(stack.pids())
+            meter.start()
+            await wait_ended(c.store, ids, timeout_s)
+            cpu = meter.stop()
+            result = await outcome(c.store, ids)
+    finally:
+        stack.close()
+    wall = (max(result.finished) - started) if result.finished else float("nan")
+    return BacklogRun(
+        jobs=jobs,
+        workers_per_role=workers_per_role,
+        worker_concurrency=worker_concurrency,
+        wall_s=wall,
+        completed=result.completed,
+        lost=jobs - result.completed,
+        statuses=dict(result.statuses),
+        submit_jobs_per_s=submit_rate,
+        cpu_s=cpu,
+    )
