@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import socket
@@ -77,10 +78,17 @@ async def test_worker_process_prints_ready_runs_a_step_and_stops_on_sigterm(
             await proc.wait()
 
 
-def test_the_path_to_the_ready_line_imports_no_llm_client_or_framework() -> None:
-    code = (
-        "import sys, crews.cli, roles.main, roles.worker, roles.engines.native\n"
-        f"print(sorted(m for m in sys.modules if m.startswith({HEAVY!r})))"
-    )
+def loaded(modules: str, prefixes: tuple[str, ...]) -> list[str]:
+    """Modules starting with ``prefixes`` that importing ``modules`` loads, in a fresh interpreter."""
+    code = f"import json, sys, {modules}\nprint(json.dumps(sorted(m for m in sys.modules if m.startswith({prefixes!r}))))"
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "[]"
+    listed: list[str] = json.loads(out.stdout)
+    return listed
+
+
+def test_the_path_to_the_ready_line_loads_no_llm_client_redis_or_framework() -> None:
+    assert loaded("crews.cli, roles.main", (*HEAVY, "redis", "roles.worker", "roles.engines")) == []
+
+
+def test_the_native_runtime_loads_no_framework() -> None:
+    assert loaded("roles.worker, roles.engines.native", ("crewai", "google.adk", "vllm", "litellm")) == []
