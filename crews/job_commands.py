@@ -15,7 +15,7 @@ from rich.live import Live
 from crews.client import CrewsClient
 from crews.errors import LocalStackError
 from crews.local.settings import StackSettings
-from crews.progress import JobProgress, StepRow, usage_table
+from crews.progress import JobProgress, usage_table
 
 console = Console()
 
@@ -125,14 +125,14 @@ def _cancel_on_signals() -> None:
 
 async def follow(client: CrewsClient, job: str) -> JobProgress:
     progress = JobProgress(job)
-    progress.seed((await client.job(job)).get("plan"))
+    progress.seed((await client.job(job))["steps"])
     with Live(progress.table(), console=console, refresh_per_second=4) as live:
         ticker = asyncio.create_task(_refresh(live, progress))
         try:
             async for event in client.events(job):
                 progress.apply(event)
                 if not progress.steps:
-                    progress.seed((await client.job(job)).get("plan"))
+                    progress.seed((await client.job(job))["steps"])
                 live.update(progress.table())
                 if progress.done:
                     break
@@ -156,10 +156,7 @@ async def show_status(job: str | None, url: str | None) -> None:
             return
         record = await client.job(job)
         progress = JobProgress(job, state=record["status"])
-        progress.seed(record.get("plan"))
-        for step, state in (record.get("steps") or {}).items():
-            row = progress.steps.setdefault(step, StepRow(step))
-            row.state = state.get("state", "") if isinstance(state, dict) else str(state)
+        progress.seed(record["steps"])
         console.print(progress.table())
         console.print(usage_table(record.get("usage", {})))
 

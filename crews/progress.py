@@ -46,10 +46,13 @@ class JobProgress:
     output: str = ""
     reason: str = ""
 
-    def seed(self, plan: dict[str, Any] | None) -> None:
-        """Show every planned step from the start, in plan order."""
-        for step in (plan or {}).get("steps", []):
-            self.steps.setdefault(step["id"], StepRow(step["id"], step.get("role") or ""))
+    def seed(self, steps: list[dict[str, Any]]) -> None:
+        """Show every planned step from the start, in plan order (``steps`` as ``GET /jobs/{id}`` gives them)."""
+        for step in steps:
+            row = self.steps.setdefault(step["id"], StepRow(step["id"]))
+            row.role = step.get("role") or row.role
+            if row.state == "pending":
+                row.state = step.get("state", "pending")
 
     @property
     def done(self) -> bool:

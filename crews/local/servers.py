@@ -71,6 +71,7 @@ class ServerProcess:
     env: dict[str, str] | None = field(default=None, repr=False)
     cwd: str | None = None
     log_file: Path | None = None
+    ready_timeout_s: float = READY_TIMEOUT_S
     proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
     _log: list[str] = field(default_factory=list, repr=False)
     _pump_thread: threading.Thread | None = field(default=None, repr=False)
@@ -87,7 +88,7 @@ class ServerProcess:
         ready = threading.Event()
         self._pump_thread = threading.Thread(target=self._pump, args=(ready,), daemon=True)
         self._pump_thread.start()
-        if not ready.wait(READY_TIMEOUT_S) or self.proc.poll() is not None:
+        if not ready.wait(self.ready_timeout_s) or self.proc.poll() is not None:
             tail = "\n".join(self._log[-20:])
             self.kill()
             raise LocalStackError(f"{self.name} did not become ready on port {self.port}:\n{tail}")
