@@ -8,8 +8,6 @@ BusError
 
 from __future__ import annotations
 
-from a2a.client.errors import A2AClientError
-
 
 class BusError(Exception):
     """Root of the bus package's errors."""
@@ -29,5 +27,5 @@ class RetryableError(BusError):
         self.retry_after = retry_after
 
 
-class A2ANatsError(BusError, A2AClientError):
-    """An A2A request over NATS failed (also an a2a-sdk ``A2AClientError``, for SDK callers)."""
+class A2ANatsError(BusError):
+    """An A2A request over NATS failed."""
