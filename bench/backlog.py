@@ -1,6 +1,8 @@
 """Run a backlog of jobs through a fresh stack: the shared core of the throughput and efficiency benchmarks.
 
-Workers start first; then every job is submitted (recorded in Redis and on
+Workers and a coordinator start, and ``warmup`` jobs run through them (each
+worker loads its runtime and opens its LLM connections); the coordinator
+stops; then every job is submitted (recorded in Redis and on
 the jobs stream) while no coordinator runs, so the submissions' own cost is
 not measured; then the coordinator starts and the clock runs from its ready
 line to the last job's ``finished_at``. Jobs that did not complete within
@@ -14,7 +16,7 @@ from dataclasses import dataclass, field
 
 from bench.crew import ROLES, STEPS_PER_JOB, outcome, register, submit_many, wait_ended
 from bench.procs import CpuMeter
-from bench.stack import BenchStack
+from bench.stack import BenchStack, Clients
 
 
 @dataclass
@@ -42,6 +44,7 @@ async def run_backlog(
     timeout_s: float,
     llm_latency_s: float = 0.0,
     llm_concurrency: int = 0,
+    warmup: int = 20,
 ) -> BacklogRun:
     env = {"CREWS_WORKER_CONCURRENCY": str(worker_concurrency)}
     stack = BenchStack(llm_latency_s=llm_latency_s, llm_concurrency=llm_concurrency, extra_env=env).start()
@@ -49,6 +52,7 @@ async def run_backlog(
         stack.workers("backlog", ROLES, workers_per_role)
         async with stack.clients() as c:
             crew = await register(c.store, "backlog")
+            await _warm_up(stack, c, crew, warmup)
             begin = time.perf_counter()
             ids = await submit_many(c.js, c.store, crew, jobs)
             submit_rate = jobs / (time.perf_counter() - begin)
@@ -73,3 +77,14 @@ async def run_backlog(
         submit_jobs_per_s=submit_rate,
         cpu_s=cpu,
     )
+
+
+async def _warm_up(stack: BenchStack, c: Clients, crew: str, jobs: int) -> None:
+    """Run ``jobs`` jobs at once through a coordinator, then stop it (its durable consumers stay)."""
+    if jobs <= 0:
+        return
+    coordinator = stack.coordinator()
+    ids = await submit_many(c.js, c.store, crew, jobs)
+    await wait_ended(c.store, ids, 60.0)
+    coordinator.stop(timeout=10)
+    stack.crews_procs["coordinator"].remove(coordinator)
