@@ -9,7 +9,8 @@ Anything not allowed is denied.
 - coordinator: the JetStream API (it creates the streams and consumers), publish on every crews
   subject (steps, job events, dead letters), ack what it consumes.
 - role.<crew>.<role>: read-only info of the streams, only its own consumer (info, create, fetch, ack),
-  job events, its dead-letter subject, its A2A subject (serve) and the A2A agents its engine calls;
+  job events (publish; subscribe to stop a step whose job was cancelled), its dead-letter subject,
+  its A2A subject (serve) and the A2A agents its engine calls;
   replies via _INBOX. Creating or changing streams is the coordinator's alone.
 */}}
 {{- define "crews.natsUsers" -}}
@@ -78,7 +79,7 @@ Anything not allowed is denied.
   "secret" (printf "%s-nats" (include "crews.roleName" (dict "root" $ "crew" $crew "role" $role)))
   "permissions" (dict
     "publish" (dict "allow" (concat $publish ($r.a2aPeers | default list)))
-    "subscribe" (dict "allow" (list "_INBOX.>" $r.a2aSubject))) -}}
+    "subscribe" (dict "allow" (list "_INBOX.>" $r.a2aSubject $b.eventsSubjects))) -}}
 {{- $users = append $users $user -}}
 {{- end -}}
 {{- end -}}
