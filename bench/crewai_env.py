@@ -32,7 +32,7 @@ def requirement() -> list[str]:
     return extra
 
 
-def _ready(wanted: str) -> bool:
+def ready(wanted: str) -> bool:
     if not PYTHON.exists() or not MARKER.exists() or MARKER.read_text() != wanted:
         return False
     check = subprocess.run([str(PYTHON), "-c", "import crewai"], capture_output=True, check=False)
@@ -42,7 +42,7 @@ def _ready(wanted: str) -> bool:
 def ensure(log: bool = True) -> Path:
     """The baseline's interpreter, after creating the venv and installing CrewAI if needed."""
     wanted = " ".join(requirement())
-    if _ready(wanted):
+    if ready(wanted):
         return PYTHON
     if log:
         say(f"installing the CrewAI baseline ({wanted}) into {VENV.name}/ (once; about 2 minutes) ...")
