@@ -38,6 +38,14 @@ class LLMParams(BaseModel):
     temperature: float | None = None
     max_tokens: int | None = None
     top_p: float | None = None
+    seed: int | None = None
+    stop: list[str] | None = None
+    repetition_penalty: float | None = None
+
+    def extra_body(self) -> dict[str, Any] | None:
+        """The sampling parameters beyond the client's named ones, as set (none: None)."""
+        extra = self.model_dump(include={"top_p", "seed", "stop", "repetition_penalty"}, exclude_none=True)
+        return extra or None
 
 
 class RemoteAgent(BaseModel):

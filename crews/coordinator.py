@@ -31,7 +31,7 @@ from bus.step import from_request, to_request
 from bus.streams import ensure_jobs_consumer, ensure_role_consumer, ensure_streams, work_consumer_config
 from bus.tracing import extract
 from bus.worker import Delivery, WorkLoop
-from crews.errors import CrewsError, PlanError
+from crews.errors import CrewsError, JobNotFound, PlanError
 from crews.job_control import JobSubmission, finish_job
 from crews.job_events import publish_job_status
 from crews.jobs import JobStatus, RedisJobStore, StepResult
@@ -195,7 +195,11 @@ class Coordinator:
     async def tick(self) -> None:
         """Fail jobs past their deadline; turn lost last deliveries into dead letters."""
         for job in await self.store.overdue():
-            record = await self.store.get(job)
+            try:
+                record = await self.store.get(job)
+            except JobNotFound:  # expired long ago: nothing left to time out
+                await self.store.forget_deadline(job)
+                continue
             with tracer.start_as_current_span(
                 "job timeout", context=extract({"traceparent": record.traceparent})
             ):

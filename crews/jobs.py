@@ -32,7 +32,16 @@ _FINISH = """
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status or status == 'completed' or status == 'failed' or status == 'cancelled' then return 0 end
 redis.call('HSET', KEYS[1], 'status', ARGV[1], 'reason', ARGV[2], 'output', ARGV[3], 'finished_at', ARGV[4])
-redis.call('ZREM', KEYS[2], ARGV[5])
+return 1
+"""
+
+
+# Create a job's state hash and index it, only if it does not exist yet.
+# Scripts touch one job's keys only (one cluster slot); the global indexes are updated beside them.
+_CREATE = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], 'id', ARGV[1], 'crew', ARGV[2], 'status', 'submitted', 'inputs', ARGV[3],
+           'created_at', ARGV[4])
 return 1
 """
 
@@ -93,6 +102,7 @@ class RedisJobStore:
         self.redis = client
         self.job_ttl_s = job_ttl_s
         self._finish = client.register_script(_FINISH)
+        self._create = client.register_script(_CREATE)
 
     @classmethod
     def from_url(cls, url: str, *, job_ttl_s: int = 7 * 24 * 3600) -> RedisJobStore:
@@ -131,26 +141,16 @@ class RedisJobStore:
         return existing or job
 
     async def create(self, job: str, crew: str, inputs: dict[str, Any], deadline_s: float) -> JobRecord:
-        """Record a submitted job (idempotent: an existing job is returned unchanged)."""
+        """Record a submitted job, atomically; an existing job is returned unchanged."""
         keys, now = job_keys(job), time.time()
-        fields = {
-            "id": job,
-            "crew": crew,
-            "status": "submitted",
-            "inputs": json.dumps(inputs),
-            "created_at": now,
-        }
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hsetnx(keys.state, "id", job)
-            pipe.exists(keys.state)
-            created, _ = await pipe.execute()
-        if created:
-            async with self.redis.pipeline(transaction=True) as pipe:
-                pipe.hset(keys.state, mapping={k: str(v) for k, v in fields.items()})
-                pipe.zadd(JOBS_INDEX, {job: now})
-                pipe.zadd(DEADLINES, {job: now + deadline_s})
-                await pipe.execute()
-        return await self.get(job)
+        await self._create(keys=[keys.state], args=[job, crew, json.dumps(inputs), str(now)])
+        record = await self.get(job)
+        async with self.redis.pipeline(transaction=False) as pipe:  # idempotent: safe after a crash
+            pipe.zadd(JOBS_INDEX, {job: record.created_at}, nx=True)
+            if not record.terminal:
+                pipe.zadd(DEADLINES, {job: record.created_at + deadline_s}, nx=True)
+            await pipe.execute()
+        return record
 
     async def start(
         self, job: str, plan: dict[str, Any], crew_spec: dict[str, Any], traceparent: str
@@ -194,9 +194,8 @@ class RedisJobStore:
     async def finish(self, job: str, status: JobStatus, *, reason: str = "", output: str = "") -> bool:
         """Move the job to a terminal ``status`` once; False when it had already ended."""
         keys = job_keys(job)
-        moved = await self._finish(
-            keys=[keys.state, DEADLINES], args=[status, reason, output, str(time.time()), job]
-        )
+        moved = await self._finish(keys=[keys.state], args=[status, reason, output, str(time.time())])
+        await self.redis.zrem(DEADLINES, job)
         if moved:
             for key in (keys.state, keys.results, keys.memory, keys.usage):
                 await self.redis.expire(key, self.job_ttl_s)
@@ -226,6 +225,9 @@ class RedisJobStore:
             if raw:
                 records.append(_record(raw))
         return records
+
+    async def forget_deadline(self, job: str) -> None:
+        await self.redis.zrem(DEADLINES, job)
 
     async def overdue(self, now: float | None = None) -> list[str]:
         """Running jobs past their deadline."""

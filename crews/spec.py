@@ -143,6 +143,12 @@ class LLMSpec(_Model):
     max_tokens: int | None = Field(None, gt=0, description="Most tokens one completion may produce.")
     seed: int | None = None
     stop: list[str] | None = None
+    repetition_penalty: float | None = Field(
+        None,
+        gt=0,
+        le=2,
+        description="vLLM's penalty on repeated tokens (>1 repeats less); small models need ~1.1.",
+    )
 
 
 class ToolRef(_Model):

@@ -37,11 +37,7 @@ def build_step_work(
         context=context,
         tools=[tool.name for tool in role.tools],
         output_schema=_output_schema(spec, plan, step),
-        llm=LLMParams(
-            model=llm.model, temperature=llm.temperature, max_tokens=llm.max_tokens, top_p=llm.top_p
-        )
-        if llm
-        else LLMParams(),
+        llm=LLMParams.model_validate(llm.model_dump()) if llm else LLMParams(),
         max_iter=role.max_iter,
         max_execution_time_s=role.max_execution_time,
         max_tokens_budget=spec.budgets.max_tokens,

@@ -25,7 +25,9 @@ class InferenceSettings(BaseSettings):
     llm_api_key: SecretStr = Field(SecretStr("none"), description="bearer key for the pool (vLLM: --api-key)")
     llm_provider: str = Field("vllm", description="gen_ai.provider.name on spans")
     llm_default_max_tokens: int = Field(
-        1024, gt=0, description="max_tokens when a role sets none (a rambling model must not fill the context)"
+        1024,
+        gt=0,
+        description="max_tokens when a role sets none (a rambling model must not fill the context)",
     )
     llm_timeout_s: float = Field(120.0, gt=0, description="read timeout of one request")
     llm_connect_timeout_s: float = Field(5.0, gt=0)

@@ -28,5 +28,7 @@ class StackSettings(BaseSettings):
         1.0, gt=0, description="how often the local autoscaler reads queue depth (the chart's KEDA: 15 s)"
     )
     scale_cooldown_s: float = Field(
-        SCALING_POLICY.cooldown_s, ge=0, description="time without need before a role scales in (as the chart)"
+        SCALING_POLICY.cooldown_s,
+        ge=0,
+        description="time without need before a role scales in (as the chart)",
     )

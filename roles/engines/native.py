@@ -128,7 +128,7 @@ class _Loop:
             temperature=work.llm.temperature,
             max_tokens=work.llm.max_tokens,
             budget=self.step.budget,
-            extra_body={"top_p": work.llm.top_p} if work.llm.top_p is not None else None,
+            extra_body=work.llm.extra_body(),
         )
         self.usage += result.usage
         self.calls += 1

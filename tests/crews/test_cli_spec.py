@@ -38,7 +38,7 @@ def test_validate_shows_inputs_roles_and_steps() -> None:
     assert (code, err) == (0, "")
     assert "research: sequential crew, 3 roles, 3 tasks" in out
     assert "honey bees" in out
-    assert "│ review   │ reviewer   │ research, write │ research, write │" in out
+    assert "│ review   │ reviewer   │ write     │ write    │" in out
 
 
 def test_validate_a_bad_file_prints_the_message_and_no_traceback(tmp_path: Path) -> None:
@@ -48,7 +48,7 @@ def test_validate_a_bad_file_prints_the_message_and_no_traceback(tmp_path: Path)
     code, out, err = run("validate", crew)
     assert code == 1
     assert out == ""
-    assert err == f"{crew}:33:12: tasks.write.agent: unknown agent 'writter'; did you mean 'writer'?\n"
+    assert err == f"{crew}:34:12: tasks.write.agent: unknown agent 'writter'; did you mean 'writer'?\n"
 
 
 def test_validate_a_missing_file(tmp_path: Path) -> None:

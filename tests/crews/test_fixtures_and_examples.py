@@ -27,7 +27,7 @@ EXAMPLE_PLANS: dict[str, Shape] = {
     "research.yaml": [
         ("research", "researcher", [], []),
         ("write", "writer", ["research"], ["research"]),
-        ("review", "reviewer", ["research", "write"], ["research", "write"]),
+        ("review", "reviewer", ["write"], ["write"]),
     ],
     "fanout.yaml": [
         ("pros", "analyst", [], []),

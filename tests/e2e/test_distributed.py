@@ -142,7 +142,9 @@ async def test_fan_out_branches_overlap_in_time(
     started_before = {step for step, s in states[:first_done] if s == working}
     assert {"look_left", "look_right"} <= started_before  # both branches ran at the same time
     join_request = next(r for r in llm.requests() if r.step == "join")
-    assert "LEFT VIEW" in str(join_request.body["messages"]) and "RIGHT VIEW" in str(join_request.body["messages"])
+    assert "LEFT VIEW" in str(join_request.body["messages"]) and "RIGHT VIEW" in str(
+        join_request.body["messages"]
+    )
 
 
 async def test_two_workers_of_one_role_share_its_queue(
@@ -172,9 +174,7 @@ tasks: {only: {description: Do it., expected_output: Done., agent: doer}}
 async def test_killed_worker_step_completes_and_is_recorded_once(
     stack: Stack, llm: ScriptedServer, nc: NATS, store: RedisJobStore, redis_client: aioredis.Redis
 ) -> None:
-    llm.set_script(
-        script({"default": [{"text": "slow first try", "latency_s": 60}, {"text": "second try"}]})
-    )
+    llm.set_script(script({"default": [{"text": "slow first try", "latency_s": 60}, {"text": "second try"}]}))
     single = """
 name: solo
 roles: {doer: {role: Doer, goal: Do it}}
@@ -255,7 +255,9 @@ tasks: {only: {description: Do it., expected_output: Done., agent: doer}}
 async def test_cancel_stops_a_running_job_and_no_step_runs_after_it(
     stack: Stack, llm: ScriptedServer, nc: NATS, store: RedisJobStore
 ) -> None:
-    llm.set_script(script({"rules": [{"role": "researcher", "replies": [{"text": "facts", "latency_s": 1.5}]}]}))
+    llm.set_script(
+        script({"rules": [{"role": "researcher", "replies": [{"text": "facts", "latency_s": 1.5}]}]})
+    )
     stack.coordinator()
     for role in ("researcher", "writer", "reviewer"):
         stack.worker("pipeline", role)

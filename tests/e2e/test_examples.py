@@ -49,7 +49,9 @@ async def test_example_runs_end_to_end(
     spec = load_crew(path)
     store = RedisJobStore(redis_client)
     await store.save_crew(spec.name, spec.model_dump(mode="json"))
-    script = Script.model_validate({"rules": SCRIPTS.get(spec.name, []), "default": [{"echo": "{role}: done"}]})
+    script = Script.model_validate(
+        {"rules": SCRIPTS.get(spec.name, []), "default": [{"echo": "{role}: done"}]}
+    )
     with ScriptedServer(script) as llm:
         stack = Stack(nats_server.url, redis_server.url, llm.url)
         try:

@@ -52,7 +52,9 @@ async def test_one_trace_covers_every_span_of_a_job_across_processes(
     spec = load_crew_text(CREW, "traced.yaml")
     await store.save_crew(spec.name, spec.model_dump(mode="json"))
     with ScriptedServer(script) as llm, OtlpSink() as sink:
-        stack = Stack(nats_server.url, redis_server.url, llm.url, {"OTEL_EXPORTER_OTLP_ENDPOINT": sink.endpoint})
+        stack = Stack(
+            nats_server.url, redis_server.url, llm.url, {"OTEL_EXPORTER_OTLP_ENDPOINT": sink.endpoint}
+        )
         try:
             stack.coordinator()
             stack.worker("traced", "first")
@@ -74,9 +76,13 @@ async def test_one_trace_covers_every_span_of_a_job_across_processes(
     first, second = by_service["crews-role-traced-first"], by_service["crews-role-traced-second"]
     assert {"process crews.tasks.traced.first", "invoke_agent first", "execute_tool calculator"} <= first
     assert {"process crews.tasks.traced.second", "invoke_agent second"} <= second
-    assert any(name.startswith("chat ") for name in first) and any(name.startswith("chat ") for name in second)
+    assert any(name.startswith("chat ") for name in first) and any(
+        name.startswith("chat ") for name in second
+    )
     chat = next(s for s in sink.spans if s.name.startswith("chat ") and s.service.endswith("first"))
-    assert {"gen_ai.operation.name", "gen_ai.request.model", "gen_ai.usage.input_tokens"} <= set(chat.attributes)
+    assert {"gen_ai.operation.name", "gen_ai.request.model", "gen_ai.usage.input_tokens"} <= set(
+        chat.attributes
+    )
     submitted = [s for s in spans.get_finished_spans() if s.name == "submit job"]
     assert submitted and submitted[0].context is not None
     assert format(submitted[0].context.trace_id, "032x") == trace_id

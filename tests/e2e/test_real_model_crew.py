@@ -33,7 +33,9 @@ def listening(url: str) -> bool:
 async def test_crews_up_runs_a_crew_on_the_real_model_and_stops_everything(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CREWS_")}
     env.update(CREWS_HOME=str(tmp_path / "home"), PYTHONUNBUFFERED="1")
-    up = ServerProcess("crews up", [CREWS, "up"], "crews is up", 0, env=env, cwd=str(ROOT), ready_timeout_s=600)
+    up = ServerProcess(
+        "crews up", [CREWS, "up"], "crews is up", 0, env=env, cwd=str(ROOT), ready_timeout_s=600
+    )
     up.start()
     try:
         info = StackInfo.model_validate_json((tmp_path / "home" / "stack.json").read_text())
