@@ -17,3 +17,7 @@ class CrewsSettings(BaseSettings):
     tick_s: float = Field(
         1.0, gt=0, description="how often the coordinator checks deadlines and dead letters"
     )
+    a2a_public_url: str = Field(
+        "",
+        description="base URL clients reach the API at, for the crews' agent cards (empty: the request's URL)",
+    )
