@@ -19,6 +19,7 @@ from bus.connect import connect
 from bus.settings import BusSettings
 from bus.streams import prepare_streams
 from crews import api_crews, api_errors, api_events, api_jobs, api_ops
+from crews.api_a2a import crews_on_nats, mount_a2a
 from crews.api_deps import Services, require_key
 from crews.api_errors import BodyTooLarge
 from crews.api_metrics import ASGIApp, Message, Receive, RequestMetrics, Scope, Send
@@ -56,7 +57,8 @@ def create_app(
             js = nc.jetstream()
             await prepare_streams(js, bus)
             app.state.services = Services(api=api, crews=crews, bus=bus, nc=nc, js=js, store=store)
-            yield
+            async with crews_on_nats(app.state.services):
+                yield
         finally:
             await store.aclose()
             await nc.drain()
@@ -75,6 +77,7 @@ def create_app(
     for router in (api_crews.router, api_jobs.router, api_events.router):
         app.include_router(router, dependencies=auth)
     app.include_router(api_ops.router)
+    mount_a2a(app, api.api_keys)
     app.add_middleware(BodyLimit, max_bytes=api.api_max_body_bytes)
     app.add_middleware(_Measured, metrics=metrics)
     return app
