@@ -160,6 +160,7 @@ class RoleWorker:
             budget=RedisUsage(self.redis, work.keys.usage, limit=work.max_tokens_budget),
             check_cancelled=watch.check,
             memory_prompt_max_chars=self.settings.memory_prompt_max_chars,
+            nc=self.nc,
         )
         deadline = asyncio.timeout(work.max_execution_time_s)
         try:

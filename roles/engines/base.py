@@ -20,6 +20,8 @@ from roles.memory import SharedMemory
 from roles.tools import ToolBox
 
 if TYPE_CHECKING:
+    from nats.aio.client import Client as NATS
+
     from inference.client import LLMPool
 
 
@@ -35,6 +37,8 @@ class StepRun:
     check_cancelled: Callable[[], Awaitable[None]]
     """Raises ``StepCancelled`` when the job is no longer running; engines call it between LLM calls."""
     memory_prompt_max_chars: int = 8_000
+    nc: NATS | None = None
+    """The worker's NATS connection: engines that talk on the bus (``a2a``) use it; None outside a worker."""
 
 
 @dataclass(frozen=True)
@@ -57,7 +61,10 @@ class Engine(Protocol):
         ...
 
 
-ENGINES: dict[str, str] = {"native": "roles.engines.native:NativeEngine"}
+ENGINES: dict[str, str] = {
+    "native": "roles.engines.native:NativeEngine",
+    "a2a": "roles.engines.a2a:A2AEngine",
+}
 
 
 def engine_for(name: EngineName) -> Engine:
