@@ -31,7 +31,7 @@ test: install install-vllm
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 demo: install install-vllm
-	$(BIN)/crews run examples/research.yaml -i topic="honey bees"
+	$(BIN)/crews run examples/demo.yaml -i topic="honey bees"
 
 bench: install
 	$(BIN)/python -m bench

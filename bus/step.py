@@ -82,6 +82,7 @@ class StepWork(BaseModel):
     expected_output: str = ""
     context: list[ContextOutput] = Field(default_factory=list)
     tools: list[str] = Field(default_factory=list)
+    memory: bool = Field(True, description="offer the shared-memory tools")
     output_schema: dict[str, Any] | None = None
     llm: LLMParams = Field(default_factory=LLMParams)
     max_iter: int = 10

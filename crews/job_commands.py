@@ -105,9 +105,14 @@ async def run_crew(crew_file: Path, inputs: dict[str, Any], url: str | None, llm
             job = await client.submit(spec.name, inputs)
             progress = await follow(client, job["id"])
             record = await client.job(job["id"])
+    final = (progress.output or record.get("output", "")).strip()
+    for step in record.get("steps", []):
+        if step.get("output") and step["output"].strip() != final:
+            console.rule(f"{step['id']} — {step.get('role') or ''}", style="dim")
+            console.print(step["output"].strip(), highlight=False)
     if progress.state == "completed":
-        console.rule("output")
-        console.print(progress.output or record.get("output", ""))
+        console.rule("result")
+        console.print(final, highlight=False)
     else:
         console.print(f"[red]job {progress.state}[/]: {progress.reason or record.get('reason', '')}")
     console.print(usage_table(record.get("usage", {})))

@@ -239,6 +239,11 @@ class CrewSpec(_Model):
     roles: Annotated[dict[RoleName, RoleSpec], Field(min_length=1)]
     tasks: Annotated[dict[TaskName, TaskSpec], Field(min_length=1)]
     budgets: Budgets = Budgets()
+    memory: bool = Field(
+        True,
+        description="Give every native role the shared-memory tools (memory_read, memory_write). Turn off "
+        "for small models, which do better with fewer tools in the prompt.",
+    )
 
     @model_validator(mode="after")
     def _cross_checks(self) -> CrewSpec:

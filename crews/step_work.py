@@ -36,6 +36,7 @@ def build_step_work(
         expected_output=step.expected_output,
         context=context,
         tools=[tool.name for tool in role.tools],
+        memory=spec.memory,
         output_schema=_output_schema(spec, plan, step),
         llm=LLMParams.model_validate(llm.model_dump()) if llm else LLMParams(),
         max_iter=role.max_iter,

@@ -105,15 +105,20 @@ class ToolRegistry:
     def names(self) -> list[str]:
         return sorted(self._tools)
 
-    def for_step(self, allowed: Sequence[str], context: ToolContext, *, max_output_chars: int) -> ToolBox:
-        """The step's tools: the built-ins plus ``allowed``; ``StepFailed`` when one is not installed."""
+    def for_step(
+        self, allowed: Sequence[str], context: ToolContext, *, max_output_chars: int, builtins: bool = True
+    ) -> ToolBox:
+        """The step's tools: the built-ins (unless ``builtins`` is off) plus ``allowed``.
+
+        ``StepFailed`` when an allowed tool is not installed in this worker.
+        """
         missing = sorted(set(allowed) - set(self._tools))
         if missing:
             raise StepFailed(
                 f"role {context.role!r} may use tool(s) {', '.join(missing)}, which this worker does not have "
                 f"(it has {', '.join(self.names())}): register them in the worker or remove them from the role"
             )
-        tools = [tool for tool in self._tools.values() if tool.builtin or tool.name in allowed]
+        tools = [tool for tool in self._tools.values() if (tool.builtin and builtins) or tool.name in allowed]
         return ToolBox(tools, context, max_output_chars=max_output_chars)
 
 

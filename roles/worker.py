@@ -154,7 +154,10 @@ class RoleWorker:
             work=work,
             llm=self.llm,
             tools=self.tools.for_step(
-                work.tools, context, max_output_chars=self.settings.tool_output_max_chars
+                work.tools,
+                context,
+                max_output_chars=self.settings.tool_output_max_chars,
+                builtins=work.memory,
             ),
             memory=memory,
             budget=RedisUsage(self.redis, work.keys.usage, limit=work.max_tokens_budget),
