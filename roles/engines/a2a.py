@@ -1,0 +1,336 @@
+"""The ``a2a`` engine: an outside A2A agent does the role's steps.
+
+A role with ``engine: a2a`` and ``url:`` (the agent's HTTP address, where its
+``/.well-known/agent-card.json`` is, or the card's own URL) or ``nats:`` (its
+name on the bus, ``crews.a2a.<name>``) sends each step to that agent with
+a2a-sdk's client:
+
+1. one message: the step as text (``step_text``: the task, the expected output,
+   the context outputs), message id ``<job>.<step>:<plan version>`` (stable
+   across redeliveries), context id the job; ``Authorization`` is the value of
+   the environment variable ``headers_from`` names (a bare key is sent as
+   ``Bearer <key>``);
+2. the agent's updates go into the job's events as the step's: a status with a
+   message becomes a ``WORKING`` of the step, an artifact becomes an artifact of
+   the step (``<job>.<step>.remote.<artifact id>``);
+3. its final artifact (the last one it sent; else the final status message) is
+   the step's output, recorded by the worker like any step's; with an output
+   schema it must be JSON that matches. Usage the agent reports in its task
+   metadata (``usage.input_tokens`` / ``output_tokens``) is added to the role's.
+
+The agent failing, rejecting, or asking for input fails the step; an agent
+that cannot be reached (connection, timeout, 5xx, no NATS responder) is
+retried (``RetryableError``). When the job stops, the agent's task is
+cancelled too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import re
+from collections.abc import AsyncGenerator, AsyncIterator
+from typing import Any
+
+import httpx
+from a2a.client import Client, ClientCallContext, ClientConfig, ClientFactory
+from a2a.client.card_resolver import A2ACardResolver
+from a2a.client.errors import A2AClientTimeoutError
+from a2a.types import (
+    AgentCapabilities,
+    AgentCard,
+    Artifact,
+    CancelTaskRequest,
+    Message,
+    Part,
+    Role,
+    SendMessageRequest,
+    StreamResponse,
+    TaskArtifactUpdateEvent,
+    TaskState,
+    TaskStatusUpdateEvent,
+)
+from a2a.utils.constants import TransportProtocol
+from a2a.utils.errors import A2AError
+from google.protobuf import json_format
+from nats.aio.client import Client as NATS
+
+from bus.a2a_nats.client import nats_agent_interface, nats_client_factory
+from bus.errors import A2ANatsError, RetryableError
+from bus.events import publish_event
+from bus.step import RemoteAgent, StepWork
+from inference.results import Usage
+from roles.engines.base import StepOutput, StepRun
+from roles.engines.native import OutputInvalid, OutputSchema
+from roles.errors import StepFailed
+
+FAILED = {
+    TaskState.TASK_STATE_FAILED: "failed",
+    TaskState.TASK_STATE_REJECTED: "rejected",
+    TaskState.TASK_STATE_CANCELED: "canceled",
+    TaskState.TASK_STATE_INPUT_REQUIRED: "asked for input, which a crew step cannot give",
+    TaskState.TASK_STATE_AUTH_REQUIRED: "asked for authentication, which a crew step cannot give",
+}
+RETRY_AFTER_S = 2.0
+_HTTP_STATUS = re.compile(r"HTTP Error (\d{3})")
+
+
+class A2AEngine:
+    """Runs a step on the outside agent the role names."""
+
+    async def run(self, step: StepRun) -> StepOutput:
+        work = step.work
+        remote = work.remote
+        if remote is None or not (remote.url or remote.nats):
+            raise StepFailed(f"role {work.role!r} has engine a2a but no url: or nats: to send its steps to")
+        where = remote.url or f"crews.a2a.{remote.nats}"
+        authorization = authorization_from(remote)
+        try:
+            async with _client(remote, step.nc, authorization) as client:
+                return await _Exchange(step, client, authorization, where).run()
+        except (httpx.TransportError, A2AClientTimeoutError, A2ANatsError) as exc:
+            raise RetryableError(f"the A2A agent at {where} cannot be reached: {exc}", RETRY_AFTER_S) from exc
+        except A2AError as exc:
+            raise _refused(where, exc) from exc
+
+
+def authorization_from(remote: RemoteAgent) -> str | None:
+    """The ``Authorization`` value from the environment variable ``headers_from`` names (None: send none)."""
+    if not remote.auth_header_env:
+        return None
+    value = os.environ.get(remote.auth_header_env, "").strip()
+    if not value:
+        raise StepFailed(
+            f"the environment variable {remote.auth_header_env} (the role's headers_from) is not set: "
+            "set it to the agent's key in the role worker's environment"
+        )
+    return value if " " in value else f"Bearer {value}"
+
+
+@contextlib.asynccontextmanager
+async def _client(remote: RemoteAgent, nc: NATS | None, authorization: str | None) -> AsyncIterator[Client]:
+    if remote.nats:
+        if nc is None:
+            raise StepFailed("this engine needs the worker's NATS connection to call an agent on NATS")
+        card = AgentCard(name=remote.nats, capabilities=AgentCapabilities(streaming=True))
+        card.supported_interfaces.append(nats_agent_interface(remote.nats))
+        yield nats_client_factory(nc, ClientConfig(streaming=True)).create(card)
+        return
+    assert remote.url is not None
+    headers = {"Authorization": authorization} if authorization else {}
+    timeout = httpx.Timeout(30.0, read=None)  # a step may stream for long; max_execution_time bounds it
+    async with httpx.AsyncClient(headers=headers, timeout=timeout) as http:
+        base, card_path = remote.url.rstrip("/"), None
+        if base.endswith(".json"):  # the card's own URL
+            base, _, name = base.rpartition("/")
+            card_path = name
+        card = await A2ACardResolver(http, base).get_agent_card(relative_card_path=card_path)
+        bindings = [TransportProtocol.JSONRPC.value, TransportProtocol.HTTP_JSON.value]
+        config = ClientConfig(httpx_client=http, streaming=True, supported_protocol_bindings=bindings)
+        client = ClientFactory(config).create(card)
+        try:
+            yield client
+        finally:
+            await client.close()
+
+
+def _refused(where: str, exc: A2AError) -> Exception:
+    """An error answer: retry what may pass (5xx, 429), fail the step on the rest."""
+    found = _HTTP_STATUS.search(str(exc))
+    status = getattr(exc, "status_code", None) or (int(found.group(1)) if found else 0)
+    if status >= 500 or status == 429:
+        return RetryableError(f"the A2A agent at {where} is unavailable: {exc}", RETRY_AFTER_S)
+    hint = " (check the key in the role's headers_from variable)" if status in (401, 403) else ""
+    return StepFailed(f"the A2A agent at {where} refused the step: {exc}{hint}")
+
+
+def step_text(work: StepWork) -> str:
+    """The step as one message for an agent that knows nothing of crews."""
+    lines = [work.description]
+    if work.expected_output:
+        lines += ["", f"Expected output: {work.expected_output}"]
+    if work.output_schema is not None:
+        lines += ["", f"Answer with JSON only, matching this JSON schema: {json.dumps(work.output_schema)}"]
+    if work.context:
+        lines += ["", "Context (the outputs of earlier steps):"]
+        lines += [f"\n## {item.task}\n{item.output}" for item in work.context]
+    return "\n".join(lines)
+
+
+def step_message(work: StepWork) -> Message:
+    message = Message(
+        message_id=f"{work.task_id}:{work.plan_version}",
+        context_id=work.job,
+        role=Role.ROLE_USER,
+        parts=[Part(text=step_text(work))],
+    )
+    message.metadata.update(
+        {"crews": {"crew": work.crew, "job": work.job, "step": work.step, "role": work.role}}
+    )
+    return message
+
+
+class _Exchange:
+    """One step sent to the agent: its updates forwarded to the job's events, its answer kept."""
+
+    def __init__(self, step: StepRun, client: Client, authorization: str | None, where: str) -> None:
+        self.step, self.work, self.client, self.where = step, step.work, client, where
+        params = {"Authorization": authorization} if authorization else {}
+        self.context = ClientCallContext(service_parameters=params)
+        self.task_id = ""
+        self.state = TaskState.TASK_STATE_UNSPECIFIED
+        self.artifacts: dict[str, Artifact] = {}
+        self.said = ""
+        self.usage = Usage()
+        self._forwarded = 0
+
+    async def run(self) -> StepOutput:
+        request = SendMessageRequest(message=step_message(self.work))
+        events = self.client.send_message(request, context=self.context)
+        assert isinstance(events, AsyncGenerator)
+        try:
+            async with contextlib.aclosing(events):
+                async for event in events:
+                    await self._take(event)
+        except asyncio.CancelledError:
+            await self._cancel_remote()
+            raise
+        if self.state != TaskState.TASK_STATE_COMPLETED and self.task_id:
+            raise RetryableError(
+                f"the A2A agent at {self.where} stopped streaming task {self.task_id} before it ended "
+                f"({TaskState.Name(self.state)})",
+                RETRY_AFTER_S,
+            )
+        await self.step.budget.record(self.work.job, self.work.role, self.usage)
+        return self._output()
+
+    async def _take(self, event: StreamResponse) -> None:
+        if event.HasField("message"):
+            self.said = _text(event.message.parts)
+            self.state = TaskState.TASK_STATE_COMPLETED
+            return
+        if event.HasField("task"):
+            task = event.task
+            self.task_id = task.id
+            for artifact in task.artifacts:
+                self.artifacts[artifact.artifact_id] = artifact
+            self._usage(json_format.MessageToDict(task.metadata))
+            self._status(task.status.state, _text(task.status.message.parts))
+        elif event.HasField("artifact_update"):
+            self._artifact(event.artifact_update)
+            await self._forward_artifact(event.artifact_update)
+        elif event.HasField("status_update"):
+            update = event.status_update
+            self._usage(json_format.MessageToDict(update.metadata))
+            self._status(update.status.state, _text(update.status.message.parts))
+            await self._forward_status(update)
+
+    def _status(self, state: TaskState, said: str) -> None:
+        self.state = state
+        if said:
+            self.said = said
+        if state in FAILED:
+            reason = f": {said}" if said else ""
+            raise StepFailed(f"the A2A agent at {self.where} {FAILED[state]} (task {self.task_id}){reason}")
+
+    def _artifact(self, update: TaskArtifactUpdateEvent) -> None:
+        known = self.artifacts.get(update.artifact.artifact_id)
+        if update.append and known is not None:
+            known.parts.extend(update.artifact.parts)
+            return
+        self.artifacts.pop(update.artifact.artifact_id, None)  # a replaced artifact moves to the end
+        self.artifacts[update.artifact.artifact_id] = update.artifact
+
+    def _usage(self, metadata: dict[str, Any]) -> None:
+        usage = metadata.get("usage")
+        if isinstance(usage, dict):
+            self.usage = Usage(
+                input_tokens=int(usage.get("input_tokens", 0)),
+                output_tokens=int(usage.get("output_tokens", 0)),
+            )
+
+    def _output(self) -> StepOutput:
+        last = list(self.artifacts.values())[-1] if self.artifacts else None
+        if last is None and not self.said:
+            raise StepFailed(f"the A2A agent at {self.where} completed without an artifact or a message")
+        data = _data(last.parts) if last is not None else None
+        text = _text(last.parts) if last is not None else self.said
+        if self.work.output_schema is None:
+            return StepOutput(output=text or json.dumps(data), usage=self.usage)
+        try:
+            parsed_text, parsed = OutputSchema(self.work.output_schema, self.work.step).parse(
+                json.dumps(data) if data is not None else text
+            )
+        except OutputInvalid as exc:
+            raise StepFailed(
+                f"the answer of the A2A agent at {self.where} does not match the output_schema: {exc}"
+            ) from exc
+        return StepOutput(output=parsed_text, data=parsed, usage=self.usage)
+
+    async def _forward_status(self, update: TaskStatusUpdateEvent) -> None:
+        if update.status.state != TaskState.TASK_STATE_WORKING or not update.status.HasField("message"):
+            return
+        said = _text(update.status.message.parts)
+        if not said:
+            return
+        status = TaskStatusUpdateEvent(task_id=self.work.task_id, context_id=self.work.job)
+        status.status.state = TaskState.TASK_STATE_WORKING
+        status.status.timestamp.GetCurrentTime()
+        status.status.message.CopyFrom(
+            Message(
+                message_id=update.status.message.message_id
+                or f"{self.work.task_id}:remote:{self._forwarded}",
+                context_id=self.work.job,
+                task_id=self.work.task_id,
+                role=Role.ROLE_AGENT,
+                parts=[Part(text=said)],
+            )
+        )
+        status.metadata.update(
+            {"step": self.work.step, "role": self.work.role, "remote_task": update.task_id}
+        )
+        await self._publish(status)
+
+    async def _forward_artifact(self, update: TaskArtifactUpdateEvent) -> None:
+        artifact = Artifact()
+        artifact.CopyFrom(update.artifact)
+        artifact.artifact_id = f"{self.work.task_id}.remote.{update.artifact.artifact_id}"
+        if not artifact.name:
+            artifact.name = self.work.step
+        event = TaskArtifactUpdateEvent(
+            task_id=self.work.task_id,
+            context_id=self.work.job,
+            artifact=artifact,
+            append=update.append,
+            last_chunk=update.last_chunk,
+        )
+        event.metadata.update({"step": self.work.step, "role": self.work.role, "remote_task": update.task_id})
+        await self._publish(event)
+
+    async def _publish(self, event: TaskStatusUpdateEvent | TaskArtifactUpdateEvent) -> None:
+        if self.step.nc is None:
+            return
+        self._forwarded += 1
+        event_id = f"{self.work.task_id}:remote:{self.task_id}:{self._forwarded}"
+        await publish_event(self.step.nc.jetstream(), self.work.job, event, event_id)
+
+    async def _cancel_remote(self) -> None:
+        """The job stopped: ask the agent to cancel its task too (best effort, a few seconds at most)."""
+        if not self.task_id or self.state in FAILED or self.state == TaskState.TASK_STATE_COMPLETED:
+            return
+        with contextlib.suppress(A2AError, httpx.HTTPError, A2ANatsError, TimeoutError):
+            cancel = self.client.cancel_task(CancelTaskRequest(id=self.task_id), context=self.context)
+            await asyncio.wait_for(asyncio.shield(cancel), 5.0)
+
+
+def _text(parts: Any) -> str:
+    return "\n".join(part.text for part in parts if part.WhichOneof("content") == "text" and part.text)
+
+
+def _data(parts: Any) -> Any:
+    for part in parts:
+        if part.WhichOneof("content") == "data":
+            return json_format.MessageToDict(part.data)
+    return None
