@@ -72,5 +72,7 @@ async def test_example_runs_end_to_end(
             assert "execute_tool" not in results["cost"].output
             tool_turn = [r for r in llm.requests() if r.role == "accountant"][-1]
             assert "100" in str(tool_turn.body["messages"])  # the calculator's answer went back to the model
+        if spec.name == "demo":  # memory: false keeps the shared-memory tools out of the prompt
+            assert all(not r.body.get("tools") for r in llm.requests())
         if spec.name == "fanout":
             assert results["summary"].data == {"summary": "Try it.", "worth_trying": True}
