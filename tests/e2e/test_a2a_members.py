@@ -1,0 +1,110 @@
+"""A crew uses an outside A2A agent (a small a2a-sdk agent this test serves) as one of its roles.
+
+The coordinator and both role workers are real ``crews`` processes; the agent
+is reached over HTTP (its agent card, JSON-RPC) or over NATS (the binding), with
+the key the role's ``headers_from`` variable holds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+import redis.asyncio as aioredis
+from a2a.types import TaskState
+from nats.aio.client import Client as NATS
+
+from crews.job_control import submit_job
+from crews.jobs import RedisJobStore
+from crews.spec import load_crew_text
+from inference.script import Script
+from inference.scripted import ScriptedServer
+from tests.e2e.outside_agent import OUTSIDE_KEY, Shouter, serve_over_http, serve_over_nats
+from tests.e2e.stack import Stack, job_events, step_states
+from tests.servers import ManagedServer
+
+CREW = """
+name: outsourced
+inputs:
+  topic: {description: What to write about}
+roles:
+  researcher: {role: Researcher, goal: "Find facts about {topic}"}
+  shouter:
+    role: Outside writer
+    goal: Write about {topic}
+    engine: a2a
+    ADDRESS
+    headers_from: SHOUTER_KEY
+tasks:
+  research: {description: "Research {topic}.", expected_output: Three facts., agent: researcher}
+  write: {description: "Write about {topic}.", expected_output: One loud line., agent: shouter}
+"""
+
+
+@pytest.fixture
+def llm() -> Iterator[ScriptedServer]:
+    script = Script.model_validate({"rules": [{"role": "researcher", "replies": ["FACT-1 FACT-2"]}]})
+    with ScriptedServer(script) as server:
+        yield server
+
+
+@pytest.fixture
+def stack(nats_server: ManagedServer, redis_server: ManagedServer, llm: ScriptedServer) -> Iterator[Stack]:
+    running = Stack(nats_server.url, redis_server.url, llm.url, extra_env={"SHOUTER_KEY": OUTSIDE_KEY})
+    try:
+        yield running
+    finally:
+        running.stop_all()
+
+
+@pytest.fixture
+async def store(redis_client: aioredis.Redis) -> AsyncIterator[RedisJobStore]:
+    yield RedisJobStore(redis_client)
+
+
+async def run_crew(stack: Stack, nc: NATS, store: RedisJobStore, address: str) -> str:
+    spec = load_crew_text(CREW.replace("ADDRESS", address), "outsourced.yaml")
+    await store.save_crew(spec.name, spec.model_dump(mode="json"))
+    stack.coordinator()
+    stack.worker("outsourced", "researcher")
+    stack.worker("outsourced", "shouter")
+    return (await submit_job(nc.jetstream(), store, "outsourced", {"topic": "bees"})).id
+
+
+async def check_job(nc: NATS, store: RedisJobStore, job: str, shouter: Shouter) -> None:
+    events = await job_events(nc.jetstream(), job)
+
+    record = await store.get(job)
+    assert (record.status, record.output) == ("completed", "WRITE ABOUT BEES."), record.reason
+    [sent] = shouter.received
+    assert "Write about bees." in sent and "Expected output: One loud line." in sent
+    assert "FACT-1 FACT-2" in sent  # the researcher's output went along as context
+    write = [e for e in events if (e.status_update.task_id or e.artifact_update.task_id) == f"{job}.write"]
+    said = [
+        " ".join(p.text for p in e.status_update.status.message.parts)
+        for e in write
+        if e.HasField("status_update")
+    ]
+    assert "reading the task" in said  # the agent's progress, streamed into the job's events
+    artifacts = [e.artifact_update.artifact.artifact_id for e in write if e.HasField("artifact_update")]
+    assert artifacts == [f"{job}.write.remote.draft", f"{job}.write.remote.answer", f"{job}.write.output"]
+    assert ("write", TaskState.TASK_STATE_COMPLETED) in step_states(events, job)
+    results = await store.results(job)
+    assert (results["write"].output, results["write"].role) == ("WRITE ABOUT BEES.", "shouter")
+    assert (await store.usage(job))["shouter"].calls == 1
+
+
+async def test_a_crew_uses_an_outside_agent_over_http(stack: Stack, nc: NATS, store: RedisJobStore) -> None:
+    shouter = Shouter()
+    async with serve_over_http(shouter) as url:
+        job = await run_crew(stack, nc, store, f"url: {url}")
+        await check_job(nc, store, job, shouter)
+
+
+async def test_a_crew_uses_an_outside_agent_over_nats(
+    stack: Stack, nc: NATS, store: RedisJobStore, nats_server: ManagedServer
+) -> None:
+    shouter = Shouter()
+    async with serve_over_nats(nc, "outside.shouter", nats_server.url, shouter):
+        job = await run_crew(stack, nc, store, "nats: outside.shouter")
+        await check_job(nc, store, job, shouter)
