@@ -7,18 +7,22 @@ the key the role's ``headers_from`` variable holds.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
 import redis.asyncio as aioredis
-from a2a.types import TaskState
+from a2a.client import ClientConfig
+from a2a.types import GetTaskRequest, ListTasksRequest, Message, Part, Role, SendMessageRequest, TaskState
 from nats.aio.client import Client as NATS
 
+from bus.a2a_nats.client import nats_client_factory
 from crews.job_control import submit_job
 from crews.jobs import RedisJobStore
 from crews.spec import load_crew_text
 from inference.script import Script
 from inference.scripted import ScriptedServer
+from roles.a2a_agent import role_card
 from tests.e2e.outside_agent import OUTSIDE_KEY, Shouter, serve_over_http, serve_over_nats
 from tests.e2e.stack import Stack, job_events, step_states
 from tests.servers import ManagedServer
@@ -108,3 +112,30 @@ async def test_a_crew_uses_an_outside_agent_over_nats(
     async with serve_over_nats(nc, "outside.shouter", nats_server.url, shouter):
         job = await run_crew(stack, nc, store, "nats: outside.shouter")
         await check_job(nc, store, job, shouter)
+
+
+async def test_a_role_is_an_a2a_agent_on_nats(
+    stack: Stack, nc: NATS, store: RedisJobStore, nats_server: ManagedServer, llm: ScriptedServer
+) -> None:
+    spec = load_crew_text(CREW.replace("ADDRESS", "nats: outside.shouter"), "outsourced.yaml")
+    await store.save_crew(spec.name, spec.model_dump(mode="json"))
+    stack.start("role", "outsourced/researcher", ready="serves A2A on crews.a2a.outsourced.researcher")
+    card = role_card("outsourced", "researcher", None, nats_server.url)
+    client = nats_client_factory(nc, ClientConfig(streaming=True)).create(card)
+    ask = Message(message_id=uuid.uuid4().hex, role=Role.ROLE_USER, parts=[Part(text="Tell me about wasps.")])
+
+    events = [e async for e in client.send_message(SendMessageRequest(message=ask))]
+
+    kinds = [e.WhichOneof("payload") for e in events]
+    assert kinds == ["task", "status_update", "artifact_update", "status_update"]
+    assert events[2].artifact_update.artifact.parts[0].text == "FACT-1 FACT-2"
+    assert events[-1].status_update.status.state == TaskState.TASK_STATE_COMPLETED
+    [request] = llm.requests()
+    assert (request.role, request.step) == ("researcher", "a2a")
+    assert "Tell me about wasps." in str(request.body["messages"])
+    assert "Find facts about {topic}" in str(request.body["messages"])  # no data part: the placeholder stays
+    task_id = events[0].task.id
+    stored = await client.get_task(GetTaskRequest(id=task_id))  # from Redis: any replica answers
+    assert stored.status.state == TaskState.TASK_STATE_COMPLETED
+    assert stored.artifacts[0].parts[0].text == "FACT-1 FACT-2"
+    assert [t.id for t in (await client.list_tasks(ListTasksRequest())).tasks] == [task_id]
