@@ -119,10 +119,44 @@ async def run_role(
             concurrency=role_settings.worker_concurrency,
             grace_s=role_settings.worker_grace_s,
         )
-        await _run_until_stopped(loop, on_ready, deferred)
+        ready, stop = asyncio.Event(), asyncio.Event()
+        agent = asyncio.create_task(_serve_a2a(nc, deferred, crew, role, bus_settings.nats_url, ready, stop))
+        try:
+            await _run_until_stopped(loop, _then(on_ready, ready.set), deferred)
+        finally:
+            stop.set()
+            await asyncio.gather(agent, return_exceptions=True)
     finally:
         await deferred.aclose()
         await nc.drain()
+
+
+def _then(first: Callable[[], None] | None, then: Callable[[], None]) -> Callable[[], None]:
+    def both() -> None:
+        if first is not None:
+            first()
+        then()
+
+    return both
+
+
+async def _serve_a2a(
+    nc: NATS,
+    deferred: DeferredWorker,
+    crew: str,
+    role: str,
+    nats_url: str,
+    ready: asyncio.Event,
+    stop: asyncio.Event,
+) -> None:
+    """The role as an A2A agent on NATS (``roles.a2a_agent``), loaded after the ready line."""
+    await ready.wait()
+    try:
+        from roles.a2a_agent import run_role_agent
+
+        await run_role_agent(nc, deferred, crew, role, nats_url, ready=ready, stop=stop)
+    except Exception:  # the agent is an extra door: the worker keeps taking its steps without it
+        log.exception("role %s/%s cannot serve A2A on NATS", crew, role)
 
 
 async def _run_until_stopped(
