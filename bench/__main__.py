@@ -17,19 +17,19 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from bench import coldstart, efficiency, overhead, throughput
+from bench import coldstart, efficiency, overhead, stepcost, throughput
 from bench.console import say
 from bench.machine import describe
 from bench.report import HERE, Results, print_table, write
 
-SECTIONS = ("overhead", "throughput", "efficiency", "coldstart")
+SECTIONS = ("overhead", "throughput", "efficiency", "coldstart", "stepcost")
 
 
 @dataclass(frozen=True)
 class Sizes:
     overhead_jobs: int
     overhead_warmup: int
-    throughput_jobs: int
+    throughput_jobs: tuple[int, ...]
     workers_per_role: tuple[int, ...]
     worker_concurrency: int
     throughput_timeout_s: float
@@ -37,12 +37,13 @@ class Sizes:
     llm_concurrency: int
     efficiency_jobs: tuple[int, ...]
     coldstart_runs: int
+    stepcost_steps: int
 
 
 FULL = Sizes(
     overhead_jobs=30,
     overhead_warmup=3,
-    throughput_jobs=1000,
+    throughput_jobs=(400, 1000, 400),
     workers_per_role=(1, 2, 4),
     worker_concurrency=4,
     throughput_timeout_s=150.0,
@@ -50,11 +51,12 @@ FULL = Sizes(
     llm_concurrency=8,
     efficiency_jobs=(8, 32),
     coldstart_runs=5,
+    stepcost_steps=40,
 )
 QUICK = Sizes(
     overhead_jobs=5,
     overhead_warmup=1,
-    throughput_jobs=60,
+    throughput_jobs=(60, 60),
     workers_per_role=(1, 2),
     worker_concurrency=4,
     throughput_timeout_s=60.0,
@@ -62,6 +64,7 @@ QUICK = Sizes(
     llm_concurrency=4,
     efficiency_jobs=(4,),
     coldstart_runs=2,
+    stepcost_steps=5,
 )
 
 
@@ -69,13 +72,13 @@ async def run_all(sizes: Sizes, sections: tuple[str, ...], *, crewai: bool) -> R
     results = Results(machine=describe(), config=asdict(sizes) | {"crewai": crewai})
     begin = time.perf_counter()
     if "overhead" in sections:
-        say(f"1/4 overhead: {sizes.overhead_jobs} jobs one at a time, crews then CrewAI ...")
+        say(f"1/5 overhead: {sizes.overhead_jobs} jobs one at a time, crews then CrewAI ...")
         results.overhead = await overhead.run(sizes.overhead_jobs, sizes.overhead_warmup, crewai=crewai)
         o = results.overhead
         say(f"    crews {o.crews_ms_per_step:.2f} ms/step, CrewAI {o.crewai_ms_per_step or float('nan'):.2f}")
     if "throughput" in sections:
         say(
-            f"2/4 throughput: {sizes.throughput_jobs} jobs with {sizes.workers_per_role} workers per role ..."
+            f"2/5 throughput: {sizes.throughput_jobs} jobs with {sizes.workers_per_role} workers per role ..."
         )
         results.throughput = await throughput.run(
             sizes.throughput_jobs,
@@ -87,7 +90,7 @@ async def run_all(sizes: Sizes, sections: tuple[str, ...], *, crewai: bool) -> R
             say(f"    {r.workers_per_role}/role: {r.steps_per_s:.0f} steps/s, {r.lost} lost")
     if "efficiency" in sections:
         say(
-            f"3/4 LLM-bound: L={sizes.llm_latency_s} s, C={sizes.llm_concurrency}, N={sizes.efficiency_jobs} ..."
+            f"3/5 LLM-bound: L={sizes.llm_latency_s} s, C={sizes.llm_concurrency}, N={sizes.efficiency_jobs} ..."
         )
         results.efficiency = await efficiency.run(
             sizes.llm_latency_s, sizes.llm_concurrency, sizes.efficiency_jobs
@@ -95,8 +98,11 @@ async def run_all(sizes: Sizes, sections: tuple[str, ...], *, crewai: bool) -> R
         for e in results.efficiency:
             say(f"    N={e.jobs}: {e.run.wall_s:.2f} s for {e.ideal_s:.2f} s ideal ({e.ratio:.3f})")
     if "coldstart" in sections:
-        say(f"4/4 cold start: {sizes.coldstart_runs} starts of a native worker ...")
+        say(f"4/5 cold start: {sizes.coldstart_runs} starts of a native worker ...")
         results.coldstart = coldstart.run(sizes.coldstart_runs)
+    if "stepcost" in sections:
+        say(f"5/5 CPU per step, handler by handler: {sizes.stepcost_steps} steps in this process ...")
+        results.stepcost = await stepcost.run(sizes.stepcost_steps)
     results.elapsed_s = time.perf_counter() - begin
     return results
 

@@ -15,9 +15,11 @@ from bench.backlog import BacklogRun
 from bench.coldstart import ColdStart
 from bench.efficiency import Efficiency
 from bench.overhead import Overhead
+from bench.stepcost import per_step
 
 HERE = Path(__file__).resolve().parent
 FINDINGS = HERE / "FINDINGS.md"
+FINDINGS_MARK = "<!-- findings: bench/FINDINGS.md -->"
 COLUMNS = ("benchmark", "figure", "crews", "baseline", "ratio", "target", "met")
 
 
@@ -29,6 +31,7 @@ class Results:
     throughput: list[BacklogRun] = field(default_factory=list)
     efficiency: list[Efficiency] = field(default_factory=list)
     coldstart: ColdStart | None = None
+    stepcost: dict[str, float] | None = None
     elapsed_s: float = 0.0
 
 
@@ -93,6 +96,15 @@ def _coldstart_rows(c: ColdStart) -> list[tuple[str, ...]]:
     ]  # fmt: skip
 
 
+def _stepcost_rows(found: dict[str, float]) -> list[tuple[str, ...]]:
+    steps = per_step(found)
+    return [
+        ("5 CPU/step" if i == 0 else "", f"{name}, µs CPU per step (in-process, handler by handler)",
+         _n(value, 0), "", "", "", "")
+        for i, (name, value) in enumerate(steps.items())
+    ]  # fmt: skip
+
+
 def rows(results: Results) -> list[tuple[str, ...]]:
     found: list[tuple[str, ...]] = []
     if results.overhead is not None:
@@ -101,6 +113,8 @@ def rows(results: Results) -> list[tuple[str, ...]]:
     found += _efficiency_rows(results.efficiency)
     if results.coldstart is not None:
         found += _coldstart_rows(results.coldstart)
+    if results.stepcost is not None:
+        found += _stepcost_rows(results.stepcost)
     return found
 
 
@@ -150,10 +164,32 @@ def markdown(results: Results) -> str:
         "",
         *_cpu_lines(results),
         "",
+        *_stepcost_lines(results),
+        FINDINGS_MARK,
+        "",
     ]
-    if FINDINGS.exists():
-        out += [FINDINGS.read_text().rstrip(), ""]
-    return "\n".join(out)
+    return "\n".join(out) + _findings()
+
+
+def _stepcost_lines(results: Results) -> list[str]:
+    if not results.stepcost:
+        return []
+    lines = ["## CPU per call, handler by handler (`python -m bench.stepcost`)", ""]
+    lines += ["| handler | µs CPU (median) |", "|---|---|"]
+    lines += [f"| {name} | {value:,.0f} |" for name, value in results.stepcost.items()]
+    return [*lines, ""]
+
+
+def _findings() -> str:
+    return FINDINGS.read_text() if FINDINGS.exists() else ""
+
+
+def refresh_findings(path: Path = HERE / "RESULTS.md") -> None:
+    """Replace the findings at the end of ``path`` with the current FINDINGS.md (the figures stay)."""
+    text = path.read_text()
+    head, mark, _ = text.partition(FINDINGS_MARK)
+    if mark:
+        path.write_text(head + mark + "\n\n" + _findings())
 
 
 def to_json(results: Results) -> dict[str, Any]:
@@ -170,5 +206,10 @@ def to_json(results: Results) -> dict[str, Any]:
 
 
 def write(results: Results, directory: Path = HERE) -> None:
+    """``results.json`` and ``RESULTS.md`` (figures, then FINDINGS.md) in ``directory``."""
     (directory / "results.json").write_text(json.dumps(to_json(results), indent=2) + "\n")
     (directory / "RESULTS.md").write_text(markdown(results))
+
+
+if __name__ == "__main__":
+    refresh_findings()  # python -m bench.report: after editing FINDINGS.md

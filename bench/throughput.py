@@ -12,9 +12,10 @@ from bench.backlog import BacklogRun, run_backlog
 
 
 async def run(
-    jobs: int, workers_per_role: tuple[int, ...], *, worker_concurrency: int, timeout_s: float
+    jobs: tuple[int, ...], workers_per_role: tuple[int, ...], *, worker_concurrency: int, timeout_s: float
 ) -> list[BacklogRun]:
+    """One run per entry of ``workers_per_role``, with the matching number of ``jobs``."""
     return [
-        await run_backlog(jobs, per_role, worker_concurrency=worker_concurrency, timeout_s=timeout_s)
-        for per_role in workers_per_role
+        await run_backlog(n, per_role, worker_concurrency=worker_concurrency, timeout_s=timeout_s)
+        for n, per_role in zip(jobs, workers_per_role, strict=True)
     ]

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import coldstart, crewai_env, overhead, report
+from bench import coldstart, crewai_env, overhead, report, stepcost
 from bench.__main__ import Sizes, run_all
 from bench.backlog import run_backlog
 from bench.crew import CREW_YAML, ROLES
@@ -22,7 +22,7 @@ pytestmark = pytest.mark.slow
 TINY = Sizes(
     overhead_jobs=2,
     overhead_warmup=1,
-    throughput_jobs=6,
+    throughput_jobs=(6,),
     workers_per_role=(1,),
     worker_concurrency=2,
     throughput_timeout_s=30.0,
@@ -30,6 +30,7 @@ TINY = Sizes(
     llm_concurrency=2,
     efficiency_jobs=(2,),
     coldstart_runs=1,
+    stepcost_steps=2,
 )
 
 
@@ -51,6 +52,12 @@ async def test_a_backlog_completes_every_job_under_a_slot_limited_llm() -> None:
     assert run.steps_per_s > 0
 
 
+async def test_step_costs_are_measured_handler_by_handler() -> None:
+    found = await stepcost.run(2)
+    assert found["worker: RoleWorker.handle"] > 0 and found["coordinator: submission"] > 0
+    assert set(stepcost.per_step(found)) == {"worker", "coordinator"}
+
+
 def test_a_native_worker_start_is_timed_and_its_memory_read() -> None:
     result = coldstart.run(1, settle_s=0.2)
     assert 0 < result.ready_s < 30
@@ -65,6 +72,8 @@ async def test_the_report_holds_every_figure_and_the_machine(tmp_path: Path) -> 
     text = (tmp_path / "RESULTS.md").read_text()
     assert "## Machine" in text and describe()["cpu"] in text
     assert "ms/step" in text and "native worker to ready" in text
+    report.refresh_findings(tmp_path / "RESULTS.md")
+    assert (tmp_path / "RESULTS.md").read_text().startswith(text.partition(report.FINDINGS_MARK)[0])
     data = json.loads((tmp_path / "results.json").read_text())
     assert data["overhead"]["crews_lost"] == 0 and data["coldstart"]["ready_s"] == 0.3
 
