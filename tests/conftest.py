@@ -83,13 +83,14 @@ async def redis_client(redis_server: ManagedServer) -> AsyncIterator[aioredis.Re
 
 @pytest.fixture(scope="session")
 def span_exporter() -> Iterator[InMemorySpanExporter]:
-    """Spans of this test process, in memory (the global provider is set once per process)."""
+    """Spans of this test process, in memory (one SDK provider per process, set by whoever comes first)."""
     exporter = InMemorySpanExporter()
-    provider = TracerProvider()
+    provider = trace.get_tracer_provider()
+    if not isinstance(provider, TracerProvider):
+        provider = TracerProvider()
+        trace.set_tracer_provider(provider)
     provider.add_span_processor(SimpleSpanProcessor(exporter))
-    trace.set_tracer_provider(provider)
     yield exporter
-    provider.shutdown()
 
 
 @pytest.fixture

@@ -283,7 +283,7 @@ def test_schema_rejects_bad_values(bad: Obj, where: str) -> None:
 
 def test_notes_name_the_crews(values: Obj) -> None:
     notes = render_files(values)["crews/templates/NOTES.txt"]
-    assert "fanout, hierarchical, research (8 role workers)" in notes
+    assert "demo, fanout, hierarchical, research (11 role workers)" in notes
     assert f"{RELEASE}-crews-nats-accounts" in notes
 
 

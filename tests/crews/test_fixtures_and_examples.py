@@ -24,6 +24,11 @@ def shape(result: Plan) -> Shape:
 
 
 EXAMPLE_PLANS: dict[str, Shape] = {
+    "demo.yaml": [
+        ("facts", "researcher", [], []),
+        ("surprise", "explorer", [], []),
+        ("paragraph", "writer", ["facts", "surprise"], ["facts", "surprise"]),
+    ],
     "research.yaml": [
         ("research", "researcher", [], []),
         ("write", "writer", ["research"], ["research"]),

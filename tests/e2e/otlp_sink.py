@@ -16,6 +16,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 @dataclass(frozen=True)
 class ReceivedSpan:
     service: str
+    scope: str
     name: str
     trace_id: str
     span_id: str
@@ -62,6 +63,7 @@ class OtlpSink:
                         self.spans.append(
                             ReceivedSpan(
                                 service=attrs.get("service.name", ""),
+                                scope=scope.scope.name,
                                 name=span.name,
                                 trace_id=span.trace_id.hex(),
                                 span_id=span.span_id.hex(),

@@ -6,10 +6,6 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import pytest
-from opentelemetry import trace
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from inference.client import LLMPool
 from inference.script import Script
@@ -61,21 +57,3 @@ async def make_pool() -> AsyncIterator[Callable[..., LLMPool]]:
     yield build
     for client in pools:
         await client.aclose()
-
-
-@pytest.fixture(scope="session")
-def _span_exporter() -> InMemorySpanExporter:
-    exporter = InMemorySpanExporter()
-    provider = trace.get_tracer_provider()
-    if not isinstance(provider, TracerProvider):
-        provider = TracerProvider()
-        trace.set_tracer_provider(provider)
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    return exporter
-
-
-@pytest.fixture
-def spans(_span_exporter: InMemorySpanExporter) -> InMemorySpanExporter:
-    """Spans finished during this test."""
-    _span_exporter.clear()
-    return _span_exporter

@@ -16,7 +16,7 @@ from bus import subjects
 from bus.codec import decode
 from bus.settings import BusSettings
 from bus.step import from_request
-from bus.streams import ensure_role_consumer
+from bus.streams import ensure_role_consumer, ensure_streams
 from crews.coordinator import Coordinator
 from crews.jobs import RedisJobStore
 from crews.settings import CrewsSettings
@@ -56,6 +56,7 @@ async def digest(js: JetStreamContext, store: RedisJobStore) -> str:
     """The digest crew (inputs: topic required, words default 80), registered, its role queues ready."""
     spec = load_crew_text(CREW_YAML, "digest.yaml")
     await store.save_crew(spec.name, spec.model_dump(mode="json"))
+    await ensure_streams(js, BusSettings())
     for role in spec.roles:
         await ensure_role_consumer(js, spec.name, role, BusSettings())
     return spec.name
