@@ -72,7 +72,9 @@ async def run_all(sizes: Sizes, sections: tuple[str, ...], *, crewai: bool) -> R
     results = Results(machine=describe(), config=asdict(sizes) | {"crewai": crewai})
     begin = time.perf_counter()
     if "overhead" in sections:
-        say(f"1/5 overhead: {sizes.overhead_jobs} jobs one at a time, crews then CrewAI ...")
+        say(
+            f"1/5 overhead: {sizes.overhead_jobs} jobs one at a time, crews and CrewAI in alternating chunks ..."
+        )
         results.overhead = await overhead.run(sizes.overhead_jobs, sizes.overhead_warmup, crewai=crewai)
         o = results.overhead
         say(f"    crews {o.crews_ms_per_step:.2f} ms/step, CrewAI {o.crewai_ms_per_step or float('nan'):.2f}")

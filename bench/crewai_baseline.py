@@ -2,7 +2,9 @@
 
 Run by ``bench.overhead`` with the interpreter of the CrewAI venv
 (``bench.crewai_env``); it imports only the standard library and ``crewai``,
-so it needs none of crews' packages. Prints one JSON line::
+so it needs none of crews' packages. With ``--serve`` it stays up and runs a
+chunk of jobs per line read from stdin, so the benchmark can alternate CrewAI
+and crews chunks under the same machine load. Prints one JSON line per run::
 
     {"crewai": "1.x", "jobs": N, "job_s": [...], "llm_calls": 3N, ...}
 
@@ -66,10 +68,31 @@ def build_crew() -> tuple[Any, Any]:
     return Crew(agents=agents, tasks=tasks, process=Process.sequential, verbose=False), InstantLLM
 
 
+def _run_jobs(crew: Any, llm_class: Any, jobs: int) -> dict[str, Any]:
+    calls_before = llm_class.calls
+    job_s = []
+    cpu = time.process_time()
+    result: Any = None
+    for _ in range(jobs):
+        begin = time.perf_counter()
+        result = crew.kickoff(inputs={"topic": "honey bees"})
+        job_s.append(time.perf_counter() - begin)
+    return {
+        "jobs": jobs,
+        "job_s": job_s,
+        "cpu_s": time.process_time() - cpu,
+        "llm_calls": llm_class.calls - calls_before,
+        "output": str(getattr(result, "raw", result))[:80],
+    }
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="crewai_baseline")
     parser.add_argument("--jobs", type=int, default=20)
     parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument(
+        "--serve", action="store_true", help="after warm-up, read a job count per stdin line, answer each"
+    )
     args = parser.parse_args(argv)
     logging.disable(logging.WARNING)  # CrewAI warns on every call that token counts are approximate
 
@@ -80,23 +103,15 @@ def main(argv: list[str] | None = None) -> None:
     crew, llm_class = build_crew()
     for _ in range(args.warmup):
         crew.kickoff(inputs={"topic": "honey bees"})
-    calls_before = llm_class.calls
-    job_s = []
-    cpu = time.process_time()
-    for _ in range(args.jobs):
-        begin = time.perf_counter()
-        result = crew.kickoff(inputs={"topic": "honey bees"})
-        job_s.append(time.perf_counter() - begin)
-    report = {
-        "crewai": crewai.__version__,
-        "jobs": args.jobs,
-        "job_s": job_s,
-        "cpu_s": time.process_time() - cpu,
-        "llm_calls": llm_class.calls - calls_before,
-        "import_s": import_s,
-        "output": str(getattr(result, "raw", result))[:80],
-    }
-    sys.stdout.write(json.dumps(report) + "\n")
+    about = {"crewai": crewai.__version__, "import_s": import_s}
+    if not args.serve:
+        sys.stdout.write(json.dumps(about | _run_jobs(crew, llm_class, args.jobs)) + "\n")
+        return
+    sys.stdout.write(json.dumps(about | {"ready": True}) + "\n")
+    sys.stdout.flush()
+    for line in sys.stdin:  # the benchmark alternates chunks of crews jobs and of these
+        sys.stdout.write(json.dumps(about | _run_jobs(crew, llm_class, int(line))) + "\n")
+        sys.stdout.flush()
 
 
 if __name__ == "__main__":

@@ -8,11 +8,15 @@ HTTP: its round trip (client and server) is measured on its own and reported,
 since it is part of the crews figure and absent from CrewAI's.
 
 CrewAI: the same crew kicked off once per job in one process, with an
-in-process LLM that returns at once (``bench.crewai_baseline``).
+in-process LLM that returns at once (``bench.crewai_baseline``), kept running
+beside the crews stack. The two run in alternating chunks, so both see the
+same load on a shared machine (CrewAI's figure moves more with load: it
+starts threads and event loops for every task).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -20,11 +24,12 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from bench import crewai_env
 from bench.crew import INPUTS, ROLES, STEPS_PER_JOB, outcome, register, wait_ended
 from bench.procs import CpuMeter
-from bench.stack import ROOT, BenchStack
+from bench.stack import ROOT, BenchStack, Clients
 from bench.stats import mean, median, percentile, ratio
 from crews.job_control import submit_job
 from inference.client import LLMPool
@@ -73,30 +78,84 @@ async def llm_round_trip_ms(url: str, calls: int) -> float:
     return median(times) * 1000
 
 
-async def run_crews(jobs: int, warmup: int) -> Overhead:
-    stack = BenchStack().start()
+class CrewAIBaseline:
+    """The CrewAI baseline in its venv, kept running: ``run(n)`` kicks off ``n`` jobs and returns its report."""
+
+    def __init__(self, python: Path, warmup: int, home: str) -> None:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("CREWS_", "OTEL_"))}
+        env["HOME"] = home  # CrewAI writes its storage under the home directory
+        command = [
+            str(python),
+            str(ROOT / "bench" / "crewai_baseline.py"),
+            "--serve",
+            "--warmup",
+            str(warmup),
+        ]
+        self.proc = subprocess.Popen(
+            command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+        )
+        self.about = self._answer()
+
+    def _answer(self) -> dict[str, Any]:
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if not line:
+            assert self.proc.stderr is not None
+            raise RuntimeError(f"the CrewAI baseline stopped: {self.proc.stderr.read()[-500:]}")
+        answer: dict[str, Any] = json.loads(line)
+        return answer
+
+    def run(self, jobs: int) -> dict[str, Any]:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(f"{jobs}\n")
+        self.proc.stdin.flush()
+        return self._answer()
+
+    def close(self) -> None:
+        for pipe in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
+            if pipe is not None:
+                pipe.close()
+        self.proc.wait(30)
+
+
+def _start_baseline(warmup: int, home: str) -> CrewAIBaseline | str:
+    """The running baseline, or why there is none."""
     try:
-        stack.workers("overhead", ROLES, 1)
-        stack.coordinator()
-        async with stack.clients() as c:
-            crew = await register(c.store, "overhead")
-            for _ in range(warmup):  # loads each worker's runtime and engine
-                job = (await submit_job(c.js, c.store, crew, INPUTS)).id
-                await wait_ended(c.store, [job], 30.0, poll_s=0.005)
-            meter = CpuMeter(stack.pids())
-            meter.start()
-            ids = []
-            for _ in range(jobs):
-                job = (await submit_job(c.js, c.store, crew, INPUTS)).id
-                await wait_ended(c.store, [job], 30.0, poll_s=0.002)
-                ids.append(job)
-            cpu = meter.stop()
-            result = await outcome(c.store, ids)
-        rtt = await llm_round_trip_ms(stack.llm_url, 100)
-    finally:
-        stack.close()
+        return CrewAIBaseline(crewai_env.ensure(), warmup, home)
+    except (OSError, RuntimeError, ValueError, subprocess.CalledProcessError) as exc:
+        return f"CrewAI baseline unavailable: {exc}"
+
+
+async def run(jobs: int, warmup: int, *, crewai: bool = True, rounds: int = 3) -> Overhead:
+    """``jobs`` crews jobs and ``jobs`` CrewAI jobs, in ``rounds`` alternating chunks (same machine load)."""
+    stack = BenchStack().start()
+    crews_ids: list[str] = []
+    crewai_reports: list[dict[str, Any]] = []
+    cpu: dict[str, float] = {}
+    with tempfile.TemporaryDirectory(prefix="crews-bench-crewai-") as home:
+        baseline = _start_baseline(warmup, home) if crewai else "skipped (--no-crewai)"
+        try:
+            stack.workers("overhead", ROLES, 1)
+            stack.coordinator()
+            async with stack.clients() as c:
+                crew = await register(c.store, "overhead")
+                await _crews_jobs(c, crew, warmup)  # loads each worker's runtime and engine
+                for chunk in _chunks(jobs, rounds):
+                    meter = CpuMeter(stack.pids())
+                    meter.start()
+                    crews_ids += await _crews_jobs(c, crew, chunk)
+                    for name, used in meter.stop().items():
+                        cpu[name] = round(cpu.get(name, 0.0) + used, 3)
+                    if isinstance(baseline, CrewAIBaseline):
+                        crewai_reports.append(await asyncio.to_thread(baseline.run, chunk))
+                result = await outcome(c.store, crews_ids)
+            rtt = await llm_round_trip_ms(stack.llm_url, 100)
+        finally:
+            stack.close()
+            if isinstance(baseline, CrewAIBaseline):
+                baseline.close()
     job_ms = [d * 1000 for d in result.durations()]
-    return Overhead(
+    found = Overhead(
         jobs=jobs,
         crews_ms_per_step=mean(job_ms) / STEPS_PER_JOB,
         crews_job_p50_ms=median(job_ms),
@@ -104,37 +163,31 @@ async def run_crews(jobs: int, warmup: int) -> Overhead:
         llm_round_trip_ms=rtt,
         crews_lost=jobs - result.completed,
         cpu_s=cpu,
+        crewai_error=baseline if isinstance(baseline, str) else None,
     )
+    if crewai_reports:
+        _add_crewai(found, crewai_reports)
+    return found
 
 
-def run_crewai(result: Overhead, jobs: int, warmup: int) -> None:
-    """Fill in CrewAI's figures (or why there are none) from the baseline script in its own venv."""
-    try:
-        python = crewai_env.ensure()
-    except (OSError, RuntimeError, subprocess.CalledProcessError) as exc:
-        result.crewai_error = f"CrewAI could not be installed: {exc}"
-        return
-    with tempfile.TemporaryDirectory(prefix="crews-bench-crewai-") as home:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("CREWS_", "OTEL_"))}
-        env["HOME"] = home  # CrewAI writes its storage under the home directory
-        command = [str(python), str(Path(ROOT, "bench", "crewai_baseline.py")), "--jobs", str(jobs)]
-        command += ["--warmup", str(warmup)]
-        run = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600, check=False)
-    if run.returncode != 0:
-        result.crewai_error = f"the CrewAI baseline failed (exit {run.returncode}): {run.stderr[-500:]}"
-        return
-    report = json.loads(run.stdout.strip().splitlines()[-1])
-    job_ms = [s * 1000 for s in report["job_s"]]
+async def _crews_jobs(c: Clients, crew: str, n: int) -> list[str]:
+    """Run ``n`` jobs one after another; their ids."""
+    ids = []
+    for _ in range(n):
+        job = (await submit_job(c.js, c.store, crew, INPUTS)).id
+        await wait_ended(c.store, [job], 30.0, poll_s=0.002)
+        ids.append(job)
+    return ids
+
+
+def _chunks(total: int, rounds: int) -> list[int]:
+    size, extra = divmod(total, rounds)
+    return [size + (1 if i < extra else 0) for i in range(rounds) if size or i < extra]
+
+
+def _add_crewai(result: Overhead, reports: list[dict[str, Any]]) -> None:
+    job_ms = [s * 1000 for report in reports for s in report["job_s"]]
     result.crewai_ms_per_step = mean(job_ms) / STEPS_PER_JOB
     result.crewai_job_p50_ms = median(job_ms)
-    result.crewai_version = report["crewai"]
-    result.crewai_llm_calls_per_job = report["llm_calls"] / report["jobs"]
-
-
-async def run(jobs: int, warmup: int, *, crewai: bool = True) -> Overhead:
-    result = await run_crews(jobs, warmup)
-    if crewai:
-        run_crewai(result, jobs, warmup)
-    else:
-        result.crewai_error = "skipped (--no-crewai)"
-    return result
+    result.crewai_version = reports[0]["crewai"]
+    result.crewai_llm_calls_per_job = sum(r["llm_calls"] for r in reports) / len(job_ms)
