@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
-from a2a.types import SendMessageRequest, StreamResponse
+from a2a.types import SendMessageRequest, StreamResponse, TaskState
 from opentelemetry.sdk.trace import TracerProvider
 
 from bench.console import say
@@ -62,7 +62,7 @@ def _fixtures() -> dict[str, Any]:
     job_plan = plan(spec, INPUTS)
     results = {"research": StepResult(output="three facts " * 20, role="researcher")}
     work = build_step_work("job1", spec, job_plan, job_plan.steps[1], results)
-    event = status_event("job1", "job1.write", 4)  # TASK_STATE_COMPLETED-like state number
+    event = status_event("job1", "job1.write", TaskState.TASK_STATE_COMPLETED)
     return {
         "spec": spec,
         "spec_json": spec.model_dump(mode="json"),

@@ -62,7 +62,7 @@ def _overhead_rows(o: Overhead) -> list[tuple[str, ...]]:
 
 
 def _throughput_rows(runs: list[BacklogRun]) -> list[tuple[str, ...]]:
-    rows = []
+    rows: list[tuple[str, ...]] = []
     first = runs[0].steps_per_s if runs else None
     for i, r in enumerate(runs):
         rows.append((
