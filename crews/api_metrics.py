@@ -10,7 +10,9 @@ every API replica reports the same values (aggregate them with ``max``, not
   workers (the role consumer's ``num_pending + num_ack_pending``, what KEDA
   scales on); before the consumer exists, the messages on the role's subject;
 - ``crews_tokens{crew,role,kind}`` and ``crews_llm_calls{crew,role}``: LLM
-  usage of those jobs, per role.
+  usage of those jobs, per role;
+- ``crews_workers{crew,role}``: worker processes per role that the local
+  autoscaler (``crews up``) runs; in Kubernetes, read KEDA's replicas instead.
 """
 
 from __future__ import annotations
@@ -92,6 +94,7 @@ class Snapshot:
     queue: dict[tuple[str, str], int] = field(default_factory=dict)
     tokens: Counter[tuple[str, str, str]] = field(default_factory=Counter)
     calls: Counter[tuple[str, str]] = field(default_factory=Counter)
+    workers: dict[tuple[str, str], int] = field(default_factory=dict)
 
 
 async def take_snapshot(store: RedisJobStore, js: JetStreamContext, scan_jobs: int) -> Snapshot:
@@ -104,6 +107,9 @@ async def take_snapshot(store: RedisJobStore, js: JetStreamContext, scan_jobs: i
             snapshot.tokens[record.crew, role, "output"] += usage.output_tokens
             snapshot.calls[record.crew, role] += usage.calls
     snapshot.queue = await queue_depths(store, js)
+    for name, count in (await store.worker_counts()).items():
+        crew, _, role = name.partition("/")
+        snapshot.workers[crew, role] = count
     return snapshot
 
 
@@ -149,6 +155,7 @@ class _SnapshotCollector(Collector):
             "crews_tokens", "LLM tokens of recent jobs per role", ["crew", "role", "kind"], dict(s.tokens)
         )
         yield _gauge("crews_llm_calls", "LLM calls of recent jobs per role", ["crew", "role"], dict(s.calls))
+        yield _gauge("crews_workers", "Worker processes per role (local stack)", ["crew", "role"], s.workers)
 
 
 def _gauge(name: str, doc: str, labels: list[str], values: dict[Any, int]) -> GaugeMetricFamily:

@@ -243,3 +243,16 @@ class Readiness(BaseModel):
 
     ready: bool
     checks: dict[str, str]
+
+
+class RoleLoad(BaseModel):
+    """One role's load: what KEDA and the local autoscaler scale on, and the workers running."""
+
+    crew: str
+    role: str
+    queue_depth: int = Field(description="Steps waiting for or held by the role's workers.")
+    workers: int | None = Field(None, description="Worker processes (local stack); None where KEDA scales.")
+
+
+class RoleList(BaseModel):
+    roles: list[RoleLoad]

@@ -1,4 +1,4 @@
-"""Operations: liveness ``/healthz``, readiness ``/readyz`` (NATS and Redis reachable), Prometheus ``/metrics``."""
+"""Operations: ``/healthz``, ``/readyz`` (NATS and Redis reachable), Prometheus ``/metrics``, ``/roles`` (load)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from nats.js import errors as js_errors
 
 from bus import subjects
 from crews.api_deps import Deps, Services, require_key
-from crews.api_metrics import CONTENT_TYPE, RequestMetrics, render, take_snapshot
-from crews.api_models import Health, Readiness
+from crews.api_metrics import CONTENT_TYPE, RequestMetrics, queue_depths, render, take_snapshot
+from crews.api_models import Health, Readiness, RoleList, RoleLoad
 
 router = APIRouter(tags=["operations"])
 
@@ -65,3 +65,16 @@ async def metrics(request: Request, deps: Deps) -> Response:
     snapshot = await take_snapshot(deps.store, deps.js, deps.api.api_scan_jobs)
     requests: RequestMetrics = request.app.state.request_metrics
     return Response(render(snapshot, requests), media_type=CONTENT_TYPE)
+
+
+@router.get("/roles", dependencies=[Depends(require_key)])
+async def roles(deps: Deps) -> RoleList:
+    """Every role of every registered crew: steps waiting for it, and its workers (local stack)."""
+    depths = await queue_depths(deps.store, deps.js)
+    workers = await deps.store.worker_counts()
+    return RoleList(
+        roles=[
+            RoleLoad(crew=crew, role=role, queue_depth=depth, workers=workers.get(f"{crew}/{role}"))
+            for (crew, role), depth in sorted(depths.items())
+        ]
+    )

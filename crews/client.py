@@ -72,6 +72,11 @@ class CrewsClient:
         items: list[dict[str, Any]] = result["jobs"] if isinstance(result, dict) else result
         return items
 
+    async def roles(self) -> list[dict[str, Any]]:
+        result: dict[str, Any] = await self._call("GET", "/roles")
+        roles: list[dict[str, Any]] = result["roles"]
+        return roles
+
     async def cancel(self, job: str) -> dict[str, Any]:
         result: dict[str, Any] = await self._call("POST", f"/jobs/{job}/cancel")
         return result

@@ -15,7 +15,7 @@ from rich.live import Live
 from crews.client import CrewsClient
 from crews.errors import LocalStackError
 from crews.local.settings import StackSettings
-from crews.progress import JobProgress, usage_table
+from crews.progress import JobProgress, jobs_table, roles_table, usage_table
 
 console = Console()
 
@@ -156,8 +156,8 @@ async def _refresh(live: Live, progress: JobProgress) -> None:
 async def show_status(job: str | None, url: str | None) -> None:
     async with client_for(url) as client:
         if job is None:
-            for item in await client.jobs():
-                console.print(f"{item['id']}  {item['crew']:<20} {item['status']}")
+            console.print(jobs_table(await client.jobs()))
+            console.print(roles_table(await client.roles()))
             return
         record = await client.job(job)
         progress = JobProgress(job, state=record["status"])

@@ -25,6 +25,7 @@ StepState = Literal["pending", "dispatched", "working", "completed", "failed", "
 TERMINAL: frozenset[str] = frozenset({"completed", "failed", "cancelled"})
 
 JOBS_INDEX = "crews:jobs"
+WORKERS = "crews:stack:workers"  # worker processes per "crew/role", written by the local autoscaler
 DEADLINES = "crews:jobs:deadlines"
 
 # Move a job to a terminal status only if it is not terminal yet; returns 1 when it moved.
@@ -225,6 +226,19 @@ class RedisJobStore:
             if raw:
                 records.append(_record(raw))
         return records
+
+    async def set_worker_counts(self, counts: dict[str, int]) -> None:
+        """The local stack's worker processes per ``crew/role`` (replaces the previous counts)."""
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.delete(WORKERS)
+            if counts:
+                pipe.hset(WORKERS, mapping=counts)
+            await pipe.execute()
+
+    async def worker_counts(self) -> dict[str, int]:
+        """Worker processes per ``crew/role`` that a local autoscaler runs (empty elsewhere)."""
+        raw: dict[str, str] = await self.redis.hgetall(WORKERS)
+        return {name: int(count) for name, count in sorted(raw.items())}
 
     async def forget_deadline(self, job: str) -> None:
         await self.redis.zrem(DEADLINES, job)

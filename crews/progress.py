@@ -107,3 +107,27 @@ def usage_table(usage: dict[str, dict[str, int]]) -> Table:
         table.add_row(role, *(str(n) for n in row))
     table.add_row("[bold]total[/]", *(f"[bold]{n}[/]" for n in totals))
     return table
+
+
+def jobs_table(jobs: list[dict[str, Any]]) -> Table:
+    table = Table(title="recent jobs", title_justify="left")
+    for column in ("job", "crew", "status"):
+        table.add_column(column)
+    for job in jobs:
+        state = job["status"]
+        style = STATE_STYLE.get("canceled" if state == "cancelled" else state, "")
+        table.add_row(job["id"], job["crew"], f"[{style}]{state}[/]" if style else state)
+    return table
+
+
+def roles_table(roles: list[dict[str, Any]]) -> Table:
+    """Queue depth and worker processes per role (workers: what the local autoscaler runs)."""
+    table = Table(title="roles", title_justify="left")
+    for column in ("crew", "role", "queue depth", "workers"):
+        table.add_column(column, justify="right" if column in ("queue depth", "workers") else "left")
+    for role in roles:
+        workers = role.get("workers")
+        table.add_row(
+            role["crew"], role["role"], str(role["queue_depth"]), "—" if workers is None else str(workers)
+        )
+    return table

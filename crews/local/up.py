@@ -17,8 +17,6 @@ from crews.local.settings import StackSettings
 from crews.local.stack import LocalStack, Progress
 from crews.spec import CrewSpec
 
-WORKERS_KEY = "crews:stack:workers"
-
 
 class StackInfo(BaseModel):
     """Written to ``<home>/stack.json`` while the stack runs, so ``crews run`` finds it."""
@@ -80,17 +78,13 @@ async def _autoscale(
                 scaler.track(CrewSpec.model_validate(await store.get_crew(name)))
 
     async def publish_counts(counts: dict[str, int]) -> None:
-        async with store.redis.pipeline(transaction=True) as pipe:
-            pipe.delete(WORKERS_KEY)
-            if counts:
-                pipe.hset(WORKERS_KEY, mapping=counts)
-            await pipe.execute()
+        await store.set_worker_counts(counts)
         ready.set()
 
     try:
         await scaler.run(settings.scale_poll_s, stop, track_crews, publish_counts)
     finally:
-        await store.redis.delete(WORKERS_KEY)
+        await store.set_worker_counts({})
         await store.aclose()
         await nc.close()
 

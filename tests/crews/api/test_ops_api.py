@@ -148,3 +148,19 @@ async def test_openapi_has_examples_and_the_bearer_scheme(client: httpx.AsyncCli
     events = doc["paths"]["/jobs/{job}/events"]["get"]
     assert "text/event-stream" in events["responses"]["200"]["content"]
     assert (await client.get("/docs")).status_code == 200
+
+
+async def test_roles_show_queue_depth_and_the_local_stacks_workers(
+    client: httpx.AsyncClient, crew: str, store: RedisJobStore
+) -> None:
+    await submit(client, crew, topic="owls")
+    await store.set_worker_counts({f"{crew}/writer": 2})
+
+    roles = {(r["crew"], r["role"]): r for r in (await client.get("/roles")).json()["roles"]}
+
+    assert roles[crew, "writer"]["workers"] == 2
+    assert {r["queue_depth"] for r in roles.values()} == {0}  # no coordinator: nothing dispatched yet
+    assert all(r["workers"] is None for key, r in roles.items() if key != (crew, "writer"))
+    families = {f.name: f for f in text_string_to_metric_families((await client.get("/metrics")).text)}
+    [sample] = families["crews_workers"].samples
+    assert (sample.labels, sample.value) == ({"crew": crew, "role": "writer"}, 2.0)
