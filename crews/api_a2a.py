@@ -3,6 +3,7 @@
 | path | what |
 |---|---|
 | ``GET /a2a/<crew>/.well-known/agent-card.json`` | the crew's agent card (``crews.a2a_card``); public |
+| ``GET /a2a/<crew>/http/.well-known/agent-card.json`` | the same card without the NATS interface, for clients that refuse a card naming another origin (Google ADK) |
 | ``POST /a2a/<crew>`` | A2A JSON-RPC 2.0 (1.0 methods; 0.3 method names too) |
 | ``/a2a/<crew>/message:send``, ``…/message:stream``, ``…/tasks``, ``…/tasks/<id>``, ``…/tasks/<id>:cancel``, ``…/tasks/<id>:subscribe`` | A2A HTTP+JSON (REST) |
 
@@ -47,6 +48,8 @@ from crews.errors import CrewNotFound
 from crews.spec import CrewSpec
 
 PREFIX = "/a2a"
+HTTP_ONLY = "/http"
+"""``/a2a/<crew>/http/.well-known/agent-card.json``: the card without the NATS interface."""
 USER_SCOPE = "crews.a2a.user"
 
 
@@ -63,6 +66,7 @@ def mount_a2a(app: FastAPI, keys: tuple[str, ...]) -> None:
     rest = create_rest_routes(handler, context_builder=builder, path_prefix="/{crew}")
     routes: list[BaseRoute] = [
         Route(f"/{{crew}}{AGENT_CARD_WELL_KNOWN_PATH}", _card_endpoint(services), methods=["GET"]),
+        Route(f"/{{crew}}{HTTP_ONLY}{AGENT_CARD_WELL_KNOWN_PATH}", _card_endpoint(services), methods=["GET"]),
         *create_jsonrpc_routes(handler, "/{crew}", context_builder=builder, enable_v0_3_compat=True),
         *[route for route in rest if not isinstance(route, Mount)],  # no tenants: no /{tenant} mount
     ]
@@ -152,15 +156,21 @@ def _card_endpoint(services: Callable[[], Services]) -> Callable[[Request], obje
         except CrewNotFound as exc:
             return error_response(exc)
         public = deps.crews.a2a_public_url.rstrip("/")
-        agent_url = (
-            f"{public}{PREFIX}/{crew}" if public else str(request.url).split(AGENT_CARD_WELL_KNOWN_PATH)[0]
-        )
-        card = crew_card(
-            spec, agent_url, nats_url=deps.bus.nats_url, auth=bool(deps.api.api_keys), version=_version()
-        )
+        agent_url = f"{public}{PREFIX}/{crew}" if public else _agent_url(request, crew)
+        http_only = request.url.path.endswith(HTTP_ONLY + AGENT_CARD_WELL_KNOWN_PATH)
+        nats_url = None if http_only else deps.bus.nats_url
+        card = crew_card(spec, agent_url, nats_url=nats_url, auth=bool(deps.api.api_keys), version=_version())
         return JSONResponse(agent_card_to_dict(card))
 
     return card
+
+
+def _agent_url(request: Request, crew: str) -> str:
+    """``http(s)://host[:port]/…/a2a/<crew>`` as the client reached it."""
+    path = request.url.path
+    return str(
+        request.url.replace(path=path[: path.index(f"{PREFIX}/{crew}/")] + f"{PREFIX}/{crew}", query="")
+    )
 
 
 def _version() -> str:

@@ -110,7 +110,7 @@ async def test_google_adk_remote_a2a_agent_calls_a_crew(
         factory = ClientFactory(ClientConfig(httpx_client=http, streaming=True))
         agent = RemoteA2aAgent(
             name="digest",
-            agent_card=f"{api_url}/a2a/digest/.well-known/agent-card.json",
+            agent_card=f"{api_url}/a2a/digest/http/.well-known/agent-card.json",
             a2a_client_factory=factory,
         )
         runner = Runner(app_name="adk-test", agent=agent, session_service=InMemorySessionService())
