@@ -25,9 +25,14 @@ import sys
 import time
 from typing import Any, ClassVar
 
-for _flag in ("CREWAI_DISABLE_TELEMETRY", "OTEL_SDK_DISABLED", "CREWAI_DISABLE_TRACKING"):
-    os.environ.setdefault(_flag, "true")
-os.environ.setdefault("CREWAI_TRACING_ENABLED", "false")
+
+
+def _quiet_crewai() -> None:
+    """No telemetry from CrewAI in the baseline process (set here, not at import: importers keep theirs)."""
+    for flag in ("CREWAI_DISABLE_TELEMETRY", "OTEL_SDK_DISABLED", "CREWAI_DISABLE_TRACKING"):
+        os.environ.setdefault(flag, "true")
+    os.environ.setdefault("CREWAI_TRACING_ENABLED", "false")
+
 
 ANSWER = "Thought: I now can give a great answer\nFinal Answer: three facts, one paragraph, approved."
 ROLES = (
@@ -94,6 +99,7 @@ def main(argv: list[str] | None = None) -> None:
         "--serve", action="store_true", help="after warm-up, read a job count per stdin line, answer each"
     )
     args = parser.parse_args(argv)
+    _quiet_crewai()
     logging.disable(logging.WARNING)  # CrewAI warns on every call that token counts are approximate
 
     started = time.perf_counter()
