@@ -53,6 +53,7 @@ class Coordinator:
     ) -> None:
         self.js, self.store, self.settings, self.bus = js, store, settings, bus
         self._loops: list[WorkLoop] = []
+        self._consumers: set[tuple[str, str]] = set()
         self._stopping = asyncio.Event()
 
     async def setup(self) -> None:
@@ -103,14 +104,23 @@ class Coordinator:
             except (CrewsError, ValidationError) as exc:
                 await self._finish(submission.job, "failed", reason=f"cannot plan the job: {exc}")
                 return
-            for role in spec.all_roles():  # so KEDA and the local autoscaler see the lag at once
-                await ensure_role_consumer(self.js, spec.name, role, self.bus)
+            await self._ensure_consumers(spec)
             traceparent = delivery.headers.get("traceparent", "")
             await self.store.start(
                 submission.job, job_plan.model_dump(mode="json"), spec.model_dump(mode="json"), traceparent
             )
             await publish_job_status(self.js, submission.job, "running")
         await self.advance(submission.job)
+
+    async def _ensure_consumers(self, spec: CrewSpec) -> None:
+        """Each role's consumer exists before its first step, so KEDA and the local autoscaler see the lag.
+
+        Once per (crew, role) per process: each check is a JetStream API round trip.
+        """
+        for role in spec.all_roles():
+            if (spec.name, role) not in self._consumers:
+                await ensure_role_consumer(self.js, spec.name, role, self.bus)
+                self._consumers.add((spec.name, role))
 
     async def on_event(self, delivery: Delivery) -> None:
         event = decode(delivery.data, StreamResponse)
