@@ -25,7 +25,7 @@ from pydantic import ValidationError
 from bus import subjects
 from bus.codec import decode
 from bus.dead_letter import DeadLetter, ensure_advisory_capture, sweep_once
-from bus.dispatch import dispatch_step, step_msg_id
+from bus.dispatch import MSG_ID, dispatch_step, step_msg_id
 from bus.settings import BusSettings
 from bus.step import from_request, to_request
 from bus.streams import ensure_jobs_consumer, ensure_role_consumer, ensure_streams, work_consumer_config
@@ -123,6 +123,9 @@ class Coordinator:
                 self._consumers.add((spec.name, role))
 
     async def on_event(self, delivery: Delivery) -> None:
+        msg_id = delivery.headers.get(MSG_ID, "")
+        if msg_id.endswith(":artifact") or ":job:" in msg_id:
+            return  # artifacts and our own job-level events need nothing: skip decoding them
         event = decode(delivery.data, StreamResponse)
         if not event.HasField("status_update"):
             return
