@@ -26,7 +26,6 @@ import time
 from typing import Any, ClassVar
 
 
-
 def _quiet_crewai() -> None:
     """No telemetry from CrewAI in the baseline process (set here, not at import: importers keep theirs)."""
     for flag in ("CREWAI_DISABLE_TELEMETRY", "OTEL_SDK_DISABLED", "CREWAI_DISABLE_TRACKING"):
