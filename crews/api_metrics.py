@@ -11,6 +11,8 @@ every API replica reports the same values (aggregate them with ``max``, not
   scales on); before the consumer exists, the messages on the role's subject;
 - ``crews_tokens{crew,role,kind}`` and ``crews_llm_calls{crew,role}``: LLM
   usage of those jobs, per role;
+- ``crews_step_duration_seconds{crew,role}``: how long the steps of those jobs
+  took in their workers (histogram);
 - ``crews_workers{crew,role}``: worker processes per role that the local
   autoscaler (``crews up``) runs; in Kubernetes, read KEDA's replicas instead.
 """
@@ -27,7 +29,7 @@ from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
 from prometheus_client import Counter as PromCounter
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from bus import subjects
@@ -95,6 +97,7 @@ class Snapshot:
     tokens: Counter[tuple[str, str, str]] = field(default_factory=Counter)
     calls: Counter[tuple[str, str]] = field(default_factory=Counter)
     workers: dict[tuple[str, str], int] = field(default_factory=dict)
+    durations: dict[tuple[str, str], list[float]] = field(default_factory=dict)
 
 
 async def take_snapshot(store: RedisJobStore, js: JetStreamContext, scan_jobs: int) -> Snapshot:
@@ -106,6 +109,9 @@ async def take_snapshot(store: RedisJobStore, js: JetStreamContext, scan_jobs: i
             snapshot.tokens[record.crew, role, "input"] += usage.input_tokens
             snapshot.tokens[record.crew, role, "output"] += usage.output_tokens
             snapshot.calls[record.crew, role] += usage.calls
+        for result in (await store.results(record.id)).values():
+            if result.duration_s is not None:
+                snapshot.durations.setdefault((record.crew, result.role), []).append(result.duration_s)
     snapshot.queue = await queue_depths(store, js)
     for name, count in (await store.worker_counts()).items():
         crew, _, role = name.partition("/")
@@ -155,6 +161,9 @@ class _SnapshotCollector(Collector):
             "crews_tokens", "LLM tokens of recent jobs per role", ["crew", "role", "kind"], dict(s.tokens)
         )
         yield _gauge("crews_llm_calls", "LLM calls of recent jobs per role", ["crew", "role"], dict(s.calls))
+        yield _histogram(
+            "crews_step_duration_seconds", "Time a step took in its worker", ["crew", "role"], s.durations
+        )
         yield _gauge("crews_workers", "Worker processes per role (local stack)", ["crew", "role"], s.workers)
 
 
@@ -162,6 +171,19 @@ def _gauge(name: str, doc: str, labels: list[str], values: dict[Any, int]) -> Ga
     family = GaugeMetricFamily(name, doc, labels=labels)
     for key, value in sorted(values.items()):
         family.add_metric(list(key), value)
+    return family
+
+
+STEP_BUCKETS = (0.1, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
+
+
+def _histogram(
+    name: str, doc: str, labels: list[str], values: dict[tuple[str, str], list[float]]
+) -> HistogramMetricFamily:
+    family = HistogramMetricFamily(name, doc, labels=labels)
+    for key, observed in sorted(values.items()):
+        buckets = [(str(b), sum(1 for v in observed if v <= b)) for b in STEP_BUCKETS]
+        family.add_metric(list(key), [*buckets, ("+Inf", len(observed))], sum_value=sum(observed))
     return family
 
 

@@ -66,6 +66,7 @@ class StepResult(BaseModel):
     role: str = ""
     worker: str = ""
     usage: dict[str, int] = Field(default_factory=dict)
+    duration_s: float | None = None
 
 
 class RoleUsage(BaseModel):

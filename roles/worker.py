@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
+import time
 from typing import TYPE_CHECKING
 
 from a2a.types import SendMessageRequest
@@ -113,6 +114,7 @@ class RoleWorker:
             await events.canceled(f"job {work.job} is {status}: step {work.step!r} did not start")
             return "canceled"
         await events.working(delivery.attempt)
+        started = time.monotonic()
         try:
             output = await self._run(work, watch)
             await watch.check()  # the job stopped while the answer came: a stopped job gets no new result
@@ -127,10 +129,16 @@ class RoleWorker:
         except LLMUnavailable as exc:
             _set_error(span, exc, str(exc))
             raise RetryableError(str(exc), exc.retry_after) from exc
-        return await self._record(work, output, results, events, span)
+        return await self._record(work, output, results, events, span, time.monotonic() - started)
 
     async def _record(
-        self, work: StepWork, output: StepOutput, results: ResultStore, events: StepEvents, span: Span
+        self,
+        work: StepWork,
+        output: StepOutput,
+        results: ResultStore,
+        events: StepEvents,
+        span: Span,
+        duration_s: float,
     ) -> str:
         """Record the result once, then publish the stored one (ours, or the first worker's)."""
         result = StepResult(
@@ -139,6 +147,7 @@ class RoleWorker:
             role=work.role,
             worker=self.settings.worker_id,
             usage=output.usage,
+            duration_s=round(duration_s, 4),
         )
         recorded, ours = await results.record(work.step, result)
         span.set_attribute("gen_ai.usage.input_tokens", output.usage.input_tokens)

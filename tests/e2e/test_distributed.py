@@ -110,6 +110,7 @@ async def test_sequential_crew_runs_across_three_worker_processes(
     assert all(u.input_tokens > 0 and u.output_tokens > 0 for u in usage.values())
     results = await store.results(job)
     assert len({r.worker for r in results.values()}) == 3
+    assert all(r.duration_s is not None for r in results.values())  # for the step-latency metric
 
 
 async def test_fan_out_branches_overlap_in_time(

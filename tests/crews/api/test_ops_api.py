@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 from collections.abc import AsyncIterator
 
@@ -99,6 +100,9 @@ async def test_metrics(
         job_keys(first).usage,
         mapping={"writer:input_tokens": 100, "writer:output_tokens": 20, "writer:calls": 2},
     )
+    for step, seconds in (("research", 0.3), ("write", 4.0)):  # as a worker records them
+        result = {"output": "x", "role": "writer", "worker": "w", "duration_s": seconds}
+        await store.redis.hset(job_keys(first).results, step, json.dumps(result))
     await ensure_role_consumer(js, crew, "researcher", BusSettings())
     for _ in range(2):
         await js.publish(subjects.task_subject(crew, "researcher"), b"{}")
@@ -119,6 +123,10 @@ async def test_metrics(
     assert samples[("crews_tokens", (("crew", "digest"), ("kind", "input"), ("role", "writer")))] == 100
     assert samples[("crews_tokens", (("crew", "digest"), ("kind", "output"), ("role", "writer")))] == 20
     assert samples[("crews_llm_calls", (("crew", "digest"), ("role", "writer")))] == 2
+    step = (("crew", "digest"), ("role", "writer"))
+    assert samples[("crews_step_duration_seconds_count", step)] == 2
+    assert samples[("crews_step_duration_seconds_sum", step)] == 4.3
+    assert samples[("crews_step_duration_seconds_bucket", (*step[:1], ("le", "0.5"), step[1]))] == 1
     labels = (("method", "GET"), ("route", "/jobs/{job}"), ("status", "404"))
     assert samples[("crews_api_requests_total", labels)] == 1
 
