@@ -174,4 +174,5 @@ async def test_results_are_written_once_and_the_first_one_wins(redis_client: aio
         "role": "writer",
         "worker": "a",
         "usage": {"input_tokens": 3, "output_tokens": 1},
+        "duration_s": None,
     }
