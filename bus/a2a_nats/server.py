@@ -18,7 +18,7 @@ import json
 import logging
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from types import TracebackType
-from typing import Any, Final, Self
+from typing import Final, Self
 
 import nats.errors
 from a2a.auth.user import UnauthenticatedUser, User
@@ -26,42 +26,38 @@ from a2a.extensions.common import HTTP_EXTENSION_HEADER, get_requested_extension
 from a2a.server.agent_execution import AgentExecutor
 from a2a.server.context import ServerCallContext
 from a2a.server.events import Event
-from a2a.server.jsonrpc_models import JSONParseError, JSONRPCError
-from a2a.server.request_handlers import DefaultRequestHandlerV2, RequestHandler, build_error_response
-from a2a.server.routes.common import serialize_list_tasks_response
+from a2a.server.jsonrpc_models import JSONParseError
+from a2a.server.request_handlers import DefaultRequestHandlerV2, RequestHandler
 from a2a.server.tasks import InMemoryTaskStore, TaskStore
 from a2a.types import (
     AgentCard,
-    CancelTaskRequest,
-    GetExtendedAgentCardRequest,
-    GetTaskRequest,
-    ListTasksRequest,
-    SendMessageRequest,
-    SendMessageResponse,
-    SubscribeToTaskRequest,
-    Task,
 )
 from a2a.utils.constants import VERSION_HEADER
 from a2a.utils.errors import (
     A2AError,
     InternalError,
-    InvalidParamsError,
-    InvalidRequestError,
-    MethodNotFoundError,
-    PushNotificationNotSupportedError,
-    TaskNotFoundError,
-    UnsupportedOperationError,
     VersionNotSupportedError,
 )
 from a2a.utils.proto_utils import to_stream_response
-from google.protobuf.json_format import MessageToDict, ParseDict, ParseError
+from google.protobuf.json_format import MessageToDict
 from google.protobuf.message import Message as ProtoMessage
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 from opentelemetry import trace
 
-from bus.a2a_nats.client import NATS_PROTOCOL_BINDING, SEQ_HEADER, STREAM_HEADER, UNAUTHENTICATED_CODE
+from bus.a2a_nats._jsonrpc import (
+    STREAMING,
+    RequestId,
+    Unauthenticated,
+    error_reply,
+    events_of,
+    ok,
+    parse_call,
+    request_id_of,
+    unary_result,
+)
+from bus.a2a_nats.client import NATS_PROTOCOL_BINDING, SEQ_HEADER, STREAM_HEADER
 from bus.subjects import a2a_subject
 from bus.tracing import extract
 
@@ -71,32 +67,7 @@ _tracer = trace.get_tracer(__name__)
 Authenticator = Callable[[str | None], Awaitable[User | None]]
 """Given the bearer key of a request (``None`` when absent), the caller, or ``None`` to refuse the call."""
 
-RequestId = str | int | None
-
 DEFAULT_HEARTBEAT_S: Final = 5.0
-
-_REQUEST_TYPES: dict[str, type[ProtoMessage]] = {
-    "SendMessage": SendMessageRequest,
-    "SendStreamingMessage": SendMessageRequest,
-    "GetTask": GetTaskRequest,
-    "ListTasks": ListTasksRequest,
-    "CancelTask": CancelTaskRequest,
-    "SubscribeToTask": SubscribeToTaskRequest,
-    "GetExtendedAgentCard": GetExtendedAgentCardRequest,
-}
-_STREAMING = frozenset({"SendStreamingMessage", "SubscribeToTask"})
-_PUSH_METHODS = frozenset(
-    {
-        "CreateTaskPushNotificationConfig",
-        "GetTaskPushNotificationConfig",
-        "ListTaskPushNotificationConfigs",
-        "DeleteTaskPushNotificationConfig",
-    }
-)
-
-
-class _Unauthenticated(A2AError):
-    message = "Unauthenticated: a valid bearer key is required"
 
 
 class ApiKeyUser(User):
@@ -237,7 +208,7 @@ class NatsA2AServer:
                 await self._serve(msg, headers, span)
             except Exception:  # transport edge: log with context, answer with an internal error
                 logger.exception("A2A request on %s failed", self.subject)
-                await self._publish_quietly(msg.reply, _error(None, InternalError()))
+                await self._publish_quietly(msg.reply, error_reply(None, InternalError()))
 
     async def _serve(self, msg: Msg, headers: dict[str, str], span: trace.Span) -> None:
         if not msg.reply:
@@ -246,24 +217,24 @@ class NatsA2AServer:
         try:
             envelope = json.loads(msg.data)
         except ValueError as e:
-            await self._reply(msg.reply, None, _error(None, JSONParseError(message=str(e))))
+            await self._reply(msg.reply, None, error_reply(None, JSONParseError(message=str(e))))
             return
-        request_id = _request_id(envelope)
+        request_id = request_id_of(envelope)
         try:
-            method, params = _parse_call(envelope)
+            method, params = parse_call(envelope)
             context = await self._call_context(method, request_id, params, headers)
         except A2AError as e:
-            await self._reply(msg.reply, request_id, _error(request_id, e))
+            await self._reply(msg.reply, request_id, error_reply(request_id, e))
             return
         span.update_name(f"a2a.nats {method}")
         span.set_attributes({"rpc.system": "a2a", "rpc.method": method})
-        if method in _STREAMING:
-            await self._stream(msg.reply, request_id, _events(self._handler, params, context))
+        if method in STREAMING:
+            await self._stream(msg.reply, request_id, events_of(self._handler, params, context))
             return
         try:
-            body = _ok(request_id, await _unary_result(self._handler, params, context))
+            body = ok(request_id, await unary_result(self._handler, params, context))
         except A2AError as e:
-            body = _error(request_id, e)
+            body = error_reply(request_id, e)
         await self._reply(msg.reply, request_id, body)
 
     async def _call_context(
@@ -291,7 +262,7 @@ class NatsA2AServer:
         scheme, _, token = (authorization or "").partition(" ")
         user = await self._authenticate(token.strip() if scheme.lower() == "bearer" and token else None)
         if user is None or not user.is_authenticated:
-            raise _Unauthenticated
+            raise Unauthenticated
         return user
 
     async def _stream(self, inbox: str, request_id: RequestId, events: AsyncGenerator[Event]) -> None:
@@ -310,7 +281,7 @@ class NatsA2AServer:
             await self._nc.publish(reply, body)
         except nats.errors.MaxPayloadError:
             too_big = InternalError(f"the reply ({len(body)} bytes) exceeds the NATS max_payload")
-            await self._nc.publish(reply, _error(request_id, too_big))
+            await self._nc.publish(reply, error_reply(request_id, too_big))
 
     async def _publish_quietly(self, reply: str, body: bytes) -> None:
         if not reply:
@@ -354,90 +325,9 @@ async def _pump(request_id: RequestId, events: AsyncGenerator[Event], writer: _S
     """Forward every event as a ``data`` frame; return the ``end`` frame's body (empty, or the error)."""
     try:
         async for event in events:
-            await writer.data(_ok(request_id, MessageToDict(to_stream_response(event))))
+            await writer.data(ok(request_id, MessageToDict(to_stream_response(event))))
     except A2AError as e:
-        return _error(request_id, e)
+        return error_reply(request_id, e)
     except nats.errors.MaxPayloadError:
-        return _error(request_id, InternalError("an event exceeds the NATS max_payload"))
+        return error_reply(request_id, InternalError("an event exceeds the NATS max_payload"))
     return b""
-
-
-def _request_id(envelope: object) -> RequestId:
-    request_id = envelope.get("id") if isinstance(envelope, dict) else None
-    return request_id if isinstance(request_id, str | int) and not isinstance(request_id, bool) else None
-
-
-def _parse_call(envelope: object) -> tuple[str, ProtoMessage]:
-    """The method and its typed params, or the A2A error that rejects the envelope."""
-    if not isinstance(envelope, dict):
-        raise InvalidRequestError("a request is one JSON-RPC object (batches are not supported)")
-    if envelope.get("jsonrpc") != "2.0":
-        raise InvalidRequestError("'jsonrpc' must be exactly '2.0'")
-    if envelope.get("id") is not None and _request_id(envelope) is None:
-        raise InvalidRequestError("'id' must be a string, an integer or null")
-    method = envelope.get("method")
-    if not isinstance(method, str) or not method:
-        raise InvalidRequestError("'method' is required")
-    if method in _PUSH_METHODS:
-        raise PushNotificationNotSupportedError(
-            "push notification configs are not carried by the NATS binding"
-        )
-    request_type = _REQUEST_TYPES.get(method)
-    if request_type is None:
-        raise MethodNotFoundError(f"{method!r} is not an A2A method")
-    params = envelope.get("params", {})
-    try:
-        return method, ParseDict(params, request_type(), ignore_unknown_fields=True)
-    except ParseError as e:
-        raise InvalidParamsError(data={"parseError": str(e)}) from e
-
-
-async def _unary_result(handler: RequestHandler, params: ProtoMessage, context: ServerCallContext) -> Any:
-    if isinstance(params, SendMessageRequest):
-        result = await handler.on_message_send(params, context)
-        if isinstance(result, Task):
-            return MessageToDict(SendMessageResponse(task=result))
-        return MessageToDict(SendMessageResponse(message=result))
-    if isinstance(params, GetTaskRequest):
-        return _task(await handler.on_get_task(params, context))
-    if isinstance(params, CancelTaskRequest):
-        return _task(await handler.on_cancel_task(params, context))
-    if isinstance(params, ListTasksRequest):
-        return serialize_list_tasks_response(
-            await handler.on_list_tasks(params, context), params.include_artifacts
-        )
-    if isinstance(params, GetExtendedAgentCardRequest):
-        return MessageToDict(await handler.on_get_extended_agent_card(params, context))
-    raise UnsupportedOperationError(f"{type(params).__name__} has no unary method")
-
-
-def _events(
-    handler: RequestHandler, params: ProtoMessage, context: ServerCallContext
-) -> AsyncGenerator[Event]:
-    if isinstance(params, SendMessageRequest):
-        return handler.on_message_send_stream(params, context)
-    if isinstance(params, SubscribeToTaskRequest):
-        return handler.on_subscribe_to_task(params, context)
-    raise UnsupportedOperationError(f"{type(params).__name__} has no streaming method")
-
-
-def _task(task: Task | None) -> Any:
-    if task is None:
-        raise TaskNotFoundError
-    return MessageToDict(task)
-
-
-def _ok(request_id: RequestId, result: Any) -> bytes:
-    return json.dumps({"jsonrpc": "2.0", "id": request_id, "result": result}).encode()
-
-
-def _error(request_id: RequestId, error: A2AError | JSONRPCError) -> bytes:
-    """The JSON-RPC error response for ``error``, with the SDK's code and ``ErrorInfo`` details."""
-    if isinstance(error, _Unauthenticated):
-        response = build_error_response(
-            request_id, JSONRPCError(code=UNAUTHENTICATED_CODE, message=error.message)
-        )
-    else:
-        response = build_error_response(request_id, error)
-    logger.debug("A2A error reply %s", response.get("error"))
-    return json.dumps(response).encode()

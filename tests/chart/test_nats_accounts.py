@@ -70,17 +70,21 @@ def chart_nats(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Users]:
 
 
 class Conn:
-    def __init__(self, nc: NATS, errors: list[str]) -> None:
-        self.nc, self.errors = nc, errors
+    def __init__(self, nc: NATS, errors: list[str], arrived: asyncio.Condition) -> None:
+        self.nc, self.errors, self.arrived = nc, errors, arrived
         self.js = nc.jetstream(timeout=2.0)
 
     async def denied(self, what: str) -> None:
-        """Wait for the server's permissions violation naming ``what``."""
-        for _ in range(40):
-            if any(DENIED in e.lower() and what.lower() in e.lower() for e in self.errors):
-                return
-            await asyncio.sleep(0.05)
-        raise AssertionError(f"no permissions violation for {what!r}: {self.errors}")
+        """Wait for the server's permissions violation naming ``what`` (errors arrive on the error callback)."""
+
+        def seen() -> bool:
+            return any(DENIED in e.lower() and what.lower() in e.lower() for e in self.errors)
+
+        try:
+            async with self.arrived:
+                await asyncio.wait_for(self.arrived.wait_for(seen), 2.0)
+        except TimeoutError:
+            raise AssertionError(f"no permissions violation for {what!r}: {self.errors}") from None
 
 
 @pytest.fixture
@@ -89,13 +93,16 @@ async def connect() -> AsyncIterator[object]:
 
     async def open_as(url: str) -> Conn:
         errors: list[str] = []
+        arrived = asyncio.Condition()
 
         async def on_error(exc: Exception) -> None:
-            errors.append(str(exc))
+            async with arrived:
+                errors.append(str(exc))
+                arrived.notify_all()
 
         nc = await nats.connect(url, error_cb=on_error, max_reconnect_attempts=0, allow_reconnect=False)
         opened.append(nc)
-        return Conn(nc, errors)
+        return Conn(nc, errors, arrived)
 
     yield open_as
     for nc in opened:
