@@ -66,6 +66,14 @@ class StepKeys(BaseModel):
     memory: str
     usage: str
 
+    @classmethod
+    def for_job(cls, job: str) -> StepKeys:
+        """``crews:{job:<id>}:state|results|memory|usage``: one hash tag, so one cluster slot per job."""
+        tag = f"crews:{{job:{job}}}"
+        return cls(
+            state=f"{tag}:state", results=f"{tag}:results", memory=f"{tag}:memory", usage=f"{tag}:usage"
+        )
+
 
 class StepWork(BaseModel):
     model_config = ConfigDict(extra="forbid")

@@ -52,10 +52,7 @@ def new_job_id() -> str:
 
 
 def job_keys(job: str) -> StepKeys:
-    tag = f"crews:{{job:{job}}}"
-    return StepKeys(
-        state=f"{tag}:state", results=f"{tag}:results", memory=f"{tag}:memory", usage=f"{tag}:usage"
-    )
+    return StepKeys.for_job(job)
 
 
 class StepResult(BaseModel):

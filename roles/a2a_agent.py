@@ -84,11 +84,8 @@ def job_of(task_id: str) -> str:
 
 
 def step_keys(job: str) -> StepKeys:
-    """The keys of a call's own job, shaped as every job's (``crews:{job:<id>}:…``, DESIGN.md)."""
-    tag = f"crews:{{job:{job}}}"
-    return StepKeys(
-        state=f"{tag}:state", results=f"{tag}:results", memory=f"{tag}:memory", usage=f"{tag}:usage"
-    )
+    """The keys of a call's own job, shaped as every job's (DESIGN.md)."""
+    return StepKeys.for_job(job)
 
 
 class RoleAgentExecutor(AgentExecutor):
