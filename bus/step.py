@@ -65,13 +65,18 @@ class StepKeys(BaseModel):
     results: str
     memory: str
     usage: str
+    approvals: str = Field("", description="hash of tool calls waiting for (or given) a person's approval")
 
     @classmethod
     def for_job(cls, job: str) -> StepKeys:
-        """``crews:{job:<id>}:state|results|memory|usage``: one hash tag, so one cluster slot per job."""
+        """``crews:{job:<id>}:state|results|memory|usage|approvals``: one hash tag, one cluster slot."""
         tag = f"crews:{{job:{job}}}"
         return cls(
-            state=f"{tag}:state", results=f"{tag}:results", memory=f"{tag}:memory", usage=f"{tag}:usage"
+            state=f"{tag}:state",
+            results=f"{tag}:results",
+            memory=f"{tag}:memory",
+            usage=f"{tag}:usage",
+            approvals=f"{tag}:approvals",
         )
 
 
@@ -91,6 +96,10 @@ class StepWork(BaseModel):
     context: list[ContextOutput] = Field(default_factory=list)
     tools: list[str] = Field(default_factory=list)
     memory: bool = Field(True, description="offer the shared-memory tools")
+    approval_tools: list[str] = Field(
+        default_factory=list,
+        description="tools whose calls wait for a person's approval (approval: required)",
+    )
     output_schema: dict[str, Any] | None = None
     llm: LLMParams = Field(default_factory=LLMParams)
     max_iter: int = 10

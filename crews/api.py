@@ -18,7 +18,7 @@ from fastapi import Depends, FastAPI
 from bus.connect import connect
 from bus.settings import BusSettings
 from bus.streams import prepare_streams
-from crews import api_crews, api_errors, api_events, api_jobs, api_ops
+from crews import api_approvals, api_crews, api_errors, api_events, api_jobs, api_ops
 from crews.api_a2a import crews_on_nats, mount_a2a
 from crews.api_deps import Services, require_key
 from crews.api_errors import BodyTooLarge
@@ -74,7 +74,7 @@ def create_app(
     app.state.request_metrics = metrics
     api_errors.install(app)
     auth = [Depends(require_key)]
-    for router in (api_crews.router, api_jobs.router, api_events.router):
+    for router in (api_crews.router, api_jobs.router, api_events.router, api_approvals.router):
         app.include_router(router, dependencies=auth)
     app.include_router(api_ops.router)
     mount_a2a(app, api.api_keys)

@@ -137,6 +137,8 @@ class Coordinator:
         state = update.status.state
         if state == TaskState.TASK_STATE_WORKING:
             await self.store.set_step_state(job, step, "working")
+        elif state == TaskState.TASK_STATE_INPUT_REQUIRED:
+            await self.store.set_step_state(job, step, "input-required")  # a tool call waits for approval
         elif state == TaskState.TASK_STATE_COMPLETED:
             await self.store.set_step_state(job, step, "completed")
             await self.advance(job)

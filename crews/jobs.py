@@ -21,7 +21,7 @@ from bus.step import StepKeys
 from crews.errors import CrewNotFound, JobNotFound
 
 JobStatus = Literal["submitted", "running", "completed", "failed", "cancelled"]
-StepState = Literal["pending", "dispatched", "working", "completed", "failed", "canceled"]
+StepState = Literal["pending", "dispatched", "working", "input-required", "completed", "failed", "canceled"]
 TERMINAL: frozenset[str] = frozenset({"completed", "failed", "cancelled"})
 
 JOBS_INDEX = "crews:jobs"
@@ -196,7 +196,7 @@ class RedisJobStore:
         moved = await self._finish(keys=[keys.state], args=[status, reason, output, str(time.time())])
         await self.redis.zrem(DEADLINES, job)
         if moved:
-            for key in (keys.state, keys.results, keys.memory, keys.usage):
+            for key in (keys.state, keys.results, keys.memory, keys.usage, keys.approvals):
                 await self.redis.expire(key, self.job_ttl_s)
         return bool(moved)
 

@@ -37,6 +37,7 @@ def build_step_work(
         context=context,
         tools=[tool.name for tool in role.tools],
         memory=spec.memory,
+        approval_tools=[tool.name for tool in role.tools if tool.approval == "required"],
         output_schema=_output_schema(spec, plan, step),
         llm=LLMParams.model_validate(llm.model_dump()) if llm else LLMParams(),
         max_iter=role.max_iter,

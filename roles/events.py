@@ -15,6 +15,7 @@ redelivered step that replays its stored result publishes nothing twice.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from a2a.types import (
@@ -59,6 +60,16 @@ class StepEvents:
     async def failed(self, reason: str, *, attempt: int | None = None) -> None:
         event = self._status(TaskState.TASK_STATE_FAILED, reason=reason, attempt=attempt)
         await self._publish(event, f"{self.task_id}:failed")
+
+    async def input_required(self, approval: str, tool: str, arguments: dict[str, Any]) -> None:
+        """The step waits for a person to approve a tool call (A2A ``input-required``)."""
+        reason = (
+            f"approval needed: {tool}({json.dumps(arguments, ensure_ascii=False)[:500]}); "
+            f'POST /jobs/{self.work.job}/approvals/{approval} with {{"approve": true}} or false'
+        )
+        event = self._status(TaskState.TASK_STATE_INPUT_REQUIRED, reason=reason)
+        event.metadata.update({"approval": approval, "tool": tool})
+        await self._publish(event, f"{self.task_id}:approval:{approval}")
 
     async def canceled(self, reason: str) -> None:
         await self._publish(

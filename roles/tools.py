@@ -30,6 +30,7 @@ from opentelemetry.trace import Status, StatusCode
 
 from inference.results import ToolCall
 from roles import _calculator
+from roles.approvals import ApprovalGate, denied_output
 from roles.errors import StepFailed, ToolArgumentsInvalid, ToolError, ToolNotAllowed
 from roles.memory import SharedMemory
 
@@ -106,7 +107,13 @@ class ToolRegistry:
         return sorted(self._tools)
 
     def for_step(
-        self, allowed: Sequence[str], context: ToolContext, *, max_output_chars: int, builtins: bool = True
+        self,
+        allowed: Sequence[str],
+        context: ToolContext,
+        *,
+        max_output_chars: int,
+        builtins: bool = True,
+        gate: ApprovalGate | None = None,
     ) -> ToolBox:
         """The step's tools: the built-ins (unless ``builtins`` is off) plus ``allowed``.
 
@@ -119,16 +126,24 @@ class ToolRegistry:
                 f"(it has {', '.join(self.names())}): register them in the worker or remove them from the role"
             )
         tools = [tool for tool in self._tools.values() if (tool.builtin and builtins) or tool.name in allowed]
-        return ToolBox(tools, context, max_output_chars=max_output_chars)
+        return ToolBox(tools, context, max_output_chars=max_output_chars, gate=gate)
 
 
 class ToolBox:
     """One step's tools; the allow-list is enforced here, whatever the model asks for."""
 
-    def __init__(self, tools: Iterable[Tool], context: ToolContext, *, max_output_chars: int) -> None:
+    def __init__(
+        self,
+        tools: Iterable[Tool],
+        context: ToolContext,
+        *,
+        max_output_chars: int,
+        gate: ApprovalGate | None = None,
+    ) -> None:
         self._tools = {tool.name: tool for tool in tools}
         self.context = context
         self._max_output_chars = max_output_chars
+        self._gate = gate
 
     @property
     def names(self) -> list[str]:
@@ -147,6 +162,11 @@ class ToolBox:
                 f"(allowed: {', '.join(self.names)}): add it to the role's tools in the crew file if it should be",
                 tool=call.name,
             )
+        if self._gate is not None and self._gate.needs(tool.name):
+            tool.check_arguments(call.arguments)  # a person approves only a valid call
+            record = await self._gate.decide(call)
+            if record.status == "denied":
+                return denied_output(record)
         with tracer.start_as_current_span(f"execute_tool {tool.name}") as span:
             _set_tool_attributes(span, tool, call, self.context)
             try:

@@ -40,6 +40,7 @@ from bus.errors import RetryableError
 from bus.step import StepWork, from_request
 from bus.worker import Delivery
 from inference.errors import BadLLMResponse, BudgetExceeded, LLMUnavailable
+from roles.approvals import ApprovalGate
 from roles.cancel import STOPPED, CancelWatch
 from roles.engines.base import StepOutput, StepRun, engine_for
 from roles.errors import StepCancelled, StepFailed
@@ -167,6 +168,9 @@ class RoleWorker:
                 context,
                 max_output_chars=self.settings.tool_output_max_chars,
                 builtins=work.memory,
+                gate=ApprovalGate(
+                    self.nc, self.redis, work, StepEvents(self.js, work, self.settings.worker_id)
+                ),
             ),
             memory=memory,
             budget=RedisUsage(self.redis, work.keys.usage, limit=work.max_tokens_budget),
