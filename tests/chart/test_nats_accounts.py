@@ -8,6 +8,8 @@ code the processes run (streams, dispatch, the work loop, events, dead letters).
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -29,6 +31,7 @@ from crews.api_events import last_sequence
 from crews.job_events import publish_job_status
 from crews.local.servers import ServerProcess, free_port, nats_server_binary
 from tests.chart.render import Obj, example_values, of_kind, render
+from tests.servers import ManagedServer
 
 CREW, ROLE, OTHER = "research", "writer", "reviewer"
 DENIED = "permissions violation"  # nats-py lower-cases the server's -ERR
@@ -233,3 +236,32 @@ def test_accounts_config_is_valid_for_nats_server(tmp_path: Path) -> None:
     )
     assert check.returncode == 0, check.stderr
     assert len(accounts["stringData"]["seed"]) == 48  # kept in the Secret for upgrades
+
+
+async def test_the_real_role_worker_and_api_start_as_their_chart_users(
+    chart_nats: Users, bus: Conn, redis_server: ManagedServer, tmp_path: Path
+) -> None:
+    """`crews role` and `crews api` reach their ready lines under the chart's users, streams left to the coordinator."""
+    crews = str(Path(sys.executable).with_name("crews"))
+    base = {k: v for k, v in os.environ.items() if not k.startswith("CREWS_")}
+    base.update(CREWS_REDIS_URL=redis_server.url, CREWS_MANAGE_STREAMS="false", PYTHONUNBUFFERED="1")
+    worker = ServerProcess(
+        "role", [crews, "role", f"{CREW}/{ROLE}"], f"role {CREW}/{ROLE} ready", 0,
+        env={**base, "CREWS_NATS_URL": chart_nats.role(CREW, ROLE)},
+    )  # fmt: skip
+    api = ServerProcess(
+        "api",
+        [crews, "api", "--port", "0"],
+        "api ready",
+        0,
+        env={**base, "CREWS_NATS_URL": chart_nats.urls["api"]},
+    )
+    try:
+        worker.start()
+        api.start()
+    finally:
+        worker.stop()
+        api.stop()
+    for proc in (worker, api):
+        assert DENIED not in proc.log_tail.lower(), proc.log_tail
+        assert proc.proc is not None and proc.proc.returncode == 0, proc.log_tail

@@ -5,7 +5,8 @@ Every name comes from the `bus` block and the roles' blocks (written from bus/su
 Anything not allowed is denied.
 
 - api: submit jobs, publish job-level events, follow a job's events through its own ordered consumers
-  and read its last one, read stream info and the role consumers' lag (metrics), call A2A agents.
+  and read its last one, read stream info and the role consumers' lag (metrics), call A2A agents,
+  serve every crew as an A2A agent on crews.a2a.<crew>.
 - coordinator: the JetStream API (it creates the streams and consumers), publish on every crews
   subject (steps, job events, dead letters), ack what it consumes.
 - role.<crew>.<role>: read-only info of the streams, only its own consumer (info, create, fetch, ack),
@@ -40,7 +41,7 @@ Anything not allowed is denied.
       (printf "$JS.ACK.%s.>" $events)
       (printf "$JS.FC.%s.>" $events)
       "_INBOX.>"))
-    "subscribe" (dict "allow" (list "_INBOX.>"))) -}}
+    "subscribe" (dict "allow" (list "_INBOX.>" (printf "%s.*" $b.a2aPrefix)))) -}}
 {{- $users = append $users $api -}}
 {{- $coordinator := dict
   "user" "coordinator"
