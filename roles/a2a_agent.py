@@ -243,8 +243,12 @@ async def run_role_agent(
     *,
     ready: asyncio.Event,
     stop: asyncio.Event,
+    serving: asyncio.Event | None = None,
 ) -> None:
-    """Serve the role on ``crews.a2a.<crew>.<role>`` from the worker's ready line until ``stop``."""
+    """Serve the role on ``crews.a2a.<crew>.<role>`` from the worker's ready line until ``stop``.
+
+    ``serving`` is set once the server's subscription is in place.
+    """
     await ready.wait()  # after the ready line: nothing of this loads before it
     worker = await deferred.worker()
 
@@ -258,5 +262,7 @@ async def run_role_agent(
     limit = worker.settings.worker_concurrency
     async with NatsA2AServer.for_executor(nc, name, executor, card, task_store=store, max_in_flight=limit):
         await nc.flush()  # the server has the subscription: a call from now on is served
+        if serving is not None:
+            serving.set()
         log.info("role %s/%s serves A2A on %s", crew, role, subjects.a2a_subject(name))
         await stop.wait()

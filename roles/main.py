@@ -21,6 +21,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
 
 from bus import subjects
 from bus.connect import connect
@@ -120,7 +122,12 @@ async def run_role(
             grace_s=role_settings.worker_grace_s,
         )
         ready, stop = asyncio.Event(), asyncio.Event()
-        agent = asyncio.create_task(_serve_a2a(nc, deferred, crew, role, bus_settings.nats_url, ready, stop))
+        held = await _HeldCalls.subscribe(
+            nc, subjects.a2a_subject(f"{crew}.{role}")
+        )  # served from the ready line
+        agent = asyncio.create_task(
+            _serve_a2a(nc, deferred, crew, role, bus_settings.nats_url, ready, stop, held)
+        )
         try:
             await _run_until_stopped(loop, _then(on_ready, ready.set), deferred)
         finally:
@@ -140,6 +147,34 @@ def _then(first: Callable[[], None] | None, then: Callable[[], None]) -> Callabl
     return both
 
 
+class _HeldCalls:
+    """A light subscription in the role agent's queue group that holds requests until the agent loads."""
+
+    def __init__(self) -> None:
+        self.msgs: list[Msg] = []
+        self.called = asyncio.Event()
+        self.sub: Subscription | None = None
+
+    @classmethod
+    async def subscribe(cls, nc: NATS, subject: str) -> _HeldCalls:
+        held = cls()
+
+        async def hold(msg: Msg) -> None:
+            held.msgs.append(msg)
+            held.called.set()
+
+        held.sub = await nc.subscribe(subject, queue=subject, cb=hold)
+        await nc.flush()
+        return held
+
+    async def hand_over(self, nc: NATS) -> None:
+        """Stop holding, and publish what was held again for the real server (same reply inbox)."""
+        if self.sub is not None:
+            await self.sub.unsubscribe()
+        for msg in self.msgs:
+            await nc.publish(msg.subject, msg.data, reply=msg.reply, headers=msg.headers)
+
+
 async def _serve_a2a(
     nc: NATS,
     deferred: DeferredWorker,
@@ -148,13 +183,33 @@ async def _serve_a2a(
     nats_url: str,
     ready: asyncio.Event,
     stop: asyncio.Event,
+    held: _HeldCalls,
 ) -> None:
-    """The role as an A2A agent on NATS (``roles.a2a_agent``), loaded after the ready line."""
-    await ready.wait()
+    """The role as an A2A agent on NATS (``roles.a2a_agent``), loaded on its first request.
+
+    Until then ``held`` takes the requests; once the real server subscribes they are handed
+    over to it. A worker that is never called never loads the SDK's server side, which keeps
+    its memory down.
+    """
+    waiting = {asyncio.ensure_future(held.called.wait()), asyncio.ensure_future(stop.wait())}
+    await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+    for future in waiting:
+        future.cancel()
+    if stop.is_set():
+        await held.hand_over(nc)
+        return
     try:
         from roles.a2a_agent import run_role_agent
 
-        await run_role_agent(nc, deferred, crew, role, nats_url, ready=ready, stop=stop)
+        serving = asyncio.Event()
+        agent = asyncio.create_task(
+            run_role_agent(nc, deferred, crew, role, nats_url, ready=ready, stop=stop, serving=serving)
+        )
+        await asyncio.wait(
+            {agent, asyncio.ensure_future(serving.wait())}, return_when=asyncio.FIRST_COMPLETED
+        )
+        await held.hand_over(nc)
+        await agent
     except Exception:  # the agent is an extra door: the worker keeps taking its steps without it
         log.exception("role %s/%s cannot serve A2A on NATS", crew, role)
 

@@ -119,7 +119,7 @@ async def test_a_role_is_an_a2a_agent_on_nats(
 ) -> None:
     spec = load_crew_text(CREW.replace("ADDRESS", "nats: outside.shouter"), "outsourced.yaml")
     await store.save_crew(spec.name, spec.model_dump(mode="json"))
-    stack.start("role", "outsourced/researcher", ready="serves A2A on crews.a2a.outsourced.researcher")
+    stack.worker("outsourced", "researcher")  # from its ready line; the agent loads on the first call
     card = role_card("outsourced", "researcher", None, nats_server.url)
     client = nats_client_factory(nc, ClientConfig(streaming=True)).create(card)
     ask = Message(message_id=uuid.uuid4().hex, role=Role.ROLE_USER, parts=[Part(text="Tell me about wasps.")])
