@@ -136,14 +136,16 @@ class Coordinator:
         step = update.task_id.removeprefix(f"{job}.")
         state = update.status.state
         if state == TaskState.TASK_STATE_WORKING:
-            await self.store.set_step_state(job, step, "working")
+            await self.store.set_step_state(job, step, "working", seq=delivery.stream_seq)
         elif state == TaskState.TASK_STATE_INPUT_REQUIRED:
-            await self.store.set_step_state(job, step, "input-required")  # a tool call waits for approval
+            await self.store.set_step_state(
+                job, step, "input-required", seq=delivery.stream_seq
+            )  # waits for approval
         elif state == TaskState.TASK_STATE_COMPLETED:
-            await self.store.set_step_state(job, step, "completed")
+            await self.store.set_step_state(job, step, "completed", seq=delivery.stream_seq)
             await self.advance(job)
         elif state == TaskState.TASK_STATE_FAILED:
-            await self.store.set_step_state(job, step, "failed")
+            await self.store.set_step_state(job, step, "failed", seq=delivery.stream_seq)
             reason = " ".join(p.text for p in update.status.message.parts if p.text) or "no reason given"
             await self._finish(job, "failed", reason=f"step '{step}' failed: {reason}")
 

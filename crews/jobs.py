@@ -47,6 +47,21 @@ return 1
 """
 
 
+# A step's state from an event, unless a later event (higher stream sequence) already set it.
+# Without a sequence (the coordinator's own 'dispatched', 'failed'): 'dispatched' only over 'pending'.
+_STEP_STATE = """
+if ARGV[3] == '' then
+  if ARGV[2] == 'dispatched' and redis.call('HGET', KEYS[1], 'step:' .. ARGV[1]) ~= 'pending' then return 0 end
+  redis.call('HSET', KEYS[1], 'step:' .. ARGV[1], ARGV[2])
+  return 1
+end
+local last = tonumber(redis.call('HGET', KEYS[1], 'seq:' .. ARGV[1]) or '0')
+if tonumber(ARGV[3]) <= last then return 0 end
+redis.call('HSET', KEYS[1], 'step:' .. ARGV[1], ARGV[2], 'seq:' .. ARGV[1], ARGV[3])
+return 1
+"""
+
+
 def new_job_id() -> str:
     return uuid.uuid4().hex[:20]
 
@@ -102,6 +117,7 @@ class RedisJobStore:
         self.job_ttl_s = job_ttl_s
         self._finish = client.register_script(_FINISH)
         self._create = client.register_script(_CREATE)
+        self._step_state = client.register_script(_STEP_STATE)
 
     @classmethod
     def from_url(cls, url: str, *, job_ttl_s: int = 7 * 24 * 3600) -> RedisJobStore:
@@ -187,8 +203,16 @@ class RedisJobStore:
             raise JobNotFound(f"no job {job!r} (finished jobs are kept for {self.job_ttl_s} s)")
         return _record(raw)
 
-    async def set_step_state(self, job: str, step: str, state: StepState) -> None:
-        await self.redis.hset(job_keys(job).state, f"step:{step}", state)
+    async def set_step_state(self, job: str, step: str, state: StepState, *, seq: int | None = None) -> None:
+        """Set a step's state; with ``seq`` (the event's stream sequence), only if no later event set it.
+
+        Events of one job are handled concurrently, so a step's WORKING may be handled after its
+        INPUT-REQUIRED or COMPLETED: the sequence keeps the state from going back.
+        """
+        if seq is None:
+            await self._step_state(keys=[job_keys(job).state], args=[step, state, ""])
+        else:
+            await self._step_state(keys=[job_keys(job).state], args=[step, state, seq])
 
     async def finish(self, job: str, status: JobStatus, *, reason: str = "", output: str = "") -> bool:
         """Move the job to a terminal ``status`` once; False when it had already ended."""

@@ -1,0 +1,23 @@
+"""The job store's step states: events handled out of order never move a step back."""
+
+from __future__ import annotations
+
+import redis.asyncio as aioredis
+
+from crews.jobs import RedisJobStore
+
+
+async def test_a_later_event_wins_whatever_order_they_are_handled_in(redis_client: aioredis.Redis) -> None:
+    store = RedisJobStore(redis_client)
+    await store.create("j1", "crew", {}, deadline_s=60)
+    await store.start("j1", {"steps": [{"id": "a"}], "version": 1}, {}, "")
+    assert (await store.get("j1")).steps == {"a": "pending"}
+
+    await store.set_step_state("j1", "a", "dispatched")
+    await store.set_step_state("j1", "a", "input-required", seq=7)
+    await store.set_step_state("j1", "a", "working", seq=5)  # older event, handled later
+    assert (await store.get("j1")).steps["a"] == "input-required"
+
+    await store.set_step_state("j1", "a", "dispatched")  # the coordinator's own mark: only over pending
+    await store.set_step_state("j1", "a", "completed", seq=9)
+    assert (await store.get("j1")).steps["a"] == "completed"
