@@ -52,6 +52,20 @@ class Delivery:
 Handler = Callable[[Delivery], Awaitable[None]]
 
 
+def dead_letter_of(delivery: Delivery, stream: str, consumer: str, reason: str) -> DeadLetter:
+    """What is kept of ``delivery`` when it cannot be handled."""
+    return DeadLetter(
+        stream=stream,
+        consumer=consumer,
+        subject=delivery.subject,
+        stream_seq=delivery.stream_seq,
+        deliveries=delivery.attempt,
+        reason=reason,
+        payload_b64=base64.b64encode(delivery.data).decode(),
+        headers=delivery.headers,
+    )
+
+
 class WorkLoop:
     """Pull from one durable consumer and run ``handler`` on up to ``concurrency`` messages at once."""
 
@@ -189,16 +203,7 @@ class WorkLoop:
         if not delivery.last_attempt:
             await msg.nak(delay=delay)
             return
-        dead = DeadLetter(
-            stream=self._stream,
-            consumer=self._consumer,
-            subject=delivery.subject,
-            stream_seq=delivery.stream_seq,
-            deliveries=delivery.attempt,
-            reason=reason,
-            payload_b64=base64.b64encode(delivery.data).decode(),
-            headers=delivery.headers,
-        )
+        dead = dead_letter_of(delivery, self._stream, self._consumer, reason)
         await record_dead_letter(self._js, dead)
         if self._on_dead is not None:
             await self._on_dead(dead)

@@ -21,7 +21,6 @@ that carries the dispatcher's trace; tool and LLM spans nest under it.
 from __future__ import annotations
 
 import asyncio
-import base64
 import logging
 import time
 from typing import TYPE_CHECKING
@@ -38,7 +37,7 @@ from bus.codec import decode
 from bus.dead_letter import DeadLetter, record_dead_letter
 from bus.errors import RetryableError
 from bus.step import StepWork, from_request
-from bus.worker import Delivery
+from bus.worker import Delivery, dead_letter_of
 from inference.errors import BadLLMResponse, BudgetExceeded, LLMUnavailable
 from roles.approvals import ApprovalGate
 from roles.cancel import STOPPED, CancelWatch
@@ -196,16 +195,7 @@ class RoleWorker:
             return from_request(decode(delivery.data, SendMessageRequest))
         except (ParseError, ValueError, ValidationError) as exc:
             reason = f"not a step request for {self.crew}/{self.role}: {exc}"
-            dead = DeadLetter(
-                stream=subjects.TASKS_STREAM,
-                consumer=self.consumer,
-                subject=delivery.subject,
-                stream_seq=delivery.stream_seq,
-                deliveries=delivery.attempt,
-                reason=reason,
-                payload_b64=base64.b64encode(delivery.data).decode(),
-                headers=delivery.headers,
-            )
+            dead = dead_letter_of(delivery, subjects.TASKS_STREAM, self.consumer, reason)
             await record_dead_letter(self.js, dead)
             log.warning("dead-lettered %s seq %d: %s", delivery.subject, delivery.stream_seq, reason)
             return None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
@@ -16,6 +17,7 @@ from bus.settings import BusSettings
 from crews.api import create_app
 from crews.api_server import ApiServer
 from crews.api_settings import ApiSettings
+from crews.coordinator import Coordinator
 from crews.jobs import RedisJobStore
 from crews.settings import CrewsSettings
 from tests.servers import ManagedServer
@@ -97,3 +99,22 @@ async def submit(client: httpx.AsyncClient, crew: str = "digest", **inputs: Any)
     assert response.status_code == 202, response.text
     job: str = response.json()["id"]
     return job
+
+
+@pytest.fixture
+async def coordinator(
+    js: JetStreamContext, store: RedisJobStore, nats_server: ManagedServer, redis_server: ManagedServer
+) -> AsyncIterator[Coordinator]:
+    """A coordinator running in the test process on the session servers."""
+    running = Coordinator(
+        js, store, CrewsSettings(redis_url=redis_server.url), BusSettings(nats_url=nats_server.url)
+    )
+    ready = asyncio.Event()
+    task = asyncio.create_task(running.run(ready))
+    await asyncio.wait({task, asyncio.ensure_future(ready.wait())}, return_when=asyncio.FIRST_COMPLETED)
+    assert ready.is_set(), task.exception()
+    try:
+        yield running
+    finally:
+        running.stop()
+        await task

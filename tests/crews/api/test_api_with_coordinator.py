@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator
-
 import httpx
-import pytest
 from a2a.types import SendMessageRequest, StreamResponse, TaskState
 from httpx_sse import aconnect_sse
 from nats.js import JetStreamContext
@@ -20,27 +16,7 @@ from bus.streams import ensure_role_consumer
 from crews.coordinator import Coordinator
 from crews.job_events import status_event
 from crews.jobs import RedisJobStore, StepResult, job_keys
-from crews.settings import CrewsSettings
 from tests.crews.api.conftest import submit
-from tests.servers import ManagedServer
-
-
-@pytest.fixture
-async def coordinator(
-    js: JetStreamContext, store: RedisJobStore, nats_server: ManagedServer, redis_server: ManagedServer
-) -> AsyncIterator[Coordinator]:
-    running = Coordinator(
-        js, store, CrewsSettings(redis_url=redis_server.url), BusSettings(nats_url=nats_server.url)
-    )
-    ready = asyncio.Event()
-    task = asyncio.create_task(running.run(ready))
-    await asyncio.wait({task, asyncio.ensure_future(ready.wait())}, return_when=asyncio.FIRST_COMPLETED)
-    assert ready.is_set(), task.exception()
-    try:
-        yield running
-    finally:
-        running.stop()
-        await task
 
 
 async def take_step(js: JetStreamContext, store: RedisJobStore, crew: str, role: str, output: str) -> str:

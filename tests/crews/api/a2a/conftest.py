@@ -17,38 +17,17 @@ from bus.codec import decode
 from bus.settings import BusSettings
 from bus.step import from_request
 from bus.streams import ensure_role_consumer, ensure_streams
-from crews.coordinator import Coordinator
 from crews.jobs import RedisJobStore
-from crews.settings import CrewsSettings
 from crews.spec import load_crew_text
 from roles.events import StepEvents
 from roles.results import ResultStore, StepResult
 from tests.crews.api.conftest import CREW_YAML, StartApi
-from tests.servers import ManagedServer
 
 KEY = "a2a-test-key"
 AUTH = {"Authorization": f"Bearer {KEY}"}
 WAIT_S = 30.0
 
 MakeClient = Callable[..., Awaitable[Client]]
-
-
-@pytest.fixture
-async def coordinator(
-    js: JetStreamContext, store: RedisJobStore, nats_server: ManagedServer, redis_server: ManagedServer
-) -> AsyncIterator[Coordinator]:
-    running = Coordinator(
-        js, store, CrewsSettings(redis_url=redis_server.url), BusSettings(nats_url=nats_server.url)
-    )
-    ready = asyncio.Event()
-    task = asyncio.create_task(running.run(ready))
-    await asyncio.wait({task, asyncio.ensure_future(ready.wait())}, return_when=asyncio.FIRST_COMPLETED)
-    assert ready.is_set(), task.exception()
-    try:
-        yield running
-    finally:
-        running.stop()
-        await task
 
 
 @pytest.fixture
