@@ -2,26 +2,24 @@
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
+# What the venv holds: a change to pyproject.toml redoes it.
+STAMP := $(shell cat pyproject.toml | sha1sum | cut -c1-12)
 PYTEST_ARGS ?=
 
 .PHONY: install install-vllm install-crewai lint typecheck test demo bench clean
 
-install: $(STAMP)
-
-$(STAMP): pyproject.toml
-	test -x $(BIN)/python || $(PY) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,adk]'
-	rm -f $(VENV)/.installed-* && touch $(STAMP)
+# Every install step below survives Ctrl-C (redone on the next run), runs once when started twice,
+# and fails with one paragraph: what failed, the log's tail, what to do (inference/local_install.py).
+install:
+	@$(PY) -m inference.local_install venv $(VENV) --stamp $(STAMP) -- -e '.[dev,adk]'
 
 # vLLM's CPU build and the converted model, in their own venv under ~/.cache/crews (once, ~2.5 min).
 install-vllm: install
-	$(BIN)/python -m inference.local_vllm install
+	@$(BIN)/python -m inference.local_vllm install
 
-# CrewAI in its own venv (.venv-crewai): the benchmark's baseline (crewai pins an older pydantic/openai).
+# CrewAI in its own venv under ~/.cache/crews (crewai pins an older pydantic/openai).
 install-crewai: install
-	$(BIN)/python -c "from bench import crewai_env; crewai_env.ensure()"
+	@$(BIN)/python -m bench.crewai_env
 
 lint: install
 	$(BIN)/ruff check crews roles bus inference tests bench
@@ -41,4 +39,4 @@ bench: install
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) .venv-crewai .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

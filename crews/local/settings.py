@@ -9,12 +9,15 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from crews.helm_values import SCALING_POLICY
+from inference.local_install import default_cache_dir
 
 
 class StackSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CREWS_", extra="ignore")
 
-    home: Path = Field(Path.home() / ".cache" / "crews" / "stack", description="data of the local servers")
+    home: Path = Field(
+        default_factory=lambda: default_cache_dir() / "stack", description="data of the local servers"
+    )
     local_llm: Literal["vllm", "scripted"] = Field(
         "vllm",
         description="the local LLM pool when CREWS_LLM_URLS is unset: a real vLLM, or the scripted echo server",

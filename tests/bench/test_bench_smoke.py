@@ -84,7 +84,7 @@ def test_the_crewai_baseline_runs_the_same_crew(tmp_path: Path) -> None:
         assert role in CREW_YAML
     crewai_env.ensure(log=False)  # `make test` installs it beforehand (make install-crewai); no-op then
     run = subprocess.run(
-        [str(crewai_env.PYTHON), "bench/crewai_baseline.py", "--jobs", "1", "--warmup", "0"],
+        [str(crewai_env.python()), "bench/crewai_baseline.py", "--jobs", "1", "--warmup", "0"],
         capture_output=True, text=True, timeout=100, check=True, cwd=crewai_env.ROOT,
         env={"HOME": str(tmp_path), "PATH": os.environ.get("PATH", "")},
     )  # fmt: skip
