@@ -9,13 +9,13 @@ PYTEST_ARGS ?=
 .PHONY: install install-vllm install-crewai lint typecheck test demo bench clean
 
 # Every install step below survives Ctrl-C (redone on the next run), runs once when started twice,
-# and fails with one paragraph: what failed, the log's tail, what to do (inference/local_install.py).
+# and fails with one paragraph: what failed, the log's tail, what to do (inference/local/install.py).
 install:
-	@$(PY) -m inference.local_install venv $(VENV) --stamp $(STAMP) -- -e '.[dev,adk]'
+	@$(PY) -m inference.local.install venv $(VENV) --stamp $(STAMP) -- -e '.[dev,adk]'
 
 # vLLM's CPU build and the converted model, in their own venv under ~/.cache/crews (once, ~2.5 min).
 install-vllm: install
-	@$(BIN)/python -m inference.local_vllm install
+	@$(BIN)/python -m inference.local.vllm install
 
 # CrewAI in its own venv under ~/.cache/crews (crewai pins an older pydantic/openai).
 install-crewai: install
@@ -25,6 +25,7 @@ lint: install
 	$(BIN)/ruff check crews roles bus inference tests bench
 	$(BIN)/ruff format --check crews roles bus inference tests bench
 	$(BIN)/lint-imports
+	$(BIN)/python .ci/import_cycles.py
 
 typecheck: install
 	$(BIN)/mypy

@@ -25,15 +25,16 @@ from bench.console import say
 from bench.crew import CREW_YAML, INPUTS
 from bench.stack import BenchStack
 from bus import subjects
-from bus.codec import decode, encode
+from bus.contracts.codec import decode, encode
+from bus.contracts.step import from_request, to_request
+from bus.jetstream.streams import ensure_role_consumer, ensure_streams
 from bus.settings import BusSettings
-from bus.step import from_request, to_request
-from bus.streams import ensure_role_consumer, ensure_streams
-from crews.job_events import status_event
-from crews.jobs import StepResult, job_keys
-from crews.planner import plan
-from crews.spec import CrewSpec, load_crew_text
-from crews.step_work import build_step_work
+from crews.jobs.events import status_event
+from crews.jobs.store import StepResult, job_keys
+from crews.plan.planner import plan
+from crews.spec.load import load_crew_text
+from crews.spec.models import CrewSpec
+from crews.spec.step_work import build_step_work
 from inference.client import LLMPool
 from inference.settings import InferenceSettings
 

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 
 from nats.js import JetStreamContext
 
-from crews.job_control import submit_job
-from crews.jobs import DEADLINES, RedisJobStore, job_keys
-from crews.spec import load_crew_text
+from crews.jobs.control import submit_job
+from crews.jobs.store import DEADLINES, RedisJobStore, job_keys
+from crews.spec.load import load_crew_text
 
 ROLES = ("researcher", "writer", "reviewer")
 STEPS_PER_JOB = 3

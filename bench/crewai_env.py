@@ -9,7 +9,7 @@ baseline script needs nothing but CrewAI itself.
 The requirement is read from pyproject's ``crewai`` extra, so the baseline
 runs the CrewAI version the project declares. The venv lives at
 ``$CREWS_LOCAL_CACHE_DIR/crewai-<hash of the requirement>/venv``, made through
-``inference.local_install`` (interrupted installs are redone, concurrent ones
+``inference.local.install`` (interrupted installs are redone, concurrent ones
 wait for each other).
 """
 
@@ -20,7 +20,7 @@ import sys
 import tomllib
 from pathlib import Path
 
-from inference.local_install import InstallError, default_cache_dir, ensure_venv
+from inference.local.install import InstallError, default_cache_dir, ensure_venv
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -42,6 +42,14 @@ def python() -> Path:
     return venv_dir() / "bin" / "python"
 
 
+def _say(message: str) -> None:
+    sys.stderr.write(f"[install] {message}\n")
+
+
+def _quiet(message: str) -> None:
+    pass
+
+
 def ensure(log: bool = True) -> Path:
     """The CrewAI venv's interpreter, after creating the venv and installing CrewAI if needed."""
     ensure_venv(
@@ -50,7 +58,7 @@ def ensure(log: bool = True) -> Path:
         what=f"CrewAI ({' '.join(requirement())})",
         python=sys.executable,
         advice="Check that the package registry is reachable and run it again; the step starts over.",
-        progress=(lambda message: sys.stderr.write(f"[install] {message}\n")) if log else (lambda _: None),
+        progress=_say if log else _quiet,
     )
     return python()
 

@@ -6,7 +6,7 @@ completion with a fixed text after ``latency`` seconds, serving at most
 ``max_num_seqs`` slots); ``--concurrency 0`` means no limit. It prints
 ``bench LLM ready on <base url>`` once it listens.
 
-It runs ``inference.scripted.create_app`` unchanged, but on a listening socket
+It runs ``inference.testing.server.create_app`` unchanged, but on a listening socket
 made with ``IPPROTO_TCP``: asyncio sets ``TCP_NODELAY`` only on such sockets,
 and without it a keep-alive response waits ~40 ms for a delayed ACK between
 its headers and its body (see bench/RESULTS.md, "Findings").
@@ -23,8 +23,8 @@ from typing import Any
 
 import uvicorn
 
-from inference.script import Script, ScriptState
-from inference.scripted import create_app
+from inference.testing.script import Script, ScriptState
+from inference.testing.server import create_app
 
 READY = "bench LLM ready on"
 REPLY = "Thought: done. Final answer: three facts, one paragraph, approved."

@@ -31,7 +31,7 @@ from bench.crew import INPUTS, ROLES, STEPS_PER_JOB, outcome, register, wait_end
 from bench.procs import CpuMeter
 from bench.stack import ROOT, BenchStack, Clients
 from bench.stats import mean, median, percentile, ratio
-from crews.job_control import submit_job
+from crews.jobs.control import submit_job
 from inference.client import LLMPool
 from inference.settings import InferenceSettings
 

@@ -26,7 +26,7 @@ from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 
 from bench.llm_server import READY as LLM_READY
-from crews.jobs import RedisJobStore
+from crews.jobs.store import RedisJobStore
 from crews.local.servers import ServerProcess, nats_server, redis_server
 
 ROOT = Path(__file__).resolve().parents[1]

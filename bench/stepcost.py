@@ -24,19 +24,20 @@ from bench.crew import CREW_YAML, INPUTS, STEPS_PER_JOB
 from bench.stack import BenchStack, Clients
 from bench.stats import median
 from bus import subjects
-from bus.codec import encode
+from bus.contracts.codec import encode
+from bus.contracts.step import to_request
+from bus.jetstream.streams import ensure_role_consumer, ensure_streams
+from bus.jetstream.work_loop import Delivery, WorkLoop
 from bus.settings import BusSettings
-from bus.step import to_request
-from bus.streams import ensure_role_consumer, ensure_streams
-from bus.worker import Delivery, WorkLoop
-from crews.coordinator import Coordinator
-from crews.job_control import JobSubmission
-from crews.job_events import status_event
-from crews.jobs import StepResult, job_keys, new_job_id
-from crews.planner import plan
-from crews.settings import CrewsSettings
-from crews.spec import CrewSpec, load_crew_text
-from crews.step_work import build_step_work
+from crews.coordinator.coordinator import Coordinator
+from crews.coordinator.settings import CrewsSettings
+from crews.jobs.control import JobSubmission
+from crews.jobs.events import status_event
+from crews.jobs.store import StepResult, job_keys, new_job_id
+from crews.plan.planner import plan
+from crews.spec.load import load_crew_text
+from crews.spec.models import CrewSpec
+from crews.spec.step_work import build_step_work
 from inference.client import LLMPool
 from inference.settings import InferenceSettings
 from roles.settings import RoleSettings

@@ -13,7 +13,7 @@ TASKS_STREAM = "CREWS_TASKS"
 EVENTS_STREAM = "CREWS_EVENTS"
 DEAD_LETTER_STREAM = "CREWS_DEAD"
 
-JOBS_SUBMIT = "crews.jobs.submit"
+JOBS_SUBMIT = "crews.jobs.store.submit"
 JOBS_CONSUMER = "coordinator"
 TASKS_ALL = "crews.tasks.>"
 EVENTS_ALL = "crews.events.>"

@@ -1,12 +1,12 @@
 """The role worker: turns each delivered step into events, a write-once result and usage.
 
-For one delivery of a step (``bus.worker.WorkLoop`` acks when ``handle`` returns):
+For one delivery of a step (``bus.jetstream.work_loop.WorkLoop`` acks when ``handle`` returns):
 
 1. a result is already recorded (a redelivery after a crash, or a race) →
    publish its artifact and ``COMPLETED`` again (JetStream drops repeats), ack;
 2. the job is ``cancelled`` or ``failed`` → ``CANCELED``, ack;
 3. ``WORKING`` (attempt n), run the engine (``max_execution_time_s`` bounds
-   the run; the job stopping interrupts it, see ``roles.cancel``, → ``CANCELED``),
+   the run; the job stopping interrupts it, see ``roles.step.cancel``, → ``CANCELED``),
    record the result with ``HSETNX``, publish artifact and ``COMPLETED`` from the
    stored result, ack;
 4. a step that cannot succeed (``StepFailed``, ``BudgetExceeded``,
@@ -33,22 +33,22 @@ from opentelemetry.trace import Span, Status, StatusCode
 from pydantic import ValidationError
 
 from bus import subjects
-from bus.codec import decode
-from bus.dead_letter import DeadLetter, record_dead_letter
+from bus.contracts.codec import decode
+from bus.contracts.step import StepWork, from_request
 from bus.errors import RetryableError
-from bus.step import StepWork, from_request
-from bus.worker import Delivery, dead_letter_of
+from bus.jetstream.dead_letters import DeadLetter, record_dead_letter
+from bus.jetstream.work_loop import Delivery, dead_letter_of
 from inference.errors import BadLLMResponse, BudgetExceeded, LLMUnavailable
-from roles.approvals import ApprovalGate
-from roles.cancel import STOPPED, CancelWatch
 from roles.engines.base import StepOutput, StepRun, engine_for
 from roles.errors import StepCancelled, StepFailed
-from roles.events import StepEvents
-from roles.memory import SharedMemory
-from roles.results import ResultStore, StepResult
 from roles.settings import RoleSettings
-from roles.tools import ToolContext, ToolRegistry, default_registry
-from roles.usage import RedisUsage
+from roles.step.approvals import ApprovalGate
+from roles.step.cancel import STOPPED, CancelWatch
+from roles.step.events import StepEvents
+from roles.step.memory import SharedMemory
+from roles.step.results import ResultStore, StepResult
+from roles.step.usage import RedisUsage
+from roles.tools.registry import ToolContext, ToolRegistry, default_registry
 
 if TYPE_CHECKING:
     import redis.asyncio as aioredis

@@ -19,7 +19,7 @@ from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 
 from bus import subjects
-from crews.spec import CrewSpec, ScalingSpec
+from crews.spec.models import CrewSpec, ScalingSpec
 
 
 def desired_workers(lag: int, scaling: ScalingSpec) -> int:

@@ -8,8 +8,8 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from crews.helm_values import SCALING_POLICY
-from inference.local_install import default_cache_dir
+from crews.deploy.helm_values import SCALING_POLICY
+from inference.local.install import default_cache_dir
 
 
 class StackSettings(BaseSettings):

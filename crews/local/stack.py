@@ -20,7 +20,7 @@ from crews.errors import LocalStackError
 from crews.local.servers import ServerProcess, nats_server, port_or_free, redis_server
 
 if TYPE_CHECKING:
-    from inference.local_vllm import LocalVLLM
+    from inference.local.vllm import LocalVLLM
 
 Progress = Callable[[str], None]
 CREWS = str(Path(sys.executable).with_name("crews"))
@@ -57,11 +57,11 @@ class LocalStack:
             return
         if mode == "scripted":
             port = port_or_free(port)
-            argv = [sys.executable, "-m", "inference.scripted", "--port", str(port)]
+            argv = [sys.executable, "-m", "inference.testing.server", "--port", str(port)]
             self._start(ServerProcess("scripted LLM", argv, "scripted LLM ready", port, env=self.env))
             self.env["CREWS_LLM_URLS"] = f"http://127.0.0.1:{port}/v1"
             return
-        from inference.local_vllm import LocalVLLM, ensure_installed
+        from inference.local.vllm import LocalVLLM, ensure_installed
 
         self.progress("installing the local vLLM and model (first run only, about 2 minutes)…")
         install = ensure_installed(progress=self.progress)

@@ -11,11 +11,11 @@ import nats
 import redis.asyncio as aioredis
 from pydantic import BaseModel, ValidationError
 
-from crews.jobs import RedisJobStore
+from crews.jobs.store import RedisJobStore
 from crews.local.autoscaler import Autoscaler
 from crews.local.settings import StackSettings
 from crews.local.stack import LocalStack, Progress
-from crews.spec import CrewSpec
+from crews.spec.models import CrewSpec
 
 
 class StackInfo(BaseModel):

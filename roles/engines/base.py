@@ -11,13 +11,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
-from bus.step import Engine as EngineName
-from bus.step import StepWork
+from bus.contracts.step import Engine as EngineName
+from bus.contracts.step import StepWork
 from inference.budget import TokenBudget
 from inference.results import Usage
 from roles.errors import StepFailed
-from roles.memory import SharedMemory
-from roles.tools import ToolBox
+from roles.step.memory import SharedMemory
+from roles.tools.registry import ToolBox
 
 if TYPE_CHECKING:
     from nats.aio.client import Client as NATS

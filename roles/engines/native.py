@@ -1,7 +1,7 @@
 """The native engine: a tool-calling loop on the shared LLM pool, framed as CrewAI frames a task.
 
 1. system: the role prompt; user: the task, expected output, context outputs
-   and the job's shared memory (``roles.prompts``);
+   and the job's shared memory (``roles.engines.prompts``);
 2. each LLM call may ask for tools: each call's result goes back as a ``tool``
    message (data, never instructions). A tool error (bad arguments, a failing
    tool) is the tool's result, so the model can correct itself; a tool outside
@@ -23,7 +23,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError, best_match
 
 from inference.results import ChatResult, ToolCall, Usage
-from roles import prompts
+from roles.engines import prompts
 from roles.engines.base import StepOutput, StepRun
 from roles.errors import StepFailed, ToolError
 

@@ -8,10 +8,10 @@ import json
 from nats.aio.client import Client as NATS
 
 from bus import subjects
-from bus.dead_letter import DeadLetter, ensure_advisory_capture, sweep_once
-from bus.dispatch import publish_durable
+from bus.jetstream.dead_letters import DeadLetter, ensure_advisory_capture, sweep_once
+from bus.jetstream.dispatch import publish_durable
+from bus.jetstream.streams import ensure_role_consumer, ensure_streams
 from bus.settings import BusSettings
-from bus.streams import ensure_role_consumer, ensure_streams
 from tests.bus.helpers import next_message, start_worker, stop_worker
 from tests.servers import ManagedServer
 

@@ -13,13 +13,13 @@ from a2a.types import Message, Part, Role, SendMessageRequest
 from nats.aio.client import Client as NATS
 
 from bus import subjects
-from bus.codec import decode
-from bus.dead_letter import DeadLetter
-from bus.dispatch import dispatch_step, publish_durable
+from bus.contracts.codec import decode
 from bus.errors import RetryableError
+from bus.jetstream.dead_letters import DeadLetter
+from bus.jetstream.dispatch import dispatch_step, publish_durable
+from bus.jetstream.streams import ensure_role_consumer, ensure_streams
+from bus.jetstream.work_loop import Delivery, WorkLoop
 from bus.settings import BusSettings
-from bus.streams import ensure_role_consumer, ensure_streams
-from bus.worker import Delivery, WorkLoop
 from tests.bus.helpers import next_message, start_worker, stop_worker
 from tests.servers import ManagedServer
 

@@ -17,7 +17,7 @@ import sys
 import nats
 import redis.asyncio as aioredis
 
-from bus.worker import Delivery, WorkLoop
+from bus.jetstream.work_loop import Delivery, WorkLoop
 
 
 async def main(nats_url: str, redis_url: str, stream: str, consumer: str, name: str) -> None:

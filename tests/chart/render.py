@@ -108,7 +108,7 @@ def example_values() -> Obj:
     """What `crews helm values examples/*.yaml` prints, read back."""
     from typer.testing import CliRunner
 
-    from crews.cli import app
+    from crews.cli.main import app
 
     result = CliRunner().invoke(app, ["helm", "values", *map(str, EXAMPLES)])
     assert result.exit_code == 0, result.output

@@ -10,8 +10,8 @@ import pytest
 import yaml
 
 from bus import subjects
-from crews.helm_values import SCALING_POLICY, bus_values
-from crews.spec import load_crew
+from crews.deploy.helm_values import SCALING_POLICY, bus_values
+from crews.spec.load import load_crew
 from tests.chart.render import (
     CHART,
     EXAMPLES,
@@ -102,7 +102,7 @@ def test_every_object_of_each_variant_is_valid(values: Obj, variant: str) -> Non
 
 
 def test_each_example_renders_alone() -> None:
-    from crews.helm_values import chart_values
+    from crews.deploy.helm_values import chart_values
 
     for path in EXAMPLES:
         spec = load_crew(path)

@@ -9,10 +9,11 @@ import yaml
 from typer.testing import CliRunner
 
 from bus import subjects
-from crews.cli import app
+from crews.cli.main import app
+from crews.deploy.helm_values import chart_values
 from crews.errors import CrewSpecError
-from crews.helm_values import chart_values
-from crews.spec import MANAGER_ROLE, load_crew_text
+from crews.spec.load import load_crew_text
+from crews.spec.models import MANAGER_ROLE
 from tests.chart.render import EXAMPLES, Obj, of_kind, render, validate
 
 MIXED = """

@@ -21,14 +21,14 @@ from nats.aio.client import Client as NATS
 from nats.errors import Error as NatsError
 
 from bus import subjects
-from bus.dead_letter import DeadLetter, ensure_advisory_capture, record_dead_letter
-from bus.dispatch import publish_durable
-from bus.events import follow_events, publish_event
+from bus.contracts.events import follow_events, publish_event
+from bus.jetstream.dead_letters import DeadLetter, ensure_advisory_capture, record_dead_letter
+from bus.jetstream.dispatch import publish_durable
+from bus.jetstream.streams import ensure_jobs_consumer, ensure_role_consumer, ensure_streams
+from bus.jetstream.work_loop import Delivery, WorkLoop
 from bus.settings import BusSettings
-from bus.streams import ensure_jobs_consumer, ensure_role_consumer, ensure_streams
-from bus.worker import Delivery, WorkLoop
-from crews.api_events import last_sequence
-from crews.job_events import publish_job_status
+from crews.api.routes.events import last_sequence
+from crews.jobs.events import publish_job_status
 from crews.local.servers import ServerProcess, free_port, nats_server_binary
 from tests.chart.render import Obj, example_values, of_kind, render
 from tests.servers import ManagedServer

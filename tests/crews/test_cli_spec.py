@@ -10,9 +10,9 @@ from pathlib import Path
 import typer
 from typer.testing import CliRunner
 
-from crews.cli_spec import register
-from crews.crewai_import import import_project
-from crews.spec import crew_json_schema, load_crew, load_crew_text
+from crews.cli.spec import register
+from crews.spec.crewai.importer import import_project
+from crews.spec.load import crew_json_schema, load_crew, load_crew_text
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = Path(__file__).resolve().parent / "fixtures"

@@ -7,10 +7,12 @@ from textwrap import dedent
 
 import pytest
 
-from crews.crewai_import import find_project, import_project, load_crewai_pair, load_crewai_texts
 from crews.errors import CrewSpecError
-from crews.planner import plan
-from crews.spec import MANAGER_ROLE, CrewFileError, dump_crew, load_crew_text
+from crews.plan.planner import plan
+from crews.spec.crewai.importer import find_project, import_project, load_crewai_pair, load_crewai_texts
+from crews.spec.dump import dump_crew
+from crews.spec.load import load_crew_text
+from crews.spec.models import MANAGER_ROLE, CrewFileError
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 JOB_POSTING = FIXTURES / "crewai" / "job_posting"

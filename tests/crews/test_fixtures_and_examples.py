@@ -8,9 +8,10 @@ import jsonschema
 import pytest
 import yaml
 
-from crews.crewai_import import import_project
-from crews.planner import MANAGER_STEP, Plan, final_step_ids, plan, ready_steps
-from crews.spec import crew_json_schema, dump_crew, load_crew, load_crew_text
+from crews.plan.planner import MANAGER_STEP, Plan, final_step_ids, plan, ready_steps
+from crews.spec.crewai.importer import import_project
+from crews.spec.dump import dump_crew
+from crews.spec.load import crew_json_schema, load_crew, load_crew_text
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import redis.asyncio as aioredis
 
-from crews.jobs import RedisJobStore
+from crews.jobs.store import RedisJobStore
 
 
 async def test_a_later_event_wins_whatever_order_they_are_handled_in(redis_client: aioredis.Redis) -> None:

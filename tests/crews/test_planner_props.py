@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from crews.errors import PlanError
-from crews.planner import (
+from crews.plan.planner import (
     MANAGER_STEP,
     Plan,
     Step,
@@ -23,7 +23,9 @@ from crews.planner import (
     ready_steps,
     unassigned_step_ids,
 )
-from crews.spec import CrewSpec, dump_crew, load_crew_text
+from crews.spec.dump import dump_crew
+from crews.spec.load import load_crew_text
+from crews.spec.models import CrewSpec
 
 NAMES = st.from_regex(r"[a-z][a-z0-9_-]{0,10}", fullmatch=True)
 

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from crews.errors import CrewSpecError
-from crews.spec import CrewFileError, CrewSpec, CrewSpecProblems, load_crew, load_crew_text
+from crews.spec.load import load_crew, load_crew_text
+from crews.spec.models import CrewFileError, CrewSpec, CrewSpecProblems
 
 BASE = """\
 name: demo

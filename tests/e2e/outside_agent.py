@@ -35,7 +35,7 @@ from nats.aio.client import Client as NATS
 
 from bus.a2a_nats.client import nats_agent_interface
 from bus.a2a_nats.server import NatsA2AServer, api_key_authenticator
-from crews.api_server import ApiServer
+from crews.api.server import ApiServer
 
 OUTSIDE_KEY = "outside-secret"
 

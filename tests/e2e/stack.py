@@ -18,7 +18,7 @@ from typing import Any
 from a2a.types import StreamResponse, TaskState
 from nats.js import JetStreamContext
 
-from bus.events import JobEvent, follow_events
+from bus.contracts.events import JobEvent, follow_events
 from crews.local.servers import ServerProcess
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -17,12 +17,12 @@ from a2a.types import GetTaskRequest, ListTasksRequest, Message, Part, Role, Sen
 from nats.aio.client import Client as NATS
 
 from bus.a2a_nats.client import nats_client_factory
-from crews.job_control import submit_job
-from crews.jobs import RedisJobStore
-from crews.spec import load_crew_text
-from inference.script import Script
-from inference.scripted import ScriptedServer
-from roles.a2a_agent import role_card
+from crews.jobs.control import submit_job
+from crews.jobs.store import RedisJobStore
+from crews.spec.load import load_crew_text
+from inference.testing.script import Script
+from inference.testing.server import ScriptedServer
+from roles.a2a.agent import role_card
 from tests.e2e.outside_agent import OUTSIDE_KEY, Shouter, serve_over_http, serve_over_nats
 from tests.e2e.stack import Stack, job_events, step_states
 from tests.servers import ManagedServer

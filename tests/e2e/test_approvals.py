@@ -9,13 +9,13 @@ import redis.asyncio as aioredis
 from a2a.types import TaskState
 from nats.aio.client import Client as NATS
 
-from crews.approvals import decide, list_approvals
 from crews.errors import JobError
-from crews.job_control import submit_job
-from crews.jobs import RedisJobStore
-from crews.spec import load_crew_text
-from inference.script import Script
-from inference.scripted import ScriptedServer
+from crews.jobs.approvals import decide, list_approvals
+from crews.jobs.control import submit_job
+from crews.jobs.store import RedisJobStore
+from crews.spec.load import load_crew_text
+from inference.testing.script import Script
+from inference.testing.server import ScriptedServer
 from tests.e2e.stack import Stack, job_events, step_states, wait_for_step_state
 from tests.servers import ManagedServer
 

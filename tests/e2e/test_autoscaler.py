@@ -8,13 +8,14 @@ from pathlib import Path
 import redis.asyncio as aioredis
 from nats.aio.client import Client as NATS
 
-from crews.job_control import submit_job
-from crews.jobs import RedisJobStore
+from crews.jobs.control import submit_job
+from crews.jobs.store import RedisJobStore
 from crews.local.autoscaler import Autoscaler, desired_workers
 from crews.local.stack import LocalStack
-from crews.spec import ScalingSpec, load_crew_text
-from inference.script import Script
-from inference.scripted import ScriptedServer
+from crews.spec.load import load_crew_text
+from crews.spec.models import ScalingSpec
+from inference.testing.script import Script
+from inference.testing.server import ScriptedServer
 from tests.e2e.stack import Stack, job_events
 from tests.servers import ManagedServer
 

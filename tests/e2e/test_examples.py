@@ -14,11 +14,11 @@ import pytest
 import redis.asyncio as aioredis
 from nats.aio.client import Client as NATS
 
-from crews.job_control import submit_job
-from crews.jobs import RedisJobStore
-from crews.spec import load_crew
-from inference.script import Script
-from inference.scripted import ScriptedServer
+from crews.jobs.control import submit_job
+from crews.jobs.store import RedisJobStore
+from crews.spec.load import load_crew
+from inference.testing.script import Script
+from inference.testing.server import ScriptedServer
 from tests.e2e.stack import ROOT, Stack, job_events
 from tests.servers import ManagedServer
 

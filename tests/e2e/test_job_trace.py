@@ -7,11 +7,11 @@ from nats.aio.client import Client as NATS
 from opentelemetry import trace
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from crews.job_control import submit_job
-from crews.jobs import RedisJobStore
-from crews.spec import load_crew_text
-from inference.script import Script
-from inference.scripted import ScriptedServer
+from crews.jobs.control import submit_job
+from crews.jobs.store import RedisJobStore
+from crews.spec.load import load_crew_text
+from inference.testing.script import Script
+from inference.testing.server import ScriptedServer
 from tests.e2e.otlp_sink import OtlpSink
 from tests.e2e.stack import Stack, job_events
 from tests.servers import ManagedServer
@@ -74,7 +74,7 @@ async def test_one_trace_covers_every_span_of_a_job_across_processes(
     for span in ours:
         by_service.setdefault(span.service, set()).add(span.name)
         assert span.trace_id == trace_id, f"{span.service}/{span.name} is in another trace"
-    assert "process crews.jobs.submit" in by_service["crews-coordinator"]
+    assert "process crews.jobs.store.submit" in by_service["crews-coordinator"]
     first, second = by_service["crews-role-traced-first"], by_service["crews-role-traced-second"]
     assert {"process crews.tasks.traced.first", "invoke_agent first", "execute_tool calculator"} <= first
     assert {"process crews.tasks.traced.second", "invoke_agent second"} <= second

@@ -15,10 +15,10 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from crews.client import CrewsClient
+from crews.cli.client import CrewsClient
+from crews.cli.progress import JobProgress
 from crews.local.servers import ServerProcess
 from crews.local.up import StackInfo
-from crews.progress import JobProgress
 from tests.e2e.stack import CREWS, ROOT
 
 

@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from inference.client import LLMPool
-from inference.local_vllm import LocalVLLM, ensure_installed
+from inference.local.vllm import LocalVLLM, ensure_installed
 from inference.settings import InferenceSettings
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]

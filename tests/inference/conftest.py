@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 
 from inference.client import LLMPool
-from inference.script import Script
-from inference.scripted import ScriptedServer
 from inference.settings import InferenceSettings
+from inference.testing.script import Script
+from inference.testing.server import ScriptedServer
 
 
 @pytest.fixture(scope="session")

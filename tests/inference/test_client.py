@@ -19,9 +19,9 @@ from inference.budget import InMemoryTokenBudget
 from inference.client import LLMPool
 from inference.errors import BadLLMResponse, BudgetExceeded, LLMUnavailable
 from inference.results import ChatResult, Usage
-from inference.script import Script
-from inference.scripted import ScriptedServer
 from inference.settings import InferenceSettings
+from inference.testing.script import Script
+from inference.testing.server import ScriptedServer
 
 USER: list[dict[str, Any]] = [{"role": "user", "content": "tell me about crews"}]
 SEARCH_TOOL = {

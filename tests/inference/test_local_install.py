@@ -1,6 +1,6 @@
 """Install steps from nothing: interrupted installs are redone, concurrent ones run once, failures read well.
 
-The installs here are real processes running ``inference.local_install`` on a
+The installs here are real processes running ``inference.local.install`` on a
 small step (a command that writes into the step's folder); the interrupted one
 is SIGKILLed while its command runs, the concurrent ones really wait on the
 lock (seen in ``/proc/locks``).
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from inference.local_install import MARKER, InstallError, Step, ensure, is_complete
+from inference.local.install import MARKER, InstallError, Step, ensure, is_complete
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -28,7 +28,7 @@ CHILD = textwrap.dedent(
     """
     import sys, time
     from pathlib import Path
-    from inference.local_install import ensure
+    from inference.local.install import ensure
 
     target, builds, wait_for = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
 
@@ -139,7 +139,7 @@ def test_a_failed_step_says_what_failed_shows_the_log_and_what_to_do(tmp_path: P
 def test_the_command_line_prints_one_paragraph_and_no_traceback(tmp_path: Path) -> None:
     venv = tmp_path / "venv"
     result = subprocess.run(
-        [sys.executable, "-m", "inference.local_install", "venv", str(venv), "--stamp", "s", "--",
+        [sys.executable, "-m", "inference.local.install", "venv", str(venv), "--stamp", "s", "--",
          "--no-index", "crews-no-such-package-anywhere"],
         cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip

@@ -14,8 +14,8 @@ import httpx
 import pytest
 
 from inference.headers import request_headers
-from inference.script import EchoReply, ErrorReply, JsonReply, Script, TextReply, ToolCallsReply
-from inference.scripted import ScriptedServer
+from inference.testing.script import EchoReply, ErrorReply, JsonReply, Script, TextReply, ToolCallsReply
+from inference.testing.server import ScriptedServer
 
 
 def ask(
@@ -209,7 +209,7 @@ async def test_async_context_manager_serves_and_stops() -> None:
 def scripted_process(tmp_path: Path) -> Iterator[str]:
     path = tmp_path / "script.yaml"
     path.write_text("rules:\n  - role: r\n    replies: ['from the process']\n")
-    argv = [sys.executable, "-m", "inference.scripted", "--script", str(path), "--port", "0"]
+    argv = [sys.executable, "-m", "inference.testing.server", "--script", str(path), "--port", "0"]
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         assert proc.stdout is not None
@@ -230,7 +230,7 @@ def test_runs_as_a_process_and_prints_its_ready_line(scripted_process: str) -> N
 def test_process_refuses_a_bad_script_file(tmp_path: Path) -> None:
     path = tmp_path / "bad.yaml"
     path.write_text("rules: [{replies: [{nope: 1}]}]\n")
-    argv = [sys.executable, "-m", "inference.scripted", "--script", str(path)]
+    argv = [sys.executable, "-m", "inference.testing.server", "--script", str(path)]
     done = subprocess.run(argv, capture_output=True, text=True, timeout=30, check=False)
     assert done.returncode == 2
     assert "bad.yaml" in done.stderr

@@ -9,8 +9,8 @@ import redis.asyncio as aioredis
 from nats.aio.client import Client as NATS
 
 from inference.client import LLMPool
-from inference.script import Script
-from inference.scripted import ScriptedServer
+from inference.testing.script import Script
+from inference.testing.server import ScriptedServer
 from tests.roles.helpers import Workers, inference_settings
 
 

@@ -19,16 +19,16 @@ from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 
 from bus import subjects
-from bus.dispatch import dispatch_step, step_msg_id
-from bus.events import follow_events
+from bus.contracts.events import follow_events
+from bus.contracts.step import RolePrompt, StepKeys, StepWork, to_request
+from bus.jetstream.dispatch import dispatch_step, step_msg_id
+from bus.jetstream.streams import ensure_role_consumer, ensure_streams
+from bus.jetstream.work_loop import WorkLoop
 from bus.settings import BusSettings
-from bus.step import RolePrompt, StepKeys, StepWork, to_request
-from bus.streams import ensure_role_consumer, ensure_streams
-from bus.worker import WorkLoop
 from inference.client import LLMPool
 from inference.settings import InferenceSettings
 from roles.settings import RoleSettings
-from roles.tools import ToolRegistry
+from roles.tools.registry import ToolRegistry
 from roles.worker import RoleWorker
 
 CREW = "demo"

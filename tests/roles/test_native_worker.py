@@ -8,9 +8,9 @@ import redis.asyncio as aioredis
 from a2a.types import TaskState
 from google.protobuf import json_format
 
-from inference.script import Script, count_words
-from inference.scripted import ScriptedServer
-from roles.results import StepResult
+from inference.testing.script import Script, count_words
+from inference.testing.server import ScriptedServer
+from roles.step.results import StepResult
 from tests.roles.helpers import CREW, Workers, make_work, metadata, new_job, reason, states
 
 WORKING, COMPLETED = TaskState.TASK_STATE_WORKING, TaskState.TASK_STATE_COMPLETED

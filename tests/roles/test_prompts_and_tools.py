@@ -8,14 +8,14 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 
-from bus.step import ContextOutput
+from bus.contracts.step import ContextOutput
 from inference.results import ToolCall, Usage
-from roles import prompts
-from roles._calculator import evaluate
+from roles.engines import prompts
 from roles.errors import StepFailed, ToolArgumentsInvalid, ToolError, ToolNotAllowed
-from roles.memory import SharedMemory
-from roles.results import ResultStore, StepResult
-from roles.tools import Tool, ToolContext, ToolRegistry, default_registry
+from roles.step.memory import SharedMemory
+from roles.step.results import ResultStore, StepResult
+from roles.tools._calculator import evaluate
+from roles.tools.registry import Tool, ToolContext, ToolRegistry, default_registry
 from tests.roles.helpers import make_work, new_job
 
 

@@ -12,12 +12,12 @@ from opentelemetry import trace
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from bus import subjects
-from bus.dead_letter import DeadLetter
-from bus.dispatch import publish_durable
-from bus.events import publish_event
-from inference.script import Script
-from inference.scripted import ScriptedServer
-from roles.tools import CALCULATOR, MEMORY_READ, MEMORY_WRITE, Tool, ToolContext, ToolRegistry
+from bus.contracts.events import publish_event
+from bus.jetstream.dead_letters import DeadLetter
+from bus.jetstream.dispatch import publish_durable
+from inference.testing.script import Script
+from inference.testing.server import ScriptedServer
+from roles.tools.registry import CALCULATOR, MEMORY_READ, MEMORY_WRITE, Tool, ToolContext, ToolRegistry
 from tests.roles.helpers import CREW, Workers, make_work, new_job, reason, states, step_events
 
 WORKING, COMPLETED = TaskState.TASK_STATE_WORKING, TaskState.TASK_STATE_COMPLETED

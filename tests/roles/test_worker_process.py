@@ -16,9 +16,9 @@ import redis.asyncio as aioredis
 from a2a.types import TaskState
 from nats.aio.client import Client as NATS
 
-from inference.script import Script
-from inference.scripted import ScriptedServer
-from roles.results import StepResult
+from inference.testing.script import Script
+from inference.testing.server import ScriptedServer
+from roles.step.results import StepResult
 from tests.roles.helpers import make_work, new_job, run_step, states
 from tests.servers import ManagedServer
 
@@ -87,7 +87,7 @@ def loaded(modules: str, prefixes: tuple[str, ...]) -> list[str]:
 
 
 def test_the_path_to_the_ready_line_loads_no_llm_client_redis_or_framework() -> None:
-    assert loaded("crews.cli, roles.main", (*HEAVY, "redis", "roles.worker", "roles.engines")) == []
+    assert loaded("crews.cli.main, roles.process", (*HEAVY, "redis", "roles.worker", "roles.engines")) == []
 
 
 def test_the_native_runtime_loads_no_framework() -> None:

@@ -14,12 +14,12 @@ from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 
 from bus.settings import BusSettings
-from crews.api import create_app
-from crews.api_server import ApiServer
-from crews.api_settings import ApiSettings
-from crews.coordinator import Coordinator
-from crews.jobs import RedisJobStore
-from crews.settings import CrewsSettings
+from crews.api.app import create_app
+from crews.api.server import ApiServer
+from crews.api.settings import ApiSettings
+from crews.coordinator.coordinator import Coordinator
+from crews.coordinator.settings import CrewsSettings
+from crews.jobs.store import RedisJobStore
 from tests.servers import ManagedServer
 
 CREW_YAML = """\

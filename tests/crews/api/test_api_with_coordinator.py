@@ -8,14 +8,14 @@ from httpx_sse import aconnect_sse
 from nats.js import JetStreamContext
 
 from bus import subjects
-from bus.codec import decode
-from bus.events import publish_event
+from bus.contracts.codec import decode
+from bus.contracts.events import publish_event
+from bus.contracts.step import from_request
+from bus.jetstream.streams import ensure_role_consumer
 from bus.settings import BusSettings
-from bus.step import from_request
-from bus.streams import ensure_role_consumer
-from crews.coordinator import Coordinator
-from crews.job_events import status_event
-from crews.jobs import RedisJobStore, StepResult, job_keys
+from crews.coordinator.coordinator import Coordinator
+from crews.jobs.events import status_event
+from crews.jobs.store import RedisJobStore, StepResult, job_keys
 from tests.crews.api.conftest import submit
 
 

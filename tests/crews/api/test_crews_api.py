@@ -7,7 +7,7 @@ import json
 import httpx
 import yaml
 
-from crews.spec import load_crew_text
+from crews.spec.load import load_crew_text
 from tests.crews.api.conftest import CREW_YAML
 
 YAML = {"content-type": "application/yaml"}

@@ -7,12 +7,12 @@ from a2a.types import StreamResponse, TaskState
 from httpx_sse import ServerSentEvent, aconnect_sse
 from nats.js import JetStreamContext
 
-from bus.codec import decode, encode
-from bus.events import follow_events, publish_event
-from crews.api_events import is_job_end
-from crews.job_control import finish_job
-from crews.job_events import status_event
-from crews.jobs import RedisJobStore
+from bus.contracts.codec import decode, encode
+from bus.contracts.events import follow_events, publish_event
+from crews.api.routes.events import is_job_end
+from crews.jobs.control import finish_job
+from crews.jobs.events import status_event
+from crews.jobs.store import RedisJobStore
 from tests.crews.api.conftest import submit
 
 WORKING, COMPLETED = TaskState.TASK_STATE_WORKING, TaskState.TASK_STATE_COMPLETED

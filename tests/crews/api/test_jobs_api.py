@@ -10,9 +10,9 @@ import pytest
 from nats.js import JetStreamContext
 
 from bus import subjects
-from crews.jobs import RedisJobStore, StepResult, job_keys
-from crews.planner import plan
-from crews.spec import CrewSpec
+from crews.jobs.store import RedisJobStore, StepResult, job_keys
+from crews.plan.planner import plan
+from crews.spec.models import CrewSpec
 from tests.crews.api.conftest import CREW_YAML, submit
 
 

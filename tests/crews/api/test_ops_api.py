@@ -11,9 +11,9 @@ from nats.js import JetStreamContext
 from prometheus_client.parser import text_string_to_metric_families
 
 from bus import subjects
+from bus.jetstream.streams import ensure_role_consumer
 from bus.settings import BusSettings
-from bus.streams import ensure_role_consumer
-from crews.jobs import RedisJobStore, job_keys
+from crews.jobs.store import RedisJobStore, job_keys
 from tests.crews.api.conftest import CREW_YAML, StartApi, submit
 
 YAML = {"content-type": "application/yaml"}

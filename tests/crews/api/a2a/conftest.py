@@ -13,14 +13,14 @@ from a2a.types import SendMessageRequest, StreamResponse
 from nats.js import JetStreamContext
 
 from bus import subjects
-from bus.codec import decode
+from bus.contracts.codec import decode
+from bus.contracts.step import from_request
+from bus.jetstream.streams import ensure_role_consumer, ensure_streams
 from bus.settings import BusSettings
-from bus.step import from_request
-from bus.streams import ensure_role_consumer, ensure_streams
-from crews.jobs import RedisJobStore
-from crews.spec import load_crew_text
-from roles.events import StepEvents
-from roles.results import ResultStore, StepResult
+from crews.jobs.store import RedisJobStore
+from crews.spec.load import load_crew_text
+from roles.step.events import StepEvents
+from roles.step.results import ResultStore, StepResult
 from tests.crews.api.conftest import CREW_YAML, StartApi
 
 KEY = "a2a-test-key"

@@ -28,8 +28,8 @@ from a2a.utils.errors import (
 from google.protobuf import json_format
 from nats.js import JetStreamContext
 
-from crews.coordinator import Coordinator
-from crews.jobs import RedisJobStore
+from crews.coordinator.coordinator import Coordinator
+from crews.jobs.store import RedisJobStore
 from tests.crews.api.a2a.conftest import WAIT_S, MakeClient, collect, take_step
 
 BINDINGS = ["JSONRPC", "HTTP+JSON"]

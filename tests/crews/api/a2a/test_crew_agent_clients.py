@@ -15,8 +15,8 @@ from a2a.client import Client, ClientConfig, ClientFactory
 from a2a.types import SubscribeToTaskRequest
 from nats.js import JetStreamContext
 
-from crews.coordinator import Coordinator
-from crews.jobs import RedisJobStore
+from crews.coordinator.coordinator import Coordinator
+from crews.jobs.store import RedisJobStore
 from crews.local.servers import ServerProcess, free_port
 from tests.crews.api.a2a.conftest import AUTH, KEY, WAIT_S, collect, take_step
 from tests.crews.api.a2a.test_crew_agent import ask, run_digest, shape

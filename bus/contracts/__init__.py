@@ -1,0 +1,1 @@
+"""What crosses the bus, defined once: the step, its result, approvals, events, states, key layouts, usage."""

@@ -1,0 +1,1 @@
+"""JetStream: streams and consumers, durable dispatch, the work loop, dead letters."""

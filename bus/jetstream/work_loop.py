@@ -1,0 +1,216 @@
+"""The consumer work loop: fetch, keep the message alive while handling, then ack, nak or dead-letter.
+
+- While the handler runs, an in-progress ack goes out every ``ack_wait / 3``,
+  so a long step is not redelivered.
+- Success → ``ack`` (confirmed by the server) *after* the handler returned, i.e.
+  after it recorded its result.
+- ``RetryableError`` (or any unexpected error, logged) → ``nak`` with a delay,
+  until the last allowed delivery, which is dead-lettered and terminated.
+- ``stop()`` (wired to SIGTERM by the process) stops fetching, gives the
+  handlers in hand ``grace_s`` to finish, then naks what is left.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from nats.aio.msg import Msg
+from nats.errors import Error as NatsError
+from nats.errors import TimeoutError as NatsTimeout
+from nats.js import JetStreamContext
+from opentelemetry import trace
+
+from bus.errors import RetryableError
+from bus.jetstream.dead_letters import DeadHandler, DeadLetter, record_dead_letter
+from bus.tracing import extract
+
+log = logging.getLogger(__name__)
+tracer = trace.get_tracer("crews.bus")
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One delivery of a message to a handler."""
+
+    subject: str
+    data: bytes
+    headers: dict[str, str]
+    attempt: int
+    max_deliver: int
+    stream_seq: int
+
+    @property
+    def last_attempt(self) -> bool:
+        return self.max_deliver > 0 and self.attempt >= self.max_deliver
+
+
+Handler = Callable[[Delivery], Awaitable[None]]
+
+
+def dead_letter_of(delivery: Delivery, stream: str, consumer: str, reason: str) -> DeadLetter:
+    """What is kept of ``delivery`` when it cannot be handled."""
+    return DeadLetter(
+        stream=stream,
+        consumer=consumer,
+        subject=delivery.subject,
+        stream_seq=delivery.stream_seq,
+        deliveries=delivery.attempt,
+        reason=reason,
+        payload_b64=base64.b64encode(delivery.data).decode(),
+        headers=delivery.headers,
+    )
+
+
+class WorkLoop:
+    """Pull from one durable consumer and run ``handler`` on up to ``concurrency`` messages at once."""
+
+    def __init__(
+        self,
+        js: JetStreamContext,
+        stream: str,
+        consumer: str,
+        handler: Handler,
+        *,
+        on_dead: DeadHandler | None = None,
+        concurrency: int = 1,
+        grace_s: float = 30.0,
+        retry_delay_s: float = 1.0,
+    ) -> None:
+        self._js, self._stream, self._consumer = js, stream, consumer
+        self._handler, self._on_dead = handler, on_dead
+        self._slots = asyncio.Semaphore(concurrency)
+        self._concurrency, self._grace_s, self._retry_delay_s = concurrency, grace_s, retry_delay_s
+        self._stopping = asyncio.Event()
+        self._ready = asyncio.Event()
+        self._in_hand: set[asyncio.Task[None]] = set()
+        self._ack_wait = 30.0
+        self._max_deliver = -1
+
+    def stop(self) -> None:
+        """Stop fetching; ``run`` returns once the messages in hand are finished or given back."""
+        self._stopping.set()
+
+    async def wait_ready(self) -> None:
+        """Wait until the loop is bound to its consumer and fetching."""
+        await self._ready.wait()
+
+    async def run(self) -> None:
+        sub = await self._js.pull_subscribe_bind(consumer=self._consumer, stream=self._stream)
+        info = await sub.consumer_info()
+        self._ack_wait = float(info.config.ack_wait or 30.0)
+        self._max_deliver = int(info.config.max_deliver or -1)
+        self._ready.set()
+        try:
+            while not self._stopping.is_set():
+                await self._fetch_into_slots(sub)
+        finally:
+            await self._drain()
+            with contextlib.suppress(Exception):
+                await sub.unsubscribe()
+
+    async def _first_slot(self) -> bool:
+        """Wait for a free slot; False when the loop is stopping instead."""
+        acquire = asyncio.ensure_future(self._slots.acquire())
+        stopping = asyncio.ensure_future(self._stopping.wait())
+        await asyncio.wait({acquire, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        stopping.cancel()
+        if not acquire.done():
+            acquire.cancel()
+            return False
+        if self._stopping.is_set():
+            self._slots.release()
+            return False
+        return True
+
+    async def _fetch_into_slots(self, sub: JetStreamContext.PullSubscription) -> None:
+        if not await self._first_slot():
+            return
+        free = 1
+        while free < self._concurrency and not self._slots.locked():
+            await self._slots.acquire()
+            free += 1
+        try:
+            msgs = await sub.fetch(free, timeout=1.0)
+        except (NatsTimeout, TimeoutError):  # nats-py raises either when nothing came
+            msgs = []
+        except NatsError as exc:  # disconnected: the client reconnects, we fetch again
+            log.warning("fetch from %s/%s failed, retrying: %s", self._stream, self._consumer, exc)
+            msgs = []
+            await asyncio.sleep(self._retry_delay_s)
+        for _ in range(free - len(msgs)):
+            self._slots.release()
+        for msg in msgs:
+            task = asyncio.create_task(self._handle(msg))
+            self._in_hand.add(task)
+            task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._in_hand.discard(task)
+        self._slots.release()
+
+    async def _drain(self) -> None:
+        if not self._in_hand:
+            return
+        _, late = await asyncio.wait(set(self._in_hand), timeout=self._grace_s)
+        for task in late:
+            task.cancel()
+        if late:
+            await asyncio.wait(late)
+
+    async def _handle(self, msg: Msg) -> None:
+        meta = msg.metadata
+        delivery = Delivery(
+            subject=msg.subject,
+            data=msg.data,
+            headers=dict(msg.headers or {}),
+            attempt=meta.num_delivered,
+            max_deliver=self._max_deliver,
+            stream_seq=meta.sequence.stream,
+        )
+        keep_alive = asyncio.create_task(self._keep_alive(msg))
+        try:
+            with tracer.start_as_current_span(
+                f"process {msg.subject}", context=extract(delivery.headers), kind=trace.SpanKind.CONSUMER
+            ) as span:
+                span.set_attribute("messaging.system", "nats")
+                span.set_attribute("messaging.destination.name", msg.subject)
+                span.set_attribute("messaging.message.delivery_count", delivery.attempt)
+                await self._run_handler(msg, delivery)
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception):
+                await msg.nak()
+            raise
+        finally:
+            keep_alive.cancel()
+
+    async def _run_handler(self, msg: Msg, delivery: Delivery) -> None:
+        try:
+            await self._handler(delivery)
+        except RetryableError as exc:
+            await self._retry_or_dead(msg, delivery, str(exc), exc.retry_after)
+        except Exception as exc:  # transport edge: a failing handler must not stop the loop
+            log.exception("handler failed on %s (delivery %d)", delivery.subject, delivery.attempt)
+            await self._retry_or_dead(msg, delivery, f"{type(exc).__name__}: {exc}", self._retry_delay_s)
+        else:
+            await msg.ack_sync(timeout=5.0)
+
+    async def _retry_or_dead(self, msg: Msg, delivery: Delivery, reason: str, delay: float) -> None:
+        if not delivery.last_attempt:
+            await msg.nak(delay=delay)
+            return
+        dead = dead_letter_of(delivery, self._stream, self._consumer, reason)
+        await record_dead_letter(self._js, dead)
+        if self._on_dead is not None:
+            await self._on_dead(dead)
+        await msg.term()
+        log.warning("dead-lettered %s after %d deliveries: %s", delivery.subject, delivery.attempt, reason)
+
+    async def _keep_alive(self, msg: Msg) -> None:
+        while True:
+            await asyncio.sleep(self._ack_wait / 3)
+            await msg.in_progress()

@@ -1,0 +1,258 @@
+"""What the HTTP API takes and returns: pydantic models, with the examples the OpenAPI docs show."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
+
+from crews.jobs.store import JobRecord, JobStatus, RoleUsage, StepResult, StepState
+from crews.plan.planner import Plan, StepKind
+from crews.spec.models import CrewSpec, InputSpec, ProcessKind
+
+
+def _examples(*examples: dict[str, Any]) -> ConfigDict:
+    return ConfigDict(json_schema_extra={"examples": list(examples)})
+
+
+# --- errors ------------------------------------------------------------------------------------
+
+
+class ErrorIssue(BaseModel):
+    """One located mistake in a crew file: where it is and how to fix it."""
+
+    file: str
+    line: int
+    column: int
+    field: str
+    message: str
+
+
+class ErrorBody(BaseModel):
+    """Every error response: a stable code, a message that says what to fix, and located issues."""
+
+    model_config = _examples(
+        {
+            "error": "crew_file_invalid",
+            "message": "<body>:14:12: tasks.write.agent: unknown role 'writter'; did you mean 'writer'?",
+            "issues": [
+                {
+                    "file": "<body>",
+                    "line": 14,
+                    "column": 12,
+                    "field": "tasks.write.agent",
+                    "message": "unknown role 'writter'; did you mean 'writer'?",
+                }
+            ],
+        },
+        {"error": "job_not_found", "message": "no job '4f1c…' (finished jobs are kept for 604800 s)"},
+    )
+
+    error: str = Field(description="A stable code for programs, e.g. crew_not_found.")
+    message: str = Field(description="What went wrong and what to do about it, for people.")
+    issues: list[ErrorIssue] = Field(default=[], description="Crew file mistakes, each at its line.")
+
+
+# --- crews -------------------------------------------------------------------------------------
+
+
+class CrewSummary(BaseModel):
+    """A registered crew at a glance."""
+
+    model_config = _examples(
+        {
+            "name": "research",
+            "description": "Research a topic, write a short paragraph about it, and review the paragraph.",
+            "process": "sequential",
+            "roles": ["researcher", "writer", "reviewer"],
+            "tasks": ["research", "write", "review"],
+            "inputs": {
+                "topic": {"type": "string", "default": "honey bees", "description": "What to write about"}
+            },
+        }
+    )
+
+    name: str
+    description: str
+    process: ProcessKind
+    roles: list[str] = Field(description="Role keys, each its own worker process and queue.")
+    tasks: list[str]
+    inputs: dict[str, InputSpec] = Field(
+        description="What a job gives; an input without default is required."
+    )
+
+    @classmethod
+    def of(cls, spec: CrewSpec) -> CrewSummary:
+        return cls(
+            name=spec.name,
+            description=spec.description,
+            process=spec.process,
+            roles=list(spec.all_roles()),
+            tasks=list(spec.tasks),
+            inputs=dict(spec.inputs),
+        )
+
+
+class CrewList(BaseModel):
+    crews: list[CrewSummary]
+
+
+# --- jobs --------------------------------------------------------------------------------------
+
+
+class JobRequest(BaseModel):
+    """A job of a crew: its inputs (checked against the crew's declared inputs before it is accepted)."""
+
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"inputs": {"topic": "honey bees"}}]}
+    )
+
+    inputs: dict[str, JsonValue] = Field(default={}, description="Values for the crew's {placeholders}.")
+    timeout_s: float | None = Field(
+        None, gt=0, le=7 * 24 * 3600, description="Fail the job after this long; none: the server's default."
+    )
+
+
+class StepView(BaseModel):
+    """One step of the job's plan: who does it, its state, and its output once it has one."""
+
+    id: str
+    kind: StepKind
+    task: str | None
+    role: str | None = Field(description="None while a hierarchical manager has not assigned it.")
+    depends_on: list[str]
+    state: StepState
+    output: str | None = Field(None, description="The step's result, once recorded.")
+    data: JsonValue = Field(None, description="Structured result, for tasks with an output schema.")
+    worker: str = ""
+
+
+class JobSummary(BaseModel):
+    id: str
+    crew: str
+    status: JobStatus
+    created_at: float
+    finished_at: float | None
+    reason: str = Field("", description="Why the job failed or was cancelled.")
+
+    @classmethod
+    def of(cls, record: JobRecord) -> JobSummary:
+        return cls(
+            id=record.id,
+            crew=record.crew,
+            status=record.status,
+            created_at=record.created_at,
+            finished_at=record.finished_at,
+            reason=record.reason,
+        )
+
+
+class JobView(JobSummary):
+    """A job in full: its plan with each step's state and output, usage per role, and the outcome."""
+
+    model_config = _examples(
+        {
+            "id": "9b2f0c4e1d7a43a8b6c1",
+            "crew": "research",
+            "status": "running",
+            "created_at": 1767225600.0,
+            "finished_at": None,
+            "reason": "",
+            "inputs": {"topic": "honey bees"},
+            "plan_version": 1,
+            "steps": [
+                {
+                    "id": "research",
+                    "kind": "task",
+                    "task": "research",
+                    "role": "researcher",
+                    "depends_on": [],
+                    "state": "completed",
+                    "output": "- Bees dance.",
+                    "worker": "w-1",
+                },
+                {
+                    "id": "write",
+                    "kind": "task",
+                    "task": "write",
+                    "role": "writer",
+                    "depends_on": ["research"],
+                    "state": "working",
+                    "output": None,
+                },
+            ],
+            "usage": {"researcher": {"input_tokens": 210, "output_tokens": 48, "calls": 1}},
+            "tokens": 258,
+            "output": "",
+        }
+    )
+
+    inputs: dict[str, JsonValue]
+    plan_version: int = Field(description="0 until the coordinator has planned the job.")
+    steps: list[StepView]
+    usage: dict[str, RoleUsage] = Field(description="LLM tokens and calls per role.")
+    tokens: int = Field(description="Input plus output tokens of every role.")
+    output: str = Field(description="The job's final output, once completed.")
+
+    @classmethod
+    def build(cls, record: JobRecord, results: dict[str, StepResult], usage: dict[str, RoleUsage]) -> JobView:
+        plan = Plan.model_validate(record.plan) if record.plan is not None else None
+        steps = [
+            StepView(
+                id=step.id,
+                kind=step.kind,
+                task=step.task,
+                role=step.role,
+                depends_on=list(step.depends_on),
+                state=record.steps.get(step.id, "pending"),
+                output=results[step.id].output if step.id in results else None,
+                data=results[step.id].data if step.id in results else None,
+                worker=results[step.id].worker if step.id in results else "",
+            )
+            for step in (plan.steps if plan is not None else [])
+        ]
+        return cls(
+            **JobSummary.of(record).model_dump(),
+            inputs=record.inputs,
+            plan_version=record.plan_version,
+            steps=steps,
+            usage=usage,
+            tokens=sum(u.input_tokens + u.output_tokens for u in usage.values()),
+            output=record.output,
+        )
+
+
+class JobList(BaseModel):
+    jobs: list[JobSummary] = Field(description="Newest first.")
+
+
+# --- operations --------------------------------------------------------------------------------
+
+
+class Health(BaseModel):
+    status: Literal["ok"] = "ok"
+
+
+class Readiness(BaseModel):
+    """Whether this API can serve: NATS and Redis reachable."""
+
+    model_config = _examples(
+        {"ready": True, "checks": {"nats": "ok", "redis": "ok"}},
+        {"ready": False, "checks": {"nats": "ok", "redis": "cannot reach Redis: Connection refused"}},
+    )
+
+    ready: bool
+    checks: dict[str, str]
+
+
+class RoleLoad(BaseModel):
+    """One role's load: what KEDA and the local autoscaler scale on, and the workers running."""
+
+    crew: str
+    role: str
+    queue_depth: int = Field(description="Steps waiting for or held by the role's workers.")
+    workers: int | None = Field(None, description="Worker processes (local stack); None where KEDA scales.")
+
+
+class RoleList(BaseModel):
+    roles: list[RoleLoad]

@@ -1,0 +1,144 @@
+"""``/crews``: register a crew from its YAML (or JSON) file, list, read and delete crews."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import PlainTextResponse
+
+from crews.api.deps import Deps
+from crews.api.errors import UnsupportedMediaType
+from crews.api.models import CrewList, CrewSummary, ErrorBody
+from crews.errors import CrewNotFound
+from crews.spec.dump import dump_crew
+from crews.spec.load import crew_json_schema, load_crew_text
+from crews.spec.models import CrewSpec
+from crews.spec.problems import CrewFileError, SpecIssue
+
+router = APIRouter(tags=["crews"])
+
+BODY_NAME = "<body>"
+"""The file name crew-file errors give for a crew sent in a request body."""
+
+YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml")
+JSON_TYPES = ("application/json",)
+
+_EXAMPLE = """\
+name: research
+process: sequential
+inputs:
+  topic: {description: What to write about, default: honey bees}
+roles:
+  researcher: {role: Researcher, goal: Find simple, true facts about {topic}.}
+  writer: {role: Writer, goal: Write clear, short text.}
+tasks:
+  research: {description: List three facts about {topic}., expected_output: Three bullets., agent: researcher}
+  write: {description: Write one paragraph about {topic}., expected_output: One paragraph., agent: writer}
+"""
+
+_CREW_BODY: dict[str, Any] = {
+    "required": True,
+    "description": "The crew file, as YAML or JSON (the same schema: GET /schemas/crew.json).",
+    "content": {
+        "application/yaml": {"schema": {"type": "string"}, "example": _EXAMPLE},
+        "application/json": {"schema": {"$ref": "#/components/schemas/CrewSpec"}},
+    },
+}
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorBody, "description": "No or unknown API key."},
+    404: {"model": ErrorBody, "description": "No crew by that name."},
+}
+
+
+def parse_crew(body: bytes, content_type: str) -> CrewSpec:
+    """The crew in a request body; a bad file raises ``CrewFileError`` naming line, column and field."""
+    media = content_type.split(";", 1)[0].strip().lower()
+    if media not in YAML_TYPES + JSON_TYPES:
+        raise UnsupportedMediaType(
+            f"send the crew file as YAML (Content-Type: application/yaml) or JSON (application/json), "
+            f"not {media or 'a body without Content-Type'}"
+        )
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise CrewFileError([SpecIssue(BODY_NAME, 1, 1, "", "the body is not UTF-8 text")]) from None
+    if media in JSON_TYPES:
+        try:
+            json.loads(text)
+        except json.JSONDecodeError as exc:
+            issue = SpecIssue(BODY_NAME, exc.lineno, exc.colno, "", f"not valid JSON: {exc.msg}")
+            raise CrewFileError([issue]) from None
+    return load_crew_text(text, BODY_NAME)  # JSON is YAML, so its errors get lines too
+
+
+@router.post(
+    "/crews",
+    status_code=201,
+    openapi_extra={"requestBody": _CREW_BODY},
+    responses={
+        200: {"model": CrewSummary, "description": "A crew of that name was replaced."},
+        413: {"model": ErrorBody, "description": "The body is over the size limit."},
+        415: {"model": ErrorBody, "description": "The body is neither YAML nor JSON."},
+        422: {"model": ErrorBody, "description": "The crew file is invalid; issues name line and field."},
+        401: _ERRORS[401],
+    },
+)
+async def register_crew(request: Request, response: Response, deps: Deps) -> CrewSummary:
+    """Register a crew (201), or replace the crew of the same name (200): its next jobs use the new file."""
+    spec = parse_crew(await request.body(), request.headers.get("content-type", ""))
+    existed = await _exists(deps, spec.name)
+    await deps.store.save_crew(spec.name, spec.model_dump(mode="json"))
+    response.status_code = 200 if existed else 201
+    response.headers["Location"] = f"/crews/{spec.name}"
+    return CrewSummary.of(spec)
+
+
+async def _exists(deps: Deps, name: str) -> bool:
+    try:
+        await deps.store.get_crew(name)
+    except CrewNotFound:
+        return False
+    return True
+
+
+@router.get("/crews", responses={401: _ERRORS[401]})
+async def list_crews(deps: Deps) -> CrewList:
+    """Every registered crew, by name."""
+    specs = [
+        CrewSpec.model_validate(await deps.store.get_crew(name)) for name in await deps.store.list_crews()
+    ]
+    return CrewList(crews=[CrewSummary.of(spec) for spec in specs])
+
+
+@router.get("/schemas/crew.json", response_model=None)
+async def crew_schema() -> dict[str, Any]:
+    """The JSON schema of crew files (for editors: ``# yaml-language-server: $schema=<this URL>``)."""
+    return crew_json_schema()
+
+
+@router.get(
+    "/crews/{name}",
+    response_model=CrewSpec,
+    responses={
+        **_ERRORS,
+        200: {"content": {"application/yaml": {"schema": {"type": "string"}, "example": _EXAMPLE}}},
+    },
+)
+async def get_crew(name: str, request: Request, deps: Deps) -> CrewSpec | Response:
+    """The crew's definition: JSON, or the crew file as YAML with ``Accept: application/yaml``."""
+    spec = CrewSpec.model_validate(await deps.store.get_crew(name))
+    accept = request.headers.get("accept", "")
+    if any(media in accept for media in YAML_TYPES):
+        return PlainTextResponse(dump_crew(spec), media_type="application/yaml")
+    return spec
+
+
+@router.delete("/crews/{name}", status_code=204, responses=_ERRORS)
+async def delete_crew(name: str, deps: Deps) -> Response:
+    """Forget the crew; its running jobs keep their own copy of it and run to the end."""
+    await deps.store.get_crew(name)  # CrewNotFound → 404
+    await deps.store.delete_crew(name)
+    return Response(status_code=204)

@@ -1,0 +1,35 @@
+"""``crews api``: serve the HTTP API with uvicorn."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(api)
+
+
+def api(
+    host: Annotated[
+        str | None, typer.Option(help="Address to listen on (default: CREWS_API_HOST, else 127.0.0.1).")
+    ] = None,
+    port: Annotated[
+        int | None, typer.Option(help="Port (default: CREWS_API_PORT, else 8080; 0: a free one).")
+    ] = None,
+) -> None:
+    """Serve the HTTP API: crews, jobs, job events (SSE), health and metrics (SIGTERM stops it)."""
+    import asyncio
+    import logging
+
+    from crews.api.server import serve
+    from crews.api.settings import ApiSettings
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    settings = ApiSettings()
+    if host is not None:
+        settings.api_host = host
+    if port is not None:
+        settings.api_port = port
+    asyncio.run(serve(settings))

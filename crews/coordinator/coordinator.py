@@ -1,0 +1,237 @@
+"""The coordinator: plans each job, dispatches every ready step, and follows the job to its end.
+
+It keeps nothing in memory that a restart would lose. Job state lives in Redis
+(``crews.jobs.store``); submissions and step events come from durable JetStream
+consumers. Advancing a job is idempotent: it re-reads the job, dispatches the
+ready steps that have no result under their stable message ids (JetStream
+drops the repeats), and ends the job once. So a second coordinator can finish
+a job the first one was running.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+
+from a2a.types import SendMessageRequest, StreamResponse, TaskState
+from nats.js import JetStreamContext
+from nats.js.api import DeliverPolicy
+from nats.js.errors import NotFoundError
+from opentelemetry import trace
+from pydantic import ValidationError
+
+from bus import subjects
+from bus.contracts.codec import decode
+from bus.contracts.step import from_request, to_request
+from bus.jetstream.dead_letters import DeadLetter, ensure_advisory_capture, sweep_once
+from bus.jetstream.dispatch import MSG_ID, dispatch_step, step_msg_id
+from bus.jetstream.streams import (
+    ensure_jobs_consumer,
+    ensure_role_consumer,
+    ensure_streams,
+    work_consumer_config,
+)
+from bus.jetstream.work_loop import Delivery, WorkLoop
+from bus.settings import BusSettings
+from bus.tracing import extract
+from crews.coordinator.settings import CrewsSettings
+from crews.errors import CrewsError, JobNotFound, PlanError
+from crews.jobs.control import JobSubmission, finish_job
+from crews.jobs.events import publish_job_status
+from crews.jobs.store import JobStatus, RedisJobStore, StepResult
+from crews.plan.planner import MANAGER_STEP, Plan, assign_roles, final_step_ids, plan, ready_steps
+from crews.spec.models import CrewSpec
+from crews.spec.step_work import build_step_work
+
+log = logging.getLogger(__name__)
+tracer = trace.get_tracer("crews.coordinator.coordinator")
+EVENTS_CONSUMER = "coordinator-events"
+
+
+class Coordinator:
+    """Consumes job submissions and step events; every decision is re-derived from Redis."""
+
+    def __init__(
+        self, js: JetStreamContext, store: RedisJobStore, settings: CrewsSettings, bus: BusSettings
+    ) -> None:
+        self.js, self.store, self.settings, self.bus = js, store, settings, bus
+        self._loops: list[WorkLoop] = []
+        self._consumers: set[tuple[str, str]] = set()
+        self._stopping = asyncio.Event()
+
+    async def setup(self) -> None:
+        await ensure_streams(self.js, self.bus)
+        await ensure_jobs_consumer(self.js, self.bus)
+        events = work_consumer_config(EVENTS_CONSUMER, subjects.EVENTS_ALL, self.bus)
+        events.deliver_policy = DeliverPolicy.NEW
+        try:  # an existing durable keeps its position
+            await self.js.consumer_info(subjects.EVENTS_STREAM, EVENTS_CONSUMER)
+        except NotFoundError:
+            await self.js.add_consumer(subjects.EVENTS_STREAM, events)
+        await ensure_advisory_capture(self.js, [subjects.TASKS_STREAM, subjects.JOBS_STREAM])
+
+    async def run(self, ready: asyncio.Event | None = None) -> None:
+        await self.setup()
+        self._loops = [
+            WorkLoop(self.js, subjects.JOBS_STREAM, subjects.JOBS_CONSUMER, self.on_submission,
+                     on_dead=self.on_dead, concurrency=4),
+            WorkLoop(self.js, subjects.EVENTS_STREAM, EVENTS_CONSUMER, self.on_event, concurrency=8),
+        ]  # fmt: skip
+        runners = [asyncio.create_task(loop.run()) for loop in self._loops]
+        for loop in self._loops:
+            await loop.wait_ready()
+        if ready is not None:
+            ready.set()
+        ticker = asyncio.create_task(self._tick_forever())
+        try:
+            await asyncio.gather(*runners)
+        finally:
+            ticker.cancel()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        for loop in self._loops:
+            loop.stop()
+
+    # --- inputs ----------------------------------------------------------------------------
+
+    async def on_submission(self, delivery: Delivery) -> None:
+        submission = JobSubmission.model_validate_json(delivery.data)
+        record = await self.store.get(submission.job)
+        if record.terminal:
+            return
+        if record.plan is None:
+            try:
+                spec = CrewSpec.model_validate(await self.store.get_crew(submission.crew))
+                job_plan = plan(spec, submission.inputs)
+            except (CrewsError, ValidationError) as exc:
+                await self._finish(submission.job, "failed", reason=f"cannot plan the job: {exc}")
+                return
+            await self._ensure_consumers(spec)
+            traceparent = delivery.headers.get("traceparent", "")
+            await self.store.start(
+                submission.job, job_plan.model_dump(mode="json"), spec.model_dump(mode="json"), traceparent
+            )
+            await publish_job_status(self.js, submission.job, "running")
+        await self.advance(submission.job)
+
+    async def _ensure_consumers(self, spec: CrewSpec) -> None:
+        """Each role's consumer exists before its first step, so KEDA and the local autoscaler see the lag.
+
+        Once per (crew, role) per process: each check is a JetStream API round trip.
+        """
+        for role in spec.all_roles():
+            if (spec.name, role) not in self._consumers:
+                await ensure_role_consumer(self.js, spec.name, role, self.bus)
+                self._consumers.add((spec.name, role))
+
+    async def on_event(self, delivery: Delivery) -> None:
+        msg_id = delivery.headers.get(MSG_ID, "")
+        if msg_id.endswith(":artifact") or ":job:" in msg_id:
+            return  # artifacts and our own job-level events need nothing: skip decoding them
+        event = decode(delivery.data, StreamResponse)
+        if not event.HasField("status_update"):
+            return
+        update = event.status_update
+        job = update.context_id
+        if update.task_id == job:
+            return  # our own job-level event
+        step = update.task_id.removeprefix(f"{job}.")
+        state = update.status.state
+        if state == TaskState.TASK_STATE_WORKING:
+            await self.store.set_step_state(job, step, "working", seq=delivery.stream_seq)
+        elif state == TaskState.TASK_STATE_INPUT_REQUIRED:
+            await self.store.set_step_state(
+                job, step, "input-required", seq=delivery.stream_seq
+            )  # waits for approval
+        elif state == TaskState.TASK_STATE_COMPLETED:
+            await self.store.set_step_state(job, step, "completed", seq=delivery.stream_seq)
+            await self.advance(job)
+        elif state == TaskState.TASK_STATE_FAILED:
+            await self.store.set_step_state(job, step, "failed", seq=delivery.stream_seq)
+            reason = " ".join(p.text for p in update.status.message.parts if p.text) or "no reason given"
+            await self._finish(job, "failed", reason=f"step '{step}' failed: {reason}")
+
+    async def on_dead(self, dead: DeadLetter) -> None:
+        """A submission or a step that could not be handled: fail its job with the reason."""
+        if dead.stream == subjects.JOBS_STREAM:
+            job = JobSubmission.model_validate_json(dead.payload).job
+            await self._finish(job, "failed", reason=f"the job could not be started: {dead.reason}")
+            return
+        work = from_request(decode(dead.payload, SendMessageRequest))
+        await self.store.set_step_state(work.job, work.step, "failed")
+        reason = f"step '{work.step}' ({work.role}) gave up after {dead.deliveries} deliveries: {dead.reason}"
+        await self._finish(work.job, "failed", reason=reason)
+
+    # --- the job's progress ----------------------------------------------------------------
+
+    async def advance(self, job: str) -> None:
+        """Dispatch what is ready, or end the job when every step has a result."""
+        record = await self.store.get(job)
+        if record.terminal or record.plan is None or record.crew_spec is None:
+            return
+        spec = CrewSpec.model_validate(record.crew_spec)
+        current = Plan.model_validate(record.plan)
+        results = await self.store.results(job)
+        try:
+            current = await self._assign_from_manager(job, spec, current, results)
+        except PlanError as exc:
+            await self._finish(job, "failed", reason=f"the manager's plan is unusable: {exc}")
+            return
+        if all(step.id in results for step in current.steps):
+            await self._finish(job, "completed", output=final_output(current, results))
+            return
+        for step in ready_steps(current, set(results)):
+            work = build_step_work(job, spec, current, step, results)
+            msg_id = step_msg_id(job, step.id, current.version)
+            await dispatch_step(self.js, spec.name, work.role, to_request(work), msg_id)
+            if record.steps.get(step.id, "pending") == "pending":
+                await self.store.set_step_state(job, step.id, "dispatched")
+
+    async def _assign_from_manager(
+        self, job: str, spec: CrewSpec, current: Plan, results: dict[str, StepResult]
+    ) -> Plan:
+        """Hierarchical: once the manager answered, give each unassigned step its role (plan v+1)."""
+        manager = results.get(MANAGER_STEP)
+        if manager is None or all(step.role is not None for step in current.steps):
+            return current
+        assignments = manager.data if isinstance(manager.data, dict) else json.loads(manager.output)
+        updated = assign_roles(current, {str(k): str(v) for k, v in assignments.items()})
+        await self.store.replace_plan(job, updated.model_dump(mode="json"))
+        return updated
+
+    async def _finish(self, job: str, status: JobStatus, *, reason: str = "", output: str = "") -> None:
+        if await finish_job(self.js, self.store, job, status, reason=reason, output=output):
+            log.info("job %s %s %s", job, status, reason)
+
+    # --- time ------------------------------------------------------------------------------
+
+    async def _tick_forever(self) -> None:
+        while not self._stopping.is_set():
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), self.settings.tick_s)
+            await self.tick()
+
+    async def tick(self) -> None:
+        """Fail jobs past their deadline; turn lost last deliveries into dead letters."""
+        for job in await self.store.overdue():
+            try:
+                record = await self.store.get(job)
+            except JobNotFound:  # expired long ago: nothing left to time out
+                await self.store.forget_deadline(job)
+                continue
+            with tracer.start_as_current_span(
+                "job timeout", context=extract({"traceparent": record.traceparent})
+            ):
+                await self._finish(job, "failed", reason=f"timed out after {self.settings.job_timeout_s:g} s")
+        await sweep_once(self.js, self.on_dead)
+
+
+def final_output(current: Plan, results: dict[str, StepResult]) -> str:
+    """The job's output: the last step's, or every final step's under its id (fan-in crews)."""
+    finals = final_step_ids(current)
+    if len(finals) == 1:
+        return results[finals[0]].output
+    return "\n\n".join(f"## {step}\n{results[step].output}" for step in finals)

@@ -1,0 +1,187 @@
+"""Crew files → values of the Helm chart (``helm/crews``): one Deployment and ScaledObject per role.
+
+Pure: it reads ``CrewSpec`` models and the names in ``bus.subjects`` and returns
+plain data. Every NATS name the chart uses (streams, consumers, subjects, the
+JetStream API subjects in the NATS permissions) comes from here, so the chart
+and the processes cannot disagree; ``tests/chart`` checks the rendered
+objects against ``bus.subjects`` again.
+
+    chart_values(specs) -> ChartValues      (``crews`` and ``bus`` blocks; the rest are chart defaults)
+    values_yaml(specs)  -> str              (what ``crews helm values`` prints)
+
+The scaling policy that the chart gives KEDA (poll interval, cooldown,
+fallback) is ``SCALING_POLICY``; the local autoscaler reads the same numbers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import NotRequired, TypedDict
+from urllib.parse import urlsplit
+
+import yaml
+
+from bus import subjects
+from crews.errors import CrewSpecError
+from crews.spec.models import CrewSpec, RoleSpec
+
+__all__ = [
+    "SCALING_POLICY",
+    "BusValues",
+    "ChartValues",
+    "CrewValues",
+    "RoleValues",
+    "ScalingPolicy",
+    "ScalingValues",
+    "bus_values",
+    "chart_values",
+    "crew_values",
+    "role_values",
+    "values_yaml",
+]
+
+
+@dataclass(frozen=True)
+class ScalingPolicy:
+    """How often queue depth is read and how long a role waits before scaling in (chart and local)."""
+
+    polling_interval_s: int = 15
+    cooldown_s: int = 300
+    fallback_failure_threshold: int = 3
+
+
+SCALING_POLICY = ScalingPolicy()
+
+
+class ScalingValues(TypedDict):
+    min: int
+    max: int
+    targetQueueDepth: int
+
+
+class EgressPort(TypedDict):
+    port: int
+    protocol: str
+
+
+class EgressRule(TypedDict):
+    ports: list[EgressPort]
+
+
+class RoleValues(TypedDict):
+    """One role of one crew: what its workers consume and may do on NATS."""
+
+    engine: str
+    stream: str
+    consumer: str
+    subject: str
+    deadLetterSubject: str
+    a2aSubject: str
+    a2aPeers: list[str]
+    scaling: ScalingValues
+    maxExecutionTime: NotRequired[float]
+    egress: NotRequired[list[EgressRule]]
+
+
+class CrewValues(TypedDict):
+    roles: dict[str, RoleValues]
+
+
+class BusValues(TypedDict):
+    """Stream, consumer and subject names of ``bus.subjects`` that the chart needs."""
+
+    jobsStream: str
+    tasksStream: str
+    eventsStream: str
+    deadLetterStream: str
+    jobsSubject: str
+    jobsConsumer: str
+    tasksSubjects: str
+    eventsSubjects: str
+    deadLetterSubjects: str
+    a2aPrefix: str
+
+
+class ChartValues(TypedDict):
+    bus: BusValues
+    crews: dict[str, CrewValues]
+
+
+def bus_values() -> BusValues:
+    return BusValues(
+        jobsStream=subjects.JOBS_STREAM,
+        tasksStream=subjects.TASKS_STREAM,
+        eventsStream=subjects.EVENTS_STREAM,
+        deadLetterStream=subjects.DEAD_LETTER_STREAM,
+        jobsSubject=subjects.JOBS_SUBMIT,
+        jobsConsumer=subjects.JOBS_CONSUMER,
+        tasksSubjects=subjects.TASKS_ALL,
+        eventsSubjects=subjects.EVENTS_ALL,
+        deadLetterSubjects=subjects.DEAD_ALL,
+        a2aPrefix=subjects.A2A_PREFIX,
+    )
+
+
+def role_values(crew: str, key: str, role: RoleSpec) -> RoleValues:
+    """The values of one role: its queue (stream, consumer, subject), A2A subjects, scaling, egress."""
+    consumer = subjects.role_consumer(crew, key)
+    values = RoleValues(
+        engine=role.engine,
+        stream=subjects.TASKS_STREAM,
+        consumer=consumer,
+        subject=subjects.task_subject(crew, key),
+        deadLetterSubject=subjects.dead_letter_subject(subjects.TASKS_STREAM, consumer),
+        a2aSubject=subjects.a2a_subject(f"{crew}.{key}"),
+        a2aPeers=[subjects.a2a_subject(role.nats)] if role.engine == "a2a" and role.nats else [],
+        scaling=ScalingValues(
+            min=role.scaling.min, max=role.scaling.max, targetQueueDepth=role.scaling.target_queue_depth
+        ),
+    )
+    if role.max_execution_time is not None:
+        values["maxExecutionTime"] = role.max_execution_time
+    port = _url_port(role.url) if role.engine == "a2a" and role.url else None
+    if port is not None:
+        values["egress"] = [EgressRule(ports=[EgressPort(port=port, protocol="TCP")])]
+    return values
+
+
+def _url_port(url: str) -> int | None:
+    parts = urlsplit(url)
+    if parts.port is not None:
+        return parts.port
+    return {"https": 443, "http": 80}.get(parts.scheme)
+
+
+def crew_values(spec: CrewSpec) -> CrewValues:
+    """Every role that needs a worker, the manager implied by ``manager_llm`` included."""
+    return CrewValues(
+        roles={key: role_values(spec.name, key, role) for key, role in spec.all_roles().items()}
+    )
+
+
+def chart_values(specs: Sequence[CrewSpec]) -> ChartValues:
+    """The ``bus`` and ``crews`` blocks for these crews; two crews with one name are an error."""
+    crews: dict[str, CrewValues] = {}
+    for spec in specs:
+        if spec.name in crews:
+            raise CrewSpecError(
+                f"two crew files name the crew {spec.name!r}: crew names must be unique in one release"
+            )
+        crews[spec.name] = crew_values(spec)
+    return ChartValues(bus=bus_values(), crews=crews)
+
+
+_HEADER = """\
+# Values for the crews Helm chart (helm/crews), written by `crews helm values`.
+# Crews: {names}
+# Names on NATS come from bus/subjects.py; every other setting keeps the chart's
+# default (see helm/crews/values.yaml and docs/helm.md) unless you add it here
+# or in a second values file:  helm install crews helm/crews -f values.yaml -f site.yaml
+"""
+
+
+def values_yaml(specs: Sequence[CrewSpec]) -> str:
+    values = chart_values(specs)
+    header = _HEADER.format(names=", ".join(values["crews"]) or "(none)")
+    return header + yaml.safe_dump(dict(values), sort_keys=False, default_flow_style=False)

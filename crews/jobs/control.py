@@ -1,0 +1,78 @@
+"""Submit, cancel and end jobs: the store transition first, then the job-level event."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from nats.js import JetStreamContext
+from opentelemetry import trace
+from pydantic import BaseModel
+
+from bus import subjects
+from bus.jetstream.dispatch import publish_durable
+from crews.errors import JobError
+from crews.jobs.events import publish_job_output, publish_job_status
+from crews.jobs.store import JobRecord, JobStatus, RedisJobStore, new_job_id
+
+tracer = trace.get_tracer("crews")
+
+
+class JobSubmission(BaseModel):
+    """The message on ``crews.jobs.store.submit``."""
+
+    job: str
+    crew: str
+    inputs: dict[str, Any] = {}
+
+
+async def submit_job(
+    js: JetStreamContext,
+    store: RedisJobStore,
+    crew: str,
+    inputs: dict[str, Any],
+    *,
+    idempotency_key: str | None = None,
+    timeout_s: float = 3600.0,
+) -> JobRecord:
+    """Create the job (or return the one this idempotency key already made) and publish it once."""
+    await store.get_crew(crew)  # CrewNotFound before anything is recorded
+    job = new_job_id()
+    if idempotency_key:
+        job = await store.claim_idempotency_key(idempotency_key, job)
+    with tracer.start_as_current_span("submit job", kind=trace.SpanKind.PRODUCER) as span:
+        span.set_attribute("crews.job", job)
+        span.set_attribute("crews.crew", crew)
+        record = await store.create(job, crew, inputs, timeout_s)
+        if record.status != "submitted":
+            return record  # a repeat of a job a coordinator already took: nothing to publish again
+        payload = JobSubmission(job=job, crew=record.crew, inputs=record.inputs).model_dump_json().encode()
+        await publish_durable(js, subjects.JOBS_SUBMIT, payload, f"job:{job}", subjects.JOBS_STREAM)
+        await publish_job_status(js, job, "submitted")
+    return record
+
+
+async def finish_job(
+    js: JetStreamContext,
+    store: RedisJobStore,
+    job: str,
+    status: JobStatus,
+    *,
+    reason: str = "",
+    output: str = "",
+) -> bool:
+    """End the job once (False when it had already ended), then publish its output and status."""
+    if not await store.finish(job, status, reason=reason, output=output):
+        return False
+    if output:
+        await publish_job_output(js, job, output)
+    await publish_job_status(js, job, status, reason)
+    return True
+
+
+async def cancel_job(js: JetStreamContext, store: RedisJobStore, job: str) -> JobRecord:
+    """Cancel a job that has not ended; no step is dispatched or started after this returns."""
+    record = await store.get(job)
+    if record.terminal:
+        raise JobError(f"job {job} has already ended ({record.status}): there is nothing to cancel")
+    await finish_job(js, store, job, "cancelled", reason="cancelled on request")
+    return await store.get(job)

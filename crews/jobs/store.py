@@ -1,0 +1,290 @@
+"""The Redis job store: job state, write-once step results, shared memory, usage, and the crew registry.
+
+Keys (DESIGN.md, "State in Redis") carry a hash tag per job so one job's keys
+share a cluster slot: ``crews:{job:<id>}:state|results|memory|usage``. Besides
+them: ``crews:crew:<name>`` (crew definitions), ``crews:jobs`` (sorted set of
+job ids by creation time, for listing), ``crews:jobs:deadlines`` (sorted set
+of running jobs by deadline) and ``crews:idem:<key>`` (idempotency keys).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from typing import Any, Literal
+
+import redis.asyncio as aioredis
+from pydantic import BaseModel, Field
+
+from bus.contracts.step import StepKeys
+from crews.errors import CrewNotFound, JobNotFound
+
+JobStatus = Literal["submitted", "running", "completed", "failed", "cancelled"]
+StepState = Literal["pending", "dispatched", "working", "input-required", "completed", "failed", "canceled"]
+TERMINAL: frozenset[str] = frozenset({"completed", "failed", "cancelled"})
+
+JOBS_INDEX = "crews:jobs"
+WORKERS = "crews:stack:workers"  # worker processes per "crew/role", written by the local autoscaler
+DEADLINES = "crews:jobs:deadlines"
+
+# Move a job to a terminal status only if it is not terminal yet; returns 1 when it moved.
+_FINISH = """
+local status = redis.call('HGET', KEYS[1], 'status')
+if not status or status == 'completed' or status == 'failed' or status == 'cancelled' then return 0 end
+redis.call('HSET', KEYS[1], 'status', ARGV[1], 'reason', ARGV[2], 'output', ARGV[3], 'finished_at', ARGV[4])
+return 1
+"""
+
+
+# Create a job's state hash and index it, only if it does not exist yet.
+# Scripts touch one job's keys only (one cluster slot); the global indexes are updated beside them.
+_CREATE = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], 'id', ARGV[1], 'crew', ARGV[2], 'status', 'submitted', 'inputs', ARGV[3],
+           'created_at', ARGV[4])
+return 1
+"""
+
+
+# A step's state from an event, unless a later event (higher stream sequence) already set it.
+# Without a sequence (the coordinator's own 'dispatched', 'failed'): 'dispatched' only over 'pending'.
+_STEP_STATE = """
+if ARGV[3] == '' then
+  if ARGV[2] == 'dispatched' and redis.call('HGET', KEYS[1], 'step:' .. ARGV[1]) ~= 'pending' then return 0 end
+  redis.call('HSET', KEYS[1], 'step:' .. ARGV[1], ARGV[2])
+  return 1
+end
+local last = tonumber(redis.call('HGET', KEYS[1], 'seq:' .. ARGV[1]) or '0')
+if tonumber(ARGV[3]) <= last then return 0 end
+redis.call('HSET', KEYS[1], 'step:' .. ARGV[1], ARGV[2], 'seq:' .. ARGV[1], ARGV[3])
+return 1
+"""
+
+
+def new_job_id() -> str:
+    return uuid.uuid4().hex[:20]
+
+
+def job_keys(job: str) -> StepKeys:
+    return StepKeys.for_job(job)
+
+
+class StepResult(BaseModel):
+    """What a worker recorded for a step (write-once)."""
+
+    output: str
+    data: Any = None
+    role: str = ""
+    worker: str = ""
+    usage: dict[str, int] = Field(default_factory=dict)
+    duration_s: float | None = None
+
+
+class RoleUsage(BaseModel):
+    input_tokens: int = 0
+    output_tokens: int = 0
+    calls: int = 0
+
+
+class JobRecord(BaseModel):
+    """A job as stored: its status, plan (JSON), and what it produced."""
+
+    id: str
+    crew: str
+    status: JobStatus
+    inputs: dict[str, Any] = Field(default_factory=dict)
+    plan: dict[str, Any] | None = None
+    plan_version: int = 0
+    crew_spec: dict[str, Any] | None = None
+    steps: dict[str, StepState] = Field(default_factory=dict)
+    output: str = ""
+    reason: str = ""
+    traceparent: str = ""
+    created_at: float = 0.0
+    finished_at: float | None = None
+
+    @property
+    def terminal(self) -> bool:
+        return self.status in TERMINAL
+
+
+class RedisJobStore:
+    """Job state in Redis; every method is one or a few round trips and safe to repeat."""
+
+    def __init__(self, client: aioredis.Redis, *, job_ttl_s: int = 7 * 24 * 3600) -> None:
+        self.redis = client
+        self.job_ttl_s = job_ttl_s
+        self._finish = client.register_script(_FINISH)
+        self._create = client.register_script(_CREATE)
+        self._step_state = client.register_script(_STEP_STATE)
+
+    @classmethod
+    def from_url(cls, url: str, *, job_ttl_s: int = 7 * 24 * 3600) -> RedisJobStore:
+        return cls(aioredis.Redis.from_url(url, decode_responses=True), job_ttl_s=job_ttl_s)
+
+    async def aclose(self) -> None:
+        await self.redis.aclose()
+
+    # --- crews -----------------------------------------------------------------------------
+
+    async def save_crew(self, name: str, spec: dict[str, Any]) -> None:
+        await self.redis.set(f"crews:crew:{name}", json.dumps(spec))
+
+    async def get_crew(self, name: str) -> dict[str, Any]:
+        raw = await self.redis.get(f"crews:crew:{name}")
+        if raw is None:
+            raise CrewNotFound(f"no crew named {name!r}: register it first (crews run <file> or POST /crews)")
+        data: dict[str, Any] = json.loads(raw)
+        return data
+
+    async def list_crews(self) -> list[str]:
+        names = [key.removeprefix("crews:crew:") async for key in self.redis.scan_iter("crews:crew:*")]
+        return sorted(names)
+
+    async def delete_crew(self, name: str) -> bool:
+        return bool(await self.redis.delete(f"crews:crew:{name}"))
+
+    # --- jobs ------------------------------------------------------------------------------
+
+    async def claim_idempotency_key(self, key: str, job: str) -> str:
+        """The job id for ``key``: ``job`` when the key is new, else the job it was first given to."""
+        name = f"crews:idem:{key}"
+        if await self.redis.set(name, job, nx=True, ex=self.job_ttl_s):
+            return job
+        existing = await self.redis.get(name)
+        return existing or job
+
+    async def create(self, job: str, crew: str, inputs: dict[str, Any], deadline_s: float) -> JobRecord:
+        """Record a submitted job, atomically; an existing job is returned unchanged."""
+        keys, now = job_keys(job), time.time()
+        await self._create(keys=[keys.state], args=[job, crew, json.dumps(inputs), str(now)])
+        record = await self.get(job)
+        async with self.redis.pipeline(transaction=False) as pipe:  # idempotent: safe after a crash
+            pipe.zadd(JOBS_INDEX, {job: record.created_at}, nx=True)
+            if not record.terminal:
+                pipe.zadd(DEADLINES, {job: record.created_at + deadline_s}, nx=True)
+            await pipe.execute()
+        return record
+
+    async def start(
+        self, job: str, plan: dict[str, Any], crew_spec: dict[str, Any], traceparent: str
+    ) -> JobRecord:
+        """Store the plan and mark the job running, unless it already has a plan or has ended."""
+        record = await self.get(job)
+        if record.plan is not None or record.terminal:
+            return record
+        steps = {f"step:{step['id']}": "pending" for step in plan["steps"]}
+        await self.redis.hset(
+            job_keys(job).state,
+            mapping={
+                "status": "running",
+                "plan": json.dumps(plan),
+                "plan_version": str(plan.get("version", 1)),
+                "crew_spec": json.dumps(crew_spec),
+                "traceparent": traceparent,
+                **steps,
+            },
+        )
+        return await self.get(job)
+
+    async def replace_plan(self, job: str, plan: dict[str, Any]) -> None:
+        """A new plan version (hierarchical crews add steps at run time); new steps start pending."""
+        new = {f"step:{step['id']}": "pending" for step in plan["steps"]}
+        state = job_keys(job).state
+        existing = set(await self.redis.hkeys(state))
+        mapping = {k: v for k, v in new.items() if k not in existing}
+        mapping.update({"plan": json.dumps(plan), "plan_version": str(plan["version"])})
+        await self.redis.hset(state, mapping=mapping)
+
+    async def get(self, job: str) -> JobRecord:
+        raw = await self.redis.hgetall(job_keys(job).state)
+        if not raw:
+            raise JobNotFound(f"no job {job!r} (finished jobs are kept for {self.job_ttl_s} s)")
+        return _record(raw)
+
+    async def set_step_state(self, job: str, step: str, state: StepState, *, seq: int | None = None) -> None:
+        """Set a step's state; with ``seq`` (the event's stream sequence), only if no later event set it.
+
+        Events of one job are handled concurrently, so a step's WORKING may be handled after its
+        INPUT-REQUIRED or COMPLETED: the sequence keeps the state from going back.
+        """
+        if seq is None:
+            await self._step_state(keys=[job_keys(job).state], args=[step, state, ""])
+        else:
+            await self._step_state(keys=[job_keys(job).state], args=[step, state, seq])
+
+    async def finish(self, job: str, status: JobStatus, *, reason: str = "", output: str = "") -> bool:
+        """Move the job to a terminal ``status`` once; False when it had already ended."""
+        keys = job_keys(job)
+        moved = await self._finish(keys=[keys.state], args=[status, reason, output, str(time.time())])
+        await self.redis.zrem(DEADLINES, job)
+        if moved:
+            for key in (keys.state, keys.results, keys.memory, keys.usage, keys.approvals):
+                await self.redis.expire(key, self.job_ttl_s)
+        return bool(moved)
+
+    async def results(self, job: str) -> dict[str, StepResult]:
+        raw = await self.redis.hgetall(job_keys(job).results)
+        return {step: StepResult.model_validate_json(value) for step, value in raw.items()}
+
+    async def usage(self, job: str) -> dict[str, RoleUsage]:
+        raw = await self.redis.hgetall(job_keys(job).usage)
+        per_role: dict[str, dict[str, int]] = {}
+        for field, value in raw.items():
+            role, _, metric = field.rpartition(":")
+            per_role.setdefault(role, {})[metric] = int(value)
+        return {role: RoleUsage.model_validate(metrics) for role, metrics in per_role.items()}
+
+    async def memory(self, job: str) -> dict[str, str]:
+        result: dict[str, str] = await self.redis.hgetall(job_keys(job).memory)
+        return result
+
+    async def list_jobs(self, *, limit: int = 100) -> list[JobRecord]:
+        ids = await self.redis.zrevrange(JOBS_INDEX, 0, limit - 1)
+        records = []
+        for job in ids:
+            raw = await self.redis.hgetall(job_keys(job).state)
+            if raw:
+                records.append(_record(raw))
+        return records
+
+    async def set_worker_counts(self, counts: dict[str, int]) -> None:
+        """The local stack's worker processes per ``crew/role`` (replaces the previous counts)."""
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.delete(WORKERS)
+            if counts:
+                pipe.hset(WORKERS, mapping=counts)
+            await pipe.execute()
+
+    async def worker_counts(self) -> dict[str, int]:
+        """Worker processes per ``crew/role`` that a local autoscaler runs (empty elsewhere)."""
+        raw: dict[str, str] = await self.redis.hgetall(WORKERS)
+        return {name: int(count) for name, count in sorted(raw.items())}
+
+    async def forget_deadline(self, job: str) -> None:
+        await self.redis.zrem(DEADLINES, job)
+
+    async def overdue(self, now: float | None = None) -> list[str]:
+        """Running jobs past their deadline."""
+        ids: list[str] = await self.redis.zrangebyscore(DEADLINES, "-inf", now or time.time())
+        return ids
+
+
+def _record(raw: dict[str, str]) -> JobRecord:
+    steps = {k.removeprefix("step:"): v for k, v in raw.items() if k.startswith("step:")}
+    return JobRecord(
+        id=raw["id"],
+        crew=raw.get("crew", ""),
+        status=raw.get("status", "submitted"),
+        inputs=json.loads(raw.get("inputs", "{}")),
+        plan=json.loads(raw["plan"]) if "plan" in raw else None,
+        plan_version=int(raw.get("plan_version", 0)),
+        crew_spec=json.loads(raw["crew_spec"]) if "crew_spec" in raw else None,
+        steps=steps,
+        output=raw.get("output", ""),
+        reason=raw.get("reason", ""),
+        traceparent=raw.get("traceparent", ""),
+        created_at=float(raw.get("created_at", 0)),
+        finished_at=float(raw["finished_at"]) if "finished_at" in raw else None,
+    )

@@ -1,0 +1,261 @@
+"""The crew file's models: one YAML file per crew, read into pydantic models (``extra="forbid"``).
+
+``crews.spec`` is a leaf: it imports nothing of crews but ``crews.errors``
+(and the bus contract a step is built into), so a role worker can read crew
+files cheaply. Reading files: ``crews.spec.load``; writing them:
+``crews.spec.dump``.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    JsonValue,
+    WithJsonSchema,
+    model_validator,
+)
+
+from crews.spec import rules as _spec_checks
+from crews.spec.problems import CrewFileError, CrewSpecProblems, SpecIssue
+from crews.spec.rules import PLACEHOLDER, matches_type, placeholders
+
+__all__ = [
+    "MANAGER_ROLE",
+    "PLACEHOLDER",
+    "Budgets",
+    "CrewFileError",
+    "CrewSpec",
+    "CrewSpecProblems",
+    "Engine",
+    "InputSpec",
+    "InputType",
+    "LLMSpec",
+    "ProcessKind",
+    "RoleSpec",
+    "ScalingSpec",
+    "SpecIssue",
+    "TaskSpec",
+    "ToolRef",
+    "is_token",
+    "matches_type",
+    "placeholders",
+]
+
+Engine = Literal["native", "crewai", "adk", "a2a"]
+ProcessKind = Literal["sequential", "hierarchical", "parallel"]
+InputType = Literal["string", "integer", "number", "boolean", "object", "array"]
+
+MANAGER_ROLE = "manager"
+"""Role key of the manager that ``manager_llm`` creates in a hierarchical crew."""
+
+_TOKEN = re.compile(r"[A-Za-z0-9_-]+")
+_TASK = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
+_INPUT = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
+
+
+def is_token(name: str) -> bool:
+    """Whether ``name`` can be one NATS subject token (crew, role and step names must)."""
+    return _TOKEN.fullmatch(name) is not None
+
+
+def _token_name(what: str) -> AfterValidator:
+    def check(name: str) -> str:
+        if not _TOKEN.fullmatch(name):
+            raise ValueError(
+                f"'{name}' cannot be a {what} name: use only letters, digits, '_' and '-' "
+                "(it becomes part of NATS subjects)"
+            )
+        return name
+
+    return AfterValidator(check)
+
+
+def _task_name(name: str) -> str:
+    if not _TASK.fullmatch(name):
+        raise ValueError(
+            f"'{name}' cannot be a task name: start with a letter or digit and use only "
+            "letters, digits, '_' and '-' (it becomes the step id)"
+        )
+    return name
+
+
+def _input_name(name: str) -> str:
+    if not _INPUT.fullmatch(name):
+        raise ValueError(
+            f"'{name}' cannot be an input name: start with a letter or '_' and use only "
+            "letters, digits, '_' and '-' (it is written as {" + name + "} in texts)"
+        )
+    return name
+
+
+def _pattern(regex: re.Pattern[str]) -> WithJsonSchema:
+    return WithJsonSchema({"type": "string", "pattern": f"^{regex.pattern}$"})
+
+
+CrewName = Annotated[str, _token_name("crew"), _pattern(_TOKEN)]
+RoleName = Annotated[str, _token_name("role"), _pattern(_TOKEN)]
+TaskName = Annotated[str, AfterValidator(_task_name), _pattern(_TASK)]
+InputName = Annotated[str, AfterValidator(_input_name), _pattern(_INPUT)]
+Text = Annotated[str, Field(min_length=1)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class InputSpec(_Model):
+    """One input of a crew, written as ``{name}`` in role and task texts."""
+
+    type: InputType = "string"
+    default: JsonValue = Field(None, description="Value used when a job does not give one; none: required.")
+    description: str = ""
+
+    @property
+    def required(self) -> bool:
+        return self.default is None
+
+
+class LLMSpec(_Model):
+    """Model and sampling parameters; a bare string is the model name."""
+
+    model: str | None = Field(None, description="Model name in the LLM pool; none: the pool's default.")
+    temperature: float | None = Field(None, ge=0, le=2)
+    top_p: float | None = Field(None, gt=0, le=1)
+    max_tokens: int | None = Field(None, gt=0, description="Most tokens one completion may produce.")
+    seed: int | None = None
+    stop: list[str] | None = None
+    repetition_penalty: float | None = Field(
+        None,
+        gt=0,
+        le=2,
+        description="vLLM's penalty on repeated tokens (>1 repeats less); small models need ~1.1.",
+    )
+
+
+class ToolRef(_Model):
+    """A tool a role may call; a bare string is the tool name."""
+
+    name: Text
+    approval: Literal["none", "required"] = Field(
+        "none", description="'required': each call waits until a person approves it."
+    )
+
+
+class ScalingSpec(_Model):
+    """How many workers the role runs, scaled on its queue depth."""
+
+    min: int = Field(1, ge=0, description="Fewest workers; 0 lets the role scale to zero.")
+    max: int = Field(5, ge=1, description="Most workers.")
+    target_queue_depth: int = Field(5, ge=1, description="Waiting steps per worker before scaling out.")
+
+
+def _model_shorthand(value: Any) -> Any:
+    return {"model": value} if isinstance(value, str) else value
+
+
+def _tool_shorthand(value: Any) -> Any:
+    return {"name": value} if isinstance(value, str) else value
+
+
+LLM = Annotated[LLMSpec, BeforeValidator(_model_shorthand, json_schema_input_type=str | LLMSpec)]
+Tool = Annotated[ToolRef, BeforeValidator(_tool_shorthand, json_schema_input_type=str | ToolRef)]
+Input = Annotated[
+    InputSpec, BeforeValidator(lambda v: {} if v is None else v, json_schema_input_type=InputSpec | None)
+]
+
+
+class RoleSpec(_Model):
+    """A specialist of the crew: its own worker process, queue and scaling."""
+
+    role: Text = Field(description="Job title, e.g. 'Research Analyst'.")
+    goal: Text
+    backstory: str = ""
+    llm: LLM | None = None
+    engine: Engine = "native"
+    url: str | None = Field(None, description="engine a2a: the remote agent's HTTP A2A endpoint.")
+    nats: str | None = Field(
+        None, description="engine a2a: the remote agent's name on NATS (crews.a2a.<name>)."
+    )
+    headers_from: str | None = Field(
+        None, description="engine a2a: name of the setting holding the headers (e.g. an API key) to send."
+    )
+    tools: list[Tool] = []
+    allow_delegation: bool = False
+    max_iter: int = Field(25, ge=1, description="Most reasoning/tool iterations per step.")
+    max_execution_time: float | None = Field(None, gt=0, description="Seconds a step may take.")
+    scaling: ScalingSpec = ScalingSpec()
+
+
+class TaskSpec(_Model):
+    """A piece of work for one role; it becomes one step of each job."""
+
+    description: Text
+    expected_output: Text
+    agent: str | None = Field(None, description="Role key; may be left out only in a hierarchical crew.")
+    context: list[str] | None = Field(
+        None, description="Tasks whose outputs this task receives; left out: the previous task's output."
+    )
+    output_schema: dict[str, JsonValue] | None = Field(None, description="JSON schema the output must match.")
+    guardrail: str | None = Field(
+        None, description="A rule the output must satisfy, checked before it is used."
+    )
+    human_input: bool = False
+    output_file: str | None = None
+
+
+class Budgets(_Model):
+    max_tokens: int | None = Field(None, gt=0, description="Most LLM tokens one job may use.")
+    max_steps: int | None = Field(None, gt=0, description="Most steps one job may run, added steps included.")
+
+
+class CrewSpec(_Model):
+    """A crew: its roles, its tasks and how they run."""
+
+    name: CrewName
+    description: str = ""
+    process: ProcessKind = "sequential"
+    manager: str | None = Field(None, description="hierarchical: the role key of the manager.")
+    manager_llm: LLM | None = Field(None, description="hierarchical: the model of a generic manager.")
+    inputs: dict[InputName, Input] = {}
+    roles: Annotated[dict[RoleName, RoleSpec], Field(min_length=1)]
+    tasks: Annotated[dict[TaskName, TaskSpec], Field(min_length=1)]
+    budgets: Budgets = Budgets()
+    memory: bool = Field(
+        True,
+        description="Give every native role the shared-memory tools (memory_read, memory_write). Turn off "
+        "for small models, which do better with fewer tools in the prompt.",
+    )
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> CrewSpec:
+        problems = _spec_checks.check(self)
+        if problems:
+            raise CrewSpecProblems(problems)
+        return self
+
+    @property
+    def manager_role(self) -> str | None:
+        """Role key of the manager of a hierarchical crew (``MANAGER_ROLE`` for ``manager_llm``)."""
+        if self.process != "hierarchical":
+            return None
+        return self.manager or MANAGER_ROLE
+
+    def all_roles(self) -> dict[str, RoleSpec]:
+        """Every role that needs a worker, with the manager that ``manager_llm`` implies."""
+        if self.process != "hierarchical" or self.manager is not None or self.manager_llm is None:
+            return dict(self.roles)
+        manager = RoleSpec(
+            role="Crew Manager",
+            goal="Split the crew's work among the team and check that each task is done well.",
+            backstory="You lead a team of specialists and know what each of them does best.",
+            llm=self.manager_llm,
+            allow_delegation=True,
+        )
+        return {**self.roles, MANAGER_ROLE: manager}

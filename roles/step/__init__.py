@@ -1,0 +1,1 @@
+"""What a step leaves behind: its events, write-once result, usage, shared memory, cancel watch, approvals."""

@@ -1,0 +1,84 @@
+"""Stopping a step when its job stops (cancelled, or failed because of another step).
+
+The job's state hash (``keys.state``, field ``status``) is the truth, read
+before the step starts, between LLM calls and before the result is recorded.
+While the step runs, the worker also listens to the job's events
+(``crews.events.<job>``, core NATS) for the job-level status the coordinator
+publishes (task id = job id): a ``CANCELED`` or ``FAILED`` there interrupts
+the LLM call or tool in flight, so a long generation does not run on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, TypeVar
+
+from a2a.types import StreamResponse, TaskState
+from google.protobuf.json_format import ParseError
+from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
+
+from bus import subjects
+from bus.contracts.codec import decode
+from bus.contracts.step import StepWork
+from roles.errors import StepCancelled
+
+if TYPE_CHECKING:
+    import redis.asyncio as aioredis
+
+T = TypeVar("T")
+STOPPED = frozenset({"cancelled", "failed"})
+STOPPED_STATES = frozenset({TaskState.TASK_STATE_CANCELED, TaskState.TASK_STATE_FAILED})
+
+
+class CancelWatch:
+    """Tells a step that its job stopped: on demand (``check``) and while it runs (``run``)."""
+
+    def __init__(self, nc: NATS, client: aioredis.Redis, work: StepWork) -> None:
+        self._nc, self._redis, self.work = nc, client, work
+
+    async def status(self) -> str | None:
+        status: str | None = await self._redis.hget(self.work.keys.state, "status")
+        return status
+
+    async def check(self) -> None:
+        """``StepCancelled`` when the job is no longer running."""
+        status = await self.status()
+        if status in STOPPED:
+            raise StepCancelled(self.work.job, status or "")
+
+    async def run(self, step: Callable[[], Awaitable[T]]) -> T:
+        """Run ``step()``; interrupt it with ``StepCancelled`` as soon as the job's stop is announced."""
+        stopped = asyncio.Event()
+
+        async def on_event(msg: Msg) -> None:
+            if _job_stopped(msg.data, self.work.job):
+                stopped.set()
+
+        sub = await self._nc.subscribe(subjects.events_subject(self.work.job), cb=on_event)
+        try:
+            await self.check()  # after subscribing: a stop announced before now is in Redis
+            running = asyncio.ensure_future(step())
+            stopping = asyncio.ensure_future(stopped.wait())
+            try:
+                await asyncio.wait({running, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                stopping.cancel()
+                if not running.done():
+                    running.cancel()
+                    await asyncio.wait({running})
+            if running.cancelled():
+                raise StepCancelled(self.work.job, await self.status() or "stopped")
+            return running.result()
+        finally:
+            await sub.unsubscribe()
+
+
+def _job_stopped(data: bytes, job: str) -> bool:
+    try:
+        event = decode(data, StreamResponse)
+    except ParseError:
+        return False
+    update = event.status_update
+    return event.HasField("status_update") and update.task_id == job and update.status.state in STOPPED_STATES

@@ -1,0 +1,117 @@
+"""A step's A2A events on ``crews.events.<job>``, under ids that make every repeat a no-op.
+
+| event | A2A type | event id |
+|---|---|---|
+| started (each delivery) | status ``WORKING``, metadata step, role, attempt | ``<task>:working:<attempt>`` |
+| the output | artifact ``<task>.output`` named after the step: text, or data with an output schema | ``<task>:artifact`` |
+| done | status ``COMPLETED`` | ``<task>:completed`` |
+| cannot succeed | status ``FAILED``, the reason as a text part of the status message | ``<task>:failed`` |
+| job cancelled | status ``CANCELED`` | ``<task>:canceled`` |
+
+``<task>`` is ``StepWork.task_id`` (``<job>.<step>``), the A2A task id; the
+job is the A2A context id. JetStream drops an event whose id it has seen, so a
+redelivered step that replays its stored result publishes nothing twice.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from a2a.types import (
+    Artifact,
+    Message,
+    Part,
+    Role,
+    TaskArtifactUpdateEvent,
+    TaskState,
+    TaskStatus,
+    TaskStatusUpdateEvent,
+)
+from google.protobuf import json_format
+from nats.js import JetStreamContext
+
+from bus.contracts.events import publish_event
+from bus.contracts.step import StepWork
+from roles.step.results import StepResult
+
+
+class StepEvents:
+    """Publishes the events of one step."""
+
+    def __init__(self, js: JetStreamContext, work: StepWork, worker: str) -> None:
+        self._js = js
+        self.work = work
+        self.worker = worker
+
+    @property
+    def task_id(self) -> str:
+        return self.work.task_id
+
+    async def working(self, attempt: int) -> None:
+        event = self._status(TaskState.TASK_STATE_WORKING, attempt=attempt)
+        await self._publish(event, f"{self.task_id}:working:{attempt}")
+
+    async def result(self, result: StepResult) -> None:
+        """The artifact, then ``COMPLETED``."""
+        await self._publish(self._artifact(result), f"{self.task_id}:artifact")
+        await self._publish(self._status(TaskState.TASK_STATE_COMPLETED), f"{self.task_id}:completed")
+
+    async def failed(self, reason: str, *, attempt: int | None = None) -> None:
+        event = self._status(TaskState.TASK_STATE_FAILED, reason=reason, attempt=attempt)
+        await self._publish(event, f"{self.task_id}:failed")
+
+    async def input_required(self, approval: str, tool: str, arguments: dict[str, Any]) -> None:
+        """The step waits for a person to approve a tool call (A2A ``input-required``)."""
+        reason = (
+            f"approval needed: {tool}({json.dumps(arguments, ensure_ascii=False)[:500]}); "
+            f'POST /jobs/{self.work.job}/approvals/{approval} with {{"approve": true}} or false'
+        )
+        event = self._status(TaskState.TASK_STATE_INPUT_REQUIRED, reason=reason)
+        event.metadata.update({"approval": approval, "tool": tool})
+        await self._publish(event, f"{self.task_id}:approval:{approval}")
+
+    async def canceled(self, reason: str) -> None:
+        await self._publish(
+            self._status(TaskState.TASK_STATE_CANCELED, reason=reason), f"{self.task_id}:canceled"
+        )
+
+    def _metadata(self, **extra: Any) -> dict[str, Any]:
+        fields = {"step": self.work.step, "role": self.work.role, "worker": self.worker, **extra}
+        return {key: value for key, value in fields.items() if value is not None}
+
+    def _status(
+        self, state: TaskState, *, reason: str | None = None, attempt: int | None = None
+    ) -> TaskStatusUpdateEvent:
+        status = TaskStatus(state=state)
+        status.timestamp.GetCurrentTime()
+        if reason is not None:
+            name = TaskState.Name(state).removeprefix("TASK_STATE_").lower()
+            status.message.CopyFrom(
+                Message(
+                    message_id=f"{self.task_id}:{name}",
+                    context_id=self.work.job,
+                    task_id=self.task_id,
+                    role=Role.ROLE_AGENT,
+                    parts=[Part(text=reason)],
+                )
+            )
+        event = TaskStatusUpdateEvent(task_id=self.task_id, context_id=self.work.job, status=status)
+        event.metadata.update(self._metadata(attempt=attempt))
+        return event
+
+    def _artifact(self, result: StepResult) -> TaskArtifactUpdateEvent:
+        if self.work.output_schema is not None and result.data is not None:
+            part = Part(media_type="application/json")
+            json_format.ParseDict(result.data, part.data)
+        else:
+            part = Part(text=result.output, media_type="text/plain")
+        artifact = Artifact(artifact_id=f"{self.task_id}.output", name=self.work.step, parts=[part])
+        event = TaskArtifactUpdateEvent(
+            task_id=self.task_id, context_id=self.work.job, artifact=artifact, last_chunk=True
+        )
+        event.metadata.update(self._metadata())
+        return event
+
+    async def _publish(self, event: TaskStatusUpdateEvent | TaskArtifactUpdateEvent, event_id: str) -> None:
+        await publish_event(self._js, self.work.job, event, event_id)
