@@ -32,9 +32,9 @@ from bus.settings import BusSettings
 from crews.jobs.events import status_event
 from crews.jobs.store import StepResult, job_keys
 from crews.plan.planner import plan
+from crews.plan.step_work import plan_step_work
 from crews.spec.load import load_crew_text
 from crews.spec.models import CrewSpec
-from crews.spec.step_work import build_step_work
 from inference.client import LLMPool
 from inference.settings import InferenceSettings
 
@@ -62,7 +62,7 @@ def _fixtures() -> dict[str, Any]:
     spec = load_crew_text(CREW_YAML.format(name="costs"), "costs.yaml")
     job_plan = plan(spec, INPUTS)
     results = {"research": StepResult(output="three facts " * 20, role="researcher")}
-    work = build_step_work("job1", spec, job_plan, job_plan.steps[1], results)
+    work = plan_step_work("job1", spec, job_plan, job_plan.steps[1], results)
     event = status_event("job1", "job1.write", TaskState.TASK_STATE_COMPLETED)
     return {
         "spec": spec,

@@ -20,7 +20,8 @@ import sys
 import tomllib
 from pathlib import Path
 
-from inference.local.install import InstallError, default_cache_dir, ensure_venv
+from inference.cache_dir import default_cache_dir
+from inference.local.install import InstallError, ensure_venv
 
 ROOT = Path(__file__).resolve().parents[1]
 

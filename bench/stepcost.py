@@ -35,9 +35,9 @@ from crews.jobs.control import JobSubmission
 from crews.jobs.events import status_event
 from crews.jobs.store import StepResult, job_keys, new_job_id
 from crews.plan.planner import plan
+from crews.plan.step_work import plan_step_work
 from crews.spec.load import load_crew_text
 from crews.spec.models import CrewSpec
-from crews.spec.step_work import build_step_work
 from inference.client import LLMPool
 from inference.settings import InferenceSettings
 from roles.settings import RoleSettings
@@ -82,7 +82,7 @@ async def worker_us(stack: BenchStack, c: Clients, spec: CrewSpec, n: int) -> li
         job_plan = plan(spec, INPUTS)
         await c.store.create(job, CREW, INPUTS, 3600)
         await c.store.start(job, job_plan.model_dump(mode="json"), spec.model_dump(mode="json"), "")
-        work = build_step_work(
+        work = plan_step_work(
             job, spec, job_plan, job_plan.steps[1], {"research": StepResult(output="facts")}
         )
         delivery = _delivery(subjects.task_subject(CREW, "writer"), encode(to_request(work)))

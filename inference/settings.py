@@ -8,7 +8,7 @@ from typing import Annotated
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from inference.local.install import default_cache_dir
+from inference.cache_dir import default_cache_dir
 
 DEFAULT_MODEL = "crews-local"
 """The one served model name everywhere (laptop, CI, production): only the URLs differ."""

@@ -13,6 +13,8 @@ and the worker turns it into ``bus.errors.RetryableError`` (a nak with delay).
 
 from __future__ import annotations
 
+from inference.errors import BadLLMResponse, BudgetExceeded
+
 
 class RoleError(Exception):
     """Root of the roles package's errors."""
@@ -51,3 +53,7 @@ class ToolError(RoleError):
 
 class ToolArgumentsInvalid(ToolError):
     """The model's arguments do not match the tool's JSON schema."""
+
+
+CANNOT_SUCCEED: tuple[type[Exception], ...] = (StepFailed, BudgetExceeded, BadLLMResponse)
+"""Errors after which a retry of the step cannot help: the step fails (worker and role agent alike)."""

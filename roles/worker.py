@@ -34,16 +34,18 @@ from pydantic import ValidationError
 
 from bus import subjects
 from bus.contracts.codec import decode
+from bus.contracts.result import TokenUsage
+from bus.contracts.states import STOPPED
 from bus.contracts.step import StepWork, from_request
 from bus.errors import RetryableError
 from bus.jetstream.dead_letters import DeadLetter, record_dead_letter
 from bus.jetstream.work_loop import Delivery, dead_letter_of
-from inference.errors import BadLLMResponse, BudgetExceeded, LLMUnavailable
+from inference.errors import LLMUnavailable
 from roles.engines.base import StepOutput, StepRun, engine_for
-from roles.errors import StepCancelled, StepFailed
+from roles.errors import CANNOT_SUCCEED, StepCancelled, StepFailed
 from roles.settings import RoleSettings
 from roles.step.approvals import ApprovalGate
-from roles.step.cancel import STOPPED, CancelWatch
+from roles.step.cancel import CancelWatch
 from roles.step.events import StepEvents
 from roles.step.memory import SharedMemory
 from roles.step.results import ResultStore, StepResult
@@ -57,8 +59,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer("crews.roles")
-
-CANNOT_SUCCEED = (StepFailed, BudgetExceeded, BadLLMResponse)
 
 
 class RoleWorker:
@@ -116,7 +116,7 @@ class RoleWorker:
         await events.working(delivery.attempt)
         started = time.monotonic()
         try:
-            output = await self._run(work, watch)
+            output = await self.run_step(work, watch)
             await watch.check()  # the job stopped while the answer came: a stopped job gets no new result
         except StepCancelled as exc:
             await events.canceled(f"{exc}: step {work.step!r} stopped")
@@ -146,7 +146,7 @@ class RoleWorker:
             data=output.data,
             role=work.role,
             worker=self.settings.worker_id,
-            usage=output.usage,
+            usage=TokenUsage.model_validate(output.usage.model_dump()),
             duration_s=round(duration_s, 4),
         )
         recorded, ours = await results.record(work.step, result)
@@ -155,7 +155,7 @@ class RoleWorker:
         await events.result(recorded)
         return "completed" if ours else "replayed"
 
-    async def _run(self, work: StepWork, watch: CancelWatch) -> StepOutput:
+    async def run_step(self, work: StepWork, watch: CancelWatch) -> StepOutput:
         engine = engine_for(work.engine)
         memory = SharedMemory(self.redis, work.keys.memory)
         context = ToolContext(job=work.job, step=work.step, role=work.role, memory=memory)

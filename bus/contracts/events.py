@@ -1,29 +1,26 @@
-"""A job's events: A2A ``StreamResponse`` (status or artifact update) on ``crews.events.<job>``.
+"""A job's events as A2A ``StreamResponse``s: one builder for a status update, one for an artifact.
 
-Events are kept in the ``CREWS_EVENTS`` stream, so a subscriber replays a job
-from its first event (or from a stream sequence, to resume) and then follows.
+Every status update carries a timestamp; one with a text carries it as the
+status message (id ``<task>:<state>``). The job is the A2A context of its
+steps' tasks and of its own task (task id = context id = job id).
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from collections.abc import Mapping
+from typing import Any
 
-from a2a.types import StreamResponse, TaskArtifactUpdateEvent, TaskStatusUpdateEvent
-from nats.js import JetStreamContext
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
-
-from bus import subjects
-from bus.contracts.codec import decode, encode
-from bus.jetstream.dispatch import publish_durable
-
-
-@dataclass(frozen=True)
-class JobEvent:
-    """One event and its position in the events stream (the SSE event id)."""
-
-    seq: int
-    event: StreamResponse
+from a2a.types import (
+    Artifact,
+    Message,
+    Part,
+    Role,
+    StreamResponse,
+    TaskArtifactUpdateEvent,
+    TaskState,
+    TaskStatus,
+    TaskStatusUpdateEvent,
+)
 
 
 def wrap(event: TaskStatusUpdateEvent | TaskArtifactUpdateEvent) -> StreamResponse:
@@ -32,29 +29,50 @@ def wrap(event: TaskStatusUpdateEvent | TaskArtifactUpdateEvent) -> StreamRespon
     return StreamResponse(artifact_update=event)
 
 
-async def publish_event(
-    js: JetStreamContext, job: str, event: TaskStatusUpdateEvent | TaskArtifactUpdateEvent, event_id: str
-) -> int:
-    """Record one event of ``job``; the same ``event_id`` twice is stored once. Returns its sequence."""
-    ack = await publish_durable(
-        js, subjects.events_subject(job), encode(wrap(event)), event_id, subjects.EVENTS_STREAM
-    )
-    return int(ack.seq)
+def state_name(state: TaskState) -> str:
+    """``TASK_STATE_INPUT_REQUIRED`` → ``input_required``."""
+    return TaskState.Name(state).removeprefix("TASK_STATE_").lower()
 
 
-async def follow_events(js: JetStreamContext, job: str, after_seq: int = 0) -> AsyncIterator[JobEvent]:
-    """Every event of ``job`` after stream sequence ``after_seq`` (0: from the start), then new ones."""
-    config = ConsumerConfig(
-        ack_policy=AckPolicy.NONE,
-        deliver_policy=DeliverPolicy.BY_START_SEQUENCE if after_seq else DeliverPolicy.ALL,
-        opt_start_seq=after_seq + 1 if after_seq else None,
-        inactive_threshold=60.0,
+def status_update(
+    task_id: str,
+    context_id: str,
+    state: TaskState,
+    text: str | None = None,
+    metadata: Mapping[str, Any] | None = None,
+) -> TaskStatusUpdateEvent:
+    """A timestamped status update of ``task_id``; ``text`` (if given) is its status message."""
+    status = TaskStatus(state=state)
+    status.timestamp.GetCurrentTime()
+    if text is not None:
+        status.message.CopyFrom(
+            Message(
+                message_id=f"{task_id}:{state_name(state)}",
+                context_id=context_id,
+                task_id=task_id,
+                role=Role.ROLE_AGENT,
+                parts=[Part(text=text)],
+            )
+        )
+    event = TaskStatusUpdateEvent(task_id=task_id, context_id=context_id, status=status)
+    if metadata:
+        event.metadata.update(dict(metadata))
+    return event
+
+
+def artifact_update(
+    task_id: str,
+    context_id: str,
+    part: Part,
+    *,
+    name: str,
+    metadata: Mapping[str, Any] | None = None,
+) -> TaskArtifactUpdateEvent:
+    """The whole output of ``task_id`` as one artifact ``<task>.output`` (last chunk)."""
+    artifact = Artifact(artifact_id=f"{task_id}.output", name=name, parts=[part])
+    event = TaskArtifactUpdateEvent(
+        task_id=task_id, context_id=context_id, artifact=artifact, last_chunk=True
     )
-    sub = await js.subscribe(
-        subjects.events_subject(job), stream=subjects.EVENTS_STREAM, ordered_consumer=True, config=config
-    )
-    try:
-        async for msg in sub.messages:
-            yield JobEvent(seq=msg.metadata.sequence.stream, event=decode(msg.data, StreamResponse))
-    finally:
-        await sub.unsubscribe()
+    if metadata:
+        event.metadata.update(dict(metadata))
+    return event

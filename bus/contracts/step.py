@@ -14,6 +14,10 @@ from a2a.types import Message, Part, Role, SendMessageConfiguration, SendMessage
 from google.protobuf import json_format
 from pydantic import BaseModel, ConfigDict, Field
 
+from bus.contracts.keys import StepKeys
+
+__all__ = ["StepKeys"]  # re-exported: the keys a step carries
+
 STEP_MEDIA_TYPE = "application/vnd.crews.step+json"
 
 Engine = Literal["native", "crewai", "adk", "a2a"]
@@ -56,28 +60,6 @@ class RemoteAgent(BaseModel):
     auth_header_env: str | None = Field(
         None, description="environment variable holding the Authorization value"
     )
-
-
-class StepKeys(BaseModel):
-    """Redis keys of the job (DESIGN.md, "State in Redis")."""
-
-    state: str
-    results: str
-    memory: str
-    usage: str
-    approvals: str = Field("", description="hash of tool calls waiting for (or given) a person's approval")
-
-    @classmethod
-    def for_job(cls, job: str) -> StepKeys:
-        """``crews:{job:<id>}:state|results|memory|usage|approvals``: one hash tag, one cluster slot."""
-        tag = f"crews:{{job:{job}}}"
-        return cls(
-            state=f"{tag}:state",
-            results=f"{tag}:results",
-            memory=f"{tag}:memory",
-            usage=f"{tag}:usage",
-            approvals=f"{tag}:approvals",
-        )
 
 
 class StepWork(BaseModel):

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Callable
 from contextlib import aclosing
+from dataclasses import dataclass
 from typing import Any
 
 from a2a.server.context import ServerCallContext
@@ -53,16 +54,17 @@ from a2a.utils.errors import (
     UnsupportedOperationError,
 )
 from a2a.utils.task import apply_history_length, validate_history_length, validate_page_size
+from nats.js import JetStreamContext
 from pydantic import ValidationError
 
-from bus.contracts.events import follow_events
+from bus.jetstream.events import follow_events
 from crews.a2a.inputs import message_inputs
 from crews.a2a.tasks import A2ARecords, job_task, task_event
-from crews.api.deps import Services
-from crews.api.routes.events import is_job_end
+from crews.coordinator.settings import CrewsSettings
 from crews.errors import CrewNotFound, JobError, JobNotFound
 from crews.jobs.control import cancel_job, submit_job
-from crews.jobs.store import JobRecord
+from crews.jobs.events import is_job_end
+from crews.jobs.store import JobRecord, RedisJobStore
 from crews.spec.models import CrewSpec
 
 CREW_STATE = "crew"
@@ -71,15 +73,25 @@ CREW_HEADER = "Crews-Crew"
 """Over NATS, the crew named by the request's subject, set by the server on every request."""
 
 
+@dataclass(frozen=True)
+class CrewAgentDeps:
+    """What the handler needs of the process that serves it (the API opens these)."""
+
+    js: JetStreamContext
+    store: RedisJobStore
+    crews: CrewsSettings
+    scan_jobs: int
+
+
 class CrewRequestHandler(RequestHandler):
     """Answers A2A calls to any registered crew from the job store and JetStream."""
 
-    def __init__(self, services: Callable[[], Services]) -> None:
-        self._services = services
+    def __init__(self, deps: Callable[[], CrewAgentDeps]) -> None:
+        self._deps = deps
 
     @property
-    def deps(self) -> Services:
-        return self._services()
+    def deps(self) -> CrewAgentDeps:
+        return self._deps()
 
     def _records(self) -> A2ARecords:
         deps = self.deps
@@ -172,7 +184,7 @@ class CrewRequestHandler(RequestHandler):
         validate_history_length(params)
         deps = self.deps
         found = InMemoryTaskStore()
-        for record in await deps.store.list_jobs(limit=deps.api.api_scan_jobs):
+        for record in await deps.store.list_jobs(limit=deps.scan_jobs):
             if record.crew == crew:
                 await found.save(await self._task(record.id, params.include_artifacts), context)
         listed = await found.list(params, context)

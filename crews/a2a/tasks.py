@@ -34,7 +34,7 @@ from google.protobuf import json_format
 from google.protobuf.timestamp_pb2 import Timestamp
 from pydantic import BaseModel
 
-from crews.jobs.events import JOB_STATES
+from bus.contracts.states import JOB_TASK_STATES
 from crews.jobs.store import JobRecord, RoleUsage, StepResult
 
 TaskEvent = TaskStatusUpdateEvent | TaskArtifactUpdateEvent
@@ -93,7 +93,7 @@ def job_task(
 def _status(record: JobRecord, context_id: str) -> TaskStatus:
     stamp = Timestamp()
     stamp.FromNanoseconds(int((record.finished_at or record.created_at) * 1e9))
-    status = TaskStatus(state=JOB_STATES[record.status], timestamp=stamp)
+    status = TaskStatus(state=JOB_TASK_STATES[record.status], timestamp=stamp)
     if record.reason:
         status.message.CopyFrom(agent_message(record.id, context_id, f"{record.id}:reason", record.reason))
     return status

@@ -18,8 +18,8 @@ from fastapi import Depends, FastAPI
 from bus.connect import connect
 from bus.jetstream.streams import prepare_streams
 from bus.settings import BusSettings
-from crews.a2a.mount import crews_on_nats, mount_a2a
 from crews.api import errors as api_errors
+from crews.api.a2a_mount import crews_on_nats, mount_a2a
 from crews.api.deps import Services, require_key
 from crews.api.errors import BodyTooLarge
 from crews.api.metrics import ASGIApp, Message, Receive, RequestMetrics, Scope, Send

@@ -8,6 +8,8 @@ from typing import Any
 
 from rich.table import Table
 
+from bus.contracts.states import TERMINAL
+
 STATE_STYLE = {
     "submitted": "dim",
     "working": "yellow",
@@ -56,7 +58,7 @@ class JobProgress:
 
     @property
     def done(self) -> bool:
-        return self.state in {"completed", "failed", "canceled"}
+        return self.state in TERMINAL
 
     def apply(self, event: dict[str, Any]) -> None:
         if "statusUpdate" in event:
@@ -80,7 +82,7 @@ class JobProgress:
         now = time.monotonic()
         if state == "working" and row.started is None:
             row.started = now
-        if state in {"completed", "failed", "canceled"}:
+        if state in TERMINAL:
             row.ended = now
 
     def table(self) -> Table:
@@ -115,7 +117,7 @@ def jobs_table(jobs: list[dict[str, Any]]) -> Table:
         table.add_column(column)
     for job in jobs:
         state = job["status"]
-        style = STATE_STYLE.get("canceled" if state == "cancelled" else state, "")
+        style = STATE_STYLE.get(state, "")
         table.add_row(job["id"], job["crew"], f"[{style}]{state}[/]" if style else state)
     return table
 

@@ -42,8 +42,8 @@ from crews.jobs.control import JobSubmission, finish_job
 from crews.jobs.events import publish_job_status
 from crews.jobs.store import JobStatus, RedisJobStore, StepResult
 from crews.plan.planner import MANAGER_STEP, Plan, assign_roles, final_step_ids, plan, ready_steps
+from crews.plan.step_work import plan_step_work
 from crews.spec.models import CrewSpec
-from crews.spec.step_work import build_step_work
 
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer("crews.coordinator.coordinator")
@@ -184,7 +184,7 @@ class Coordinator:
             await self._finish(job, "completed", output=final_output(current, results))
             return
         for step in ready_steps(current, set(results)):
-            work = build_step_work(job, spec, current, step, results)
+            work = plan_step_work(job, spec, current, step, results)
             msg_id = step_msg_id(job, step.id, current.version)
             await dispatch_step(self.js, spec.name, work.role, to_request(work), msg_id)
             if record.steps.get(step.id, "pending") == "pending":

@@ -15,8 +15,8 @@ from a2a.types import TaskState
 from nats.js import JetStreamContext
 from pydantic import BaseModel
 
-from bus.contracts.events import publish_event
 from bus.contracts.step import step_task_id
+from bus.jetstream.events import publish_event
 from crews.errors import JobError, JobNotFound
 from crews.jobs.events import status_event
 from crews.jobs.store import RedisJobStore, job_keys

@@ -74,5 +74,5 @@ async def cancel_job(js: JetStreamContext, store: RedisJobStore, job: str) -> Jo
     record = await store.get(job)
     if record.terminal:
         raise JobError(f"job {job} has already ended ({record.status}): there is nothing to cancel")
-    await finish_job(js, store, job, "cancelled", reason="cancelled on request")
+    await finish_job(js, store, job, "canceled", reason="cancelled on request")
     return await store.get(job)

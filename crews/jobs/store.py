@@ -12,17 +12,18 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from typing import Any, Literal
+from typing import Any
 
 import redis.asyncio as aioredis
 from pydantic import BaseModel, Field
 
-from bus.contracts.step import StepKeys
+from bus.contracts.keys import CREW_PREFIX, StepKeys, crew_key
+from bus.contracts.result import StepResult
+from bus.contracts.states import TERMINAL, JobStatus, StepState
+from bus.contracts.usage import RoleUsage, parse_usage
 from crews.errors import CrewNotFound, JobNotFound
 
-JobStatus = Literal["submitted", "running", "completed", "failed", "cancelled"]
-StepState = Literal["pending", "dispatched", "working", "input-required", "completed", "failed", "canceled"]
-TERMINAL: frozenset[str] = frozenset({"completed", "failed", "cancelled"})
+__all__ = ["TERMINAL", "JobStatus", "RoleUsage", "StepResult", "StepState"]
 
 JOBS_INDEX = "crews:jobs"
 WORKERS = "crews:stack:workers"  # worker processes per "crew/role", written by the local autoscaler
@@ -31,7 +32,7 @@ DEADLINES = "crews:jobs:deadlines"
 # Move a job to a terminal status only if it is not terminal yet; returns 1 when it moved.
 _FINISH = """
 local status = redis.call('HGET', KEYS[1], 'status')
-if not status or status == 'completed' or status == 'failed' or status == 'cancelled' then return 0 end
+if not status or status == 'completed' or status == 'failed' or status == 'canceled' then return 0 end
 redis.call('HSET', KEYS[1], 'status', ARGV[1], 'reason', ARGV[2], 'output', ARGV[3], 'finished_at', ARGV[4])
 return 1
 """
@@ -68,23 +69,6 @@ def new_job_id() -> str:
 
 def job_keys(job: str) -> StepKeys:
     return StepKeys.for_job(job)
-
-
-class StepResult(BaseModel):
-    """What a worker recorded for a step (write-once)."""
-
-    output: str
-    data: Any = None
-    role: str = ""
-    worker: str = ""
-    usage: dict[str, int] = Field(default_factory=dict)
-    duration_s: float | None = None
-
-
-class RoleUsage(BaseModel):
-    input_tokens: int = 0
-    output_tokens: int = 0
-    calls: int = 0
 
 
 class JobRecord(BaseModel):
@@ -129,21 +113,21 @@ class RedisJobStore:
     # --- crews -----------------------------------------------------------------------------
 
     async def save_crew(self, name: str, spec: dict[str, Any]) -> None:
-        await self.redis.set(f"crews:crew:{name}", json.dumps(spec))
+        await self.redis.set(crew_key(name), json.dumps(spec))
 
     async def get_crew(self, name: str) -> dict[str, Any]:
-        raw = await self.redis.get(f"crews:crew:{name}")
+        raw = await self.redis.get(crew_key(name))
         if raw is None:
             raise CrewNotFound(f"no crew named {name!r}: register it first (crews run <file> or POST /crews)")
         data: dict[str, Any] = json.loads(raw)
         return data
 
     async def list_crews(self) -> list[str]:
-        names = [key.removeprefix("crews:crew:") async for key in self.redis.scan_iter("crews:crew:*")]
+        names = [key.removeprefix(CREW_PREFIX) async for key in self.redis.scan_iter(f"{CREW_PREFIX}*")]
         return sorted(names)
 
     async def delete_crew(self, name: str) -> bool:
-        return bool(await self.redis.delete(f"crews:crew:{name}"))
+        return bool(await self.redis.delete(crew_key(name)))
 
     # --- jobs ------------------------------------------------------------------------------
 
@@ -229,12 +213,7 @@ class RedisJobStore:
         return {step: StepResult.model_validate_json(value) for step, value in raw.items()}
 
     async def usage(self, job: str) -> dict[str, RoleUsage]:
-        raw = await self.redis.hgetall(job_keys(job).usage)
-        per_role: dict[str, dict[str, int]] = {}
-        for field, value in raw.items():
-            role, _, metric = field.rpartition(":")
-            per_role.setdefault(role, {})[metric] = int(value)
-        return {role: RoleUsage.model_validate(metrics) for role, metrics in per_role.items()}
+        return parse_usage(await self.redis.hgetall(job_keys(job).usage))
 
     async def memory(self, job: str) -> dict[str, str]:
         result: dict[str, str] = await self.redis.hgetall(job_keys(job).memory)

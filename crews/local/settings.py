@@ -9,7 +9,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from crews.deploy.helm_values import SCALING_POLICY
-from inference.local.install import default_cache_dir
+from inference.cache_dir import default_cache_dir
 
 
 class StackSettings(BaseSettings):

@@ -33,18 +33,16 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from inference.cache_dir import default_cache_dir
+
+__all__ = ["default_cache_dir"]
+
 MARKER = ".crews-complete"
 Progress = Callable[[str], None]
 
 
 class InstallError(Exception):
     """An install step failed; the message says what, shows the log's tail and what to do."""
-
-
-def default_cache_dir() -> Path:
-    """``CREWS_LOCAL_CACHE_DIR``, else ``~/.cache/crews``: every cache the project writes lives below it."""
-    configured = os.environ.get("CREWS_LOCAL_CACHE_DIR", "").strip()
-    return Path(configured).expanduser() if configured else Path.home() / ".cache" / "crews"
 
 
 def _stderr(message: str) -> None:

@@ -33,7 +33,8 @@ from types import TracebackType
 import httpx
 
 from inference.errors import LocalLLMError
-from inference.local.install import InstallError, Step, default_cache_dir, ensure
+from inference.cache_dir import default_cache_dir
+from inference.local.install import InstallError, Step, ensure
 from inference.settings import DEFAULT_MODEL, InferenceSettings
 
 VLLM_VERSION = "0.32.0"

@@ -40,11 +40,9 @@ from a2a.types import (
     AgentCard,
     AgentSkill,
     Part,
-    StreamResponse,
     Task,
     TaskState,
     TaskStatus,
-    TaskStatusUpdateEvent,
 )
 from google.protobuf import json_format
 from nats.aio.client import Client as NATS
@@ -53,15 +51,21 @@ from pydantic import ValidationError
 from bus import subjects
 from bus.a2a_nats.client import nats_agent_interface
 from bus.a2a_nats.server import NatsA2AServer
-from bus.contracts.codec import encode
-from bus.contracts.step import LLMParams, RemoteAgent, RolePrompt, StepKeys, StepWork
+from bus.contracts.events import status_update
+from bus.contracts.keys import crew_key
+from bus.contracts.step import RolePrompt, StepKeys, StepWork
 from bus.errors import RetryableError
+from bus.jetstream.events import publish_event
 from crews.spec.models import PLACEHOLDER, CrewSpec, RoleSpec
+from crews.spec.step_work import build_step_work
 from inference.errors import LLMUnavailable
 from roles.a2a.tasks import RedisTaskStore
 from roles.engines.base import StepOutput
-from roles.errors import StepCancelled, StepFailed
+from roles.errors import CANNOT_SUCCEED, StepCancelled, StepFailed
 from roles.step.cancel import CancelWatch
+
+GIVES_UP: tuple[type[Exception], ...] = (*CANNOT_SUCCEED, LLMUnavailable, RetryableError, ValueError)
+"""Errors that end a direct call as a failed task (a caller can retry; nothing is redelivered)."""
 
 if TYPE_CHECKING:
     import redis.asyncio as aioredis
@@ -110,13 +114,11 @@ class RoleAgentExecutor(AgentExecutor):
                 work.keys.state, mapping={"id": job, "crew": self.crew, "status": "running"}
             )
             await updater.start_work()
-            output = await worker._run(
-                work, CancelWatch(self._nc, worker.redis, work)
-            )  # the worker's own step run
+            output = await worker.run_step(work, CancelWatch(self._nc, worker.redis, work))
         except StepCancelled:
             await updater.cancel()
             return
-        except (StepFailed, LLMUnavailable, RetryableError, ValueError) as exc:
+        except GIVES_UP as exc:
             reason = exc.reason if isinstance(exc, StepFailed) else str(exc)
             await updater.failed(updater.new_agent_message([Part(text=reason)]))
             return
@@ -132,7 +134,7 @@ class RoleAgentExecutor(AgentExecutor):
         await stop_call(self._nc, worker.redis, context.task_id)
 
     async def _work(self, client: aioredis.Redis, job: str, context: RequestContext) -> StepWork:
-        raw: str | None = await client.get(f"crews:crew:{self.crew}")
+        raw: str | None = await client.get(crew_key(self.crew))
         if raw is None:
             raise StepFailed(f"crew '{self.crew}' is not registered: register it before calling its roles")
         try:
@@ -144,7 +146,20 @@ class RoleAgentExecutor(AgentExecutor):
         text = context.get_user_input().strip()
         if not text:
             raise StepFailed("the message has no text: send the task as a text part")
-        return _step_work(spec.name, self.role, role, job, text, values)
+        return build_step_work(
+            spec,
+            self.role,
+            job=job,
+            step=STEP,
+            task=STEP,
+            prompt=RolePrompt(
+                role=_fill(role.role, values),
+                goal=_fill(role.goal, values),
+                backstory=_fill(role.backstory, values),
+            ),
+            description=text,
+            expected_output=EXPECTED_OUTPUT,
+        )
 
 
 def _values(spec: CrewSpec, context: RequestContext) -> dict[str, Any]:
@@ -163,37 +178,6 @@ def _fill(text: str, values: dict[str, Any]) -> str:
     return PLACEHOLDER.sub(lambda found: str(values.get(found.group(1), found.group(0))), text).strip()
 
 
-def _step_work(crew: str, key: str, role: RoleSpec, job: str, text: str, values: dict[str, Any]) -> StepWork:
-    llm = role.llm
-    return StepWork(
-        job=job,
-        crew=crew,
-        step=STEP,
-        task=STEP,
-        role=key,
-        engine=role.engine,
-        prompt=RolePrompt(
-            role=_fill(role.role, values),
-            goal=_fill(role.goal, values),
-            backstory=_fill(role.backstory, values),
-        ),
-        description=text,
-        expected_output=EXPECTED_OUTPUT,
-        tools=[tool.name for tool in role.tools],
-        llm=LLMParams(
-            model=llm.model, temperature=llm.temperature, max_tokens=llm.max_tokens, top_p=llm.top_p
-        )
-        if llm
-        else LLMParams(),
-        max_iter=role.max_iter,
-        max_execution_time_s=role.max_execution_time,
-        keys=step_keys(job),
-        remote=RemoteAgent(url=role.url, nats=role.nats, auth_header_env=role.headers_from)
-        if role.engine == "a2a"
-        else None,
-    )
-
-
 def _answer(output: StepOutput) -> Part:
     if output.data is None:
         return Part(text=output.output, media_type="text/plain")
@@ -210,12 +194,10 @@ async def _expire(client: aioredis.Redis, keys: StepKeys) -> None:
 async def stop_call(nc: NATS, client: aioredis.Redis, task_id: str) -> None:
     """Stop the step of call ``task_id`` wherever it runs: its job ``cancelled``, announced on its events."""
     job = job_of(task_id)
-    await client.hset(step_keys(job).state, "status", "cancelled")
+    await client.hset(step_keys(job).state, "status", "canceled")
     await client.expire(step_keys(job).state, KEEP_S)
-    status = TaskStatusUpdateEvent(
-        task_id=job, context_id=job, status=TaskStatus(state=TaskState.TASK_STATE_CANCELED)
-    )
-    await nc.publish(subjects.events_subject(job), encode(StreamResponse(status_update=status)))
+    event = status_update(job, job, TaskState.TASK_STATE_CANCELED, "canceled by the caller")
+    await publish_event(nc.jetstream(), job, event, f"{job}:job:canceled")
 
 
 def role_card(crew: str, key: str, role: RoleSpec | None, nats_url: str) -> AgentCard:

@@ -58,9 +58,9 @@ from google.protobuf import json_format
 from nats.aio.client import Client as NATS
 
 from bus.a2a_nats.client import nats_agent_interface, nats_client_factory
-from bus.contracts.events import publish_event
 from bus.contracts.step import RemoteAgent, StepWork
 from bus.errors import A2ANatsError, RetryableError
+from bus.jetstream.events import publish_event
 from inference.results import Usage
 from roles.engines.base import StepOutput, StepRun
 from roles.engines.native import OutputInvalid, OutputSchema

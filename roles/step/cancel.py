@@ -21,6 +21,7 @@ from nats.aio.msg import Msg
 
 from bus import subjects
 from bus.contracts.codec import decode
+from bus.contracts.states import STOPPED
 from bus.contracts.step import StepWork
 from roles.errors import StepCancelled
 
@@ -28,7 +29,6 @@ if TYPE_CHECKING:
     import redis.asyncio as aioredis
 
 T = TypeVar("T")
-STOPPED = frozenset({"cancelled", "failed"})
 STOPPED_STATES = frozenset({TaskState.TASK_STATE_CANCELED, TaskState.TASK_STATE_FAILED})
 
 

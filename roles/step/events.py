@@ -18,21 +18,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from a2a.types import (
-    Artifact,
-    Message,
-    Part,
-    Role,
-    TaskArtifactUpdateEvent,
-    TaskState,
-    TaskStatus,
-    TaskStatusUpdateEvent,
-)
+from a2a.types import Part, TaskArtifactUpdateEvent, TaskState, TaskStatusUpdateEvent
 from google.protobuf import json_format
 from nats.js import JetStreamContext
 
-from bus.contracts.events import publish_event
+from bus.contracts.events import artifact_update, status_update
 from bus.contracts.step import StepWork
+from bus.jetstream.events import publish_event
 from roles.step.results import StepResult
 
 
@@ -83,22 +75,7 @@ class StepEvents:
     def _status(
         self, state: TaskState, *, reason: str | None = None, attempt: int | None = None
     ) -> TaskStatusUpdateEvent:
-        status = TaskStatus(state=state)
-        status.timestamp.GetCurrentTime()
-        if reason is not None:
-            name = TaskState.Name(state).removeprefix("TASK_STATE_").lower()
-            status.message.CopyFrom(
-                Message(
-                    message_id=f"{self.task_id}:{name}",
-                    context_id=self.work.job,
-                    task_id=self.task_id,
-                    role=Role.ROLE_AGENT,
-                    parts=[Part(text=reason)],
-                )
-            )
-        event = TaskStatusUpdateEvent(task_id=self.task_id, context_id=self.work.job, status=status)
-        event.metadata.update(self._metadata(attempt=attempt))
-        return event
+        return status_update(self.task_id, self.work.job, state, reason, self._metadata(attempt=attempt))
 
     def _artifact(self, result: StepResult) -> TaskArtifactUpdateEvent:
         if self.work.output_schema is not None and result.data is not None:
@@ -106,12 +83,9 @@ class StepEvents:
             json_format.ParseDict(result.data, part.data)
         else:
             part = Part(text=result.output, media_type="text/plain")
-        artifact = Artifact(artifact_id=f"{self.task_id}.output", name=self.work.step, parts=[part])
-        event = TaskArtifactUpdateEvent(
-            task_id=self.task_id, context_id=self.work.job, artifact=artifact, last_chunk=True
+        return artifact_update(
+            self.task_id, self.work.job, part, name=self.work.step, metadata=self._metadata()
         )
-        event.metadata.update(self._metadata())
-        return event
 
     async def _publish(self, event: TaskStatusUpdateEvent | TaskArtifactUpdateEvent, event_id: str) -> None:
         await publish_event(self._js, self.work.job, event, event_id)

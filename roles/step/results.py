@@ -8,25 +8,14 @@ reports that one.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from pydantic import BaseModel
+from bus.contracts.result import StepResult
 
-from inference.results import Usage
+__all__ = ["ResultStore", "StepResult"]
 
 if TYPE_CHECKING:
     import redis.asyncio as aioredis
-
-
-class StepResult(BaseModel):
-    """What a step produced, as recorded."""
-
-    output: str
-    data: Any = None
-    role: str
-    worker: str
-    usage: Usage = Usage()
-    duration_s: float | None = None
 
 
 class ResultStore:

@@ -12,13 +12,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from bus.contracts.usage import usage_increments, used_tokens
 from inference.errors import BudgetExceeded
 from inference.results import Usage
 
 if TYPE_CHECKING:
     import redis.asyncio as aioredis
-
-TOKEN_SUFFIXES = (":input_tokens", ":output_tokens")
 
 
 class RedisUsage:
@@ -44,12 +43,10 @@ class RedisUsage:
 
     async def record(self, job_id: str, role: str, usage: Usage) -> None:
         async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.hincrby(self.key, f"{role}:input_tokens", usage.input_tokens)
-            pipe.hincrby(self.key, f"{role}:output_tokens", usage.output_tokens)
-            pipe.hincrby(self.key, f"{role}:calls", 1)
+            for field, amount in usage_increments(role, usage.input_tokens, usage.output_tokens).items():
+                pipe.hincrby(self.key, field, amount)
             await pipe.execute()
 
     async def used_tokens(self) -> int:
         """Input plus output tokens of every role of the job so far."""
-        counts: dict[str, str] = await self._redis.hgetall(self.key)
-        return sum(int(value) for name, value in counts.items() if name.endswith(TOKEN_SUFFIXES))
+        return used_tokens(await self._redis.hgetall(self.key))

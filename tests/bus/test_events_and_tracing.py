@@ -11,8 +11,8 @@ from opentelemetry import trace
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from bus import subjects
-from bus.contracts.events import JobEvent, follow_events, publish_event
 from bus.jetstream.dispatch import publish_durable
+from bus.jetstream.events import JobEvent, follow_events, publish_event
 from bus.jetstream.streams import ensure_role_consumer, ensure_streams
 from bus.jetstream.work_loop import Delivery, WorkLoop
 from bus.settings import BusSettings

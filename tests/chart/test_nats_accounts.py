@@ -21,9 +21,9 @@ from nats.aio.client import Client as NATS
 from nats.errors import Error as NatsError
 
 from bus import subjects
-from bus.contracts.events import follow_events, publish_event
 from bus.jetstream.dead_letters import DeadLetter, ensure_advisory_capture, record_dead_letter
 from bus.jetstream.dispatch import publish_durable
+from bus.jetstream.events import follow_events, publish_event
 from bus.jetstream.streams import ensure_jobs_consumer, ensure_role_consumer, ensure_streams
 from bus.jetstream.work_loop import Delivery, WorkLoop
 from bus.settings import BusSettings

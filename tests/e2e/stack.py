@@ -18,16 +18,13 @@ from typing import Any
 from a2a.types import StreamResponse, TaskState
 from nats.js import JetStreamContext
 
-from bus.contracts.events import JobEvent, follow_events
+from bus.contracts.states import TERMINAL_TASK_STATES
+from bus.jetstream.events import JobEvent, follow_events
 from crews.local.servers import ServerProcess
 
 ROOT = Path(__file__).resolve().parents[2]
 CREWS = str(Path(sys.executable).with_name("crews"))
-TERMINAL_JOB_STATES = {
-    TaskState.TASK_STATE_COMPLETED,
-    TaskState.TASK_STATE_FAILED,
-    TaskState.TASK_STATE_CANCELED,
-}
+TERMINAL_JOB_STATES = TERMINAL_TASK_STATES
 
 
 @dataclass

@@ -271,6 +271,6 @@ async def test_cancel_stops_a_running_job_and_no_step_runs_after_it(
     await wait_for_step_state(js, job, "research", TaskState.TASK_STATE_CANCELED)
 
     record = await store.get(job)
-    assert record.status == "cancelled"
+    assert record.status == "canceled"
     assert {r.step for r in llm.requests()} <= {"research"}
     assert record.steps["write"] == "pending" and record.steps["review"] == "pending"

@@ -19,9 +19,9 @@ from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 
 from bus import subjects
-from bus.contracts.events import follow_events
 from bus.contracts.step import RolePrompt, StepKeys, StepWork, to_request
 from bus.jetstream.dispatch import dispatch_step, step_msg_id
+from bus.jetstream.events import follow_events
 from bus.jetstream.streams import ensure_role_consumer, ensure_streams
 from bus.jetstream.work_loop import WorkLoop
 from bus.settings import BusSettings

@@ -274,7 +274,7 @@ async def test_cancelled_job_step_does_not_start(
     workers: Workers, llm: ScriptedServer, redis_client: aioredis.Redis
 ) -> None:
     work = make_work(new_job(), "late")
-    await redis_client.hset(work.keys.state, "status", "cancelled")
+    await redis_client.hset(work.keys.state, "status", "canceled")
     await workers.start("writer")
 
     events = await workers.run_step(work)

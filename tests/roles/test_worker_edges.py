@@ -12,9 +12,9 @@ from opentelemetry import trace
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from bus import subjects
-from bus.contracts.events import publish_event
 from bus.jetstream.dead_letters import DeadLetter
 from bus.jetstream.dispatch import publish_durable
+from bus.jetstream.events import publish_event
 from inference.testing.script import Script
 from inference.testing.server import ScriptedServer
 from roles.tools.registry import CALCULATOR, MEMORY_READ, MEMORY_WRITE, Tool, ToolContext, ToolRegistry
@@ -32,8 +32,8 @@ def cancelling_registry(redis_client: aioredis.Redis) -> ToolRegistry:
     """The built-ins plus a tool that cancels the job, as the coordinator would while the step runs."""
 
     async def cancel(context: ToolContext, arguments: dict[str, Any]) -> str:
-        await redis_client.hset(f"crews:{{job:{context.job}}}:state", "status", "cancelled")
-        return "cancelled"
+        await redis_client.hset(f"crews:{{job:{context.job}}}:state", "status", "canceled")
+        return "canceled"
 
     tool = Tool(
         name="cancel_job", description="Cancel the job.", parameters={"type": "object"}, function=cancel
@@ -74,7 +74,7 @@ async def test_a_job_stop_announced_on_the_bus_interrupts_the_tool_in_flight(
     await workers.dispatch(work)
     await started.wait()
 
-    await redis_client.hset(work.keys.state, "status", "cancelled")
+    await redis_client.hset(work.keys.state, "status", "canceled")
     job_status = TaskStatusUpdateEvent(
         task_id=work.job, context_id=work.job, status=TaskStatus(state=TaskState.TASK_STATE_CANCELED)
     )

@@ -15,7 +15,6 @@ from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing
 from typing import Annotated, Any
 
-from a2a.types import StreamResponse, TaskState
 from fastapi import APIRouter, Header, Response
 from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
@@ -23,16 +22,13 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from bus import subjects
 from bus.contracts.codec import encode
-from bus.contracts.events import follow_events
+from bus.jetstream.events import follow_events
 from crews.api.deps import Deps
 from crews.api.errors import BadRequest
 from crews.api.models import ErrorBody
+from crews.jobs.events import is_job_end
 
 router = APIRouter(tags=["jobs"])
-
-JOB_END_STATES = frozenset(
-    {TaskState.TASK_STATE_COMPLETED, TaskState.TASK_STATE_FAILED, TaskState.TASK_STATE_CANCELED}
-)
 
 _EXAMPLE = (
     'id: 41\ndata: {"statusUpdate":{"taskId":"9b2f0c4e1d7a43a8b6c1","contextId":"9b2f0c4e1d7a43a8b6c1",'
@@ -53,14 +49,6 @@ LastEventId = Annotated[
     str | None,
     Header(alias="Last-Event-ID", description="Resume after this event (the id of the last event received)."),
 ]
-
-
-def is_job_end(job: str, event: StreamResponse) -> bool:
-    """Whether ``event`` is the job's own final status (not one of its steps')."""
-    if not event.HasField("status_update"):
-        return False
-    update = event.status_update
-    return update.task_id == job and update.status.state in JOB_END_STATES
 
 
 def parse_last_event_id(value: str | None) -> int:

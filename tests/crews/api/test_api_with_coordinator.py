@@ -9,8 +9,8 @@ from nats.js import JetStreamContext
 
 from bus import subjects
 from bus.contracts.codec import decode
-from bus.contracts.events import publish_event
 from bus.contracts.step import from_request
+from bus.jetstream.events import publish_event
 from bus.jetstream.streams import ensure_role_consumer
 from bus.settings import BusSettings
 from crews.coordinator.coordinator import Coordinator

@@ -8,7 +8,7 @@ import httpx
 from a2a.types import TaskState
 from nats.js import JetStreamContext
 
-from bus.contracts.events import follow_events
+from bus.jetstream.events import follow_events
 from crews.jobs.store import RedisJobStore, job_keys
 from tests.crews.api.conftest import submit
 

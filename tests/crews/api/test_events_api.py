@@ -8,10 +8,9 @@ from httpx_sse import ServerSentEvent, aconnect_sse
 from nats.js import JetStreamContext
 
 from bus.contracts.codec import decode, encode
-from bus.contracts.events import follow_events, publish_event
-from crews.api.routes.events import is_job_end
+from bus.jetstream.events import follow_events, publish_event
 from crews.jobs.control import finish_job
-from crews.jobs.events import status_event
+from crews.jobs.events import is_job_end, status_event
 from crews.jobs.store import RedisJobStore
 from tests.crews.api.conftest import submit
 
@@ -124,7 +123,7 @@ async def test_ended_job_resumed_mid_way_then_at_its_end(
 ) -> None:
     job = await submit(client)
     await step_event(js, job, "research", WORKING)
-    await finish_job(js, store, job, "cancelled", reason="cancelled on request")
+    await finish_job(js, store, job, "canceled", reason="cancelled on request")
     everything = await stored(js, job)
 
     tail = await read_all(client, job, last_id=everything[1][0])

@@ -179,7 +179,7 @@ async def test_list_filters_by_crew_and_status(client: httpx.AsyncClient, crew: 
 
     assert ids(await client.get("/jobs")) == [third, second, first]
     assert ids(await client.get("/jobs", params={"crew": "digest"})) == [second, first]
-    assert ids(await client.get("/jobs", params={"status": "cancelled"})) == [first]
+    assert ids(await client.get("/jobs", params={"status": "canceled"})) == [first]
     assert ids(await client.get("/jobs", params={"crew": "digest", "status": "submitted"})) == [second]
     assert ids(await client.get("/jobs", params={"limit": 1})) == [third]
 
@@ -193,14 +193,14 @@ async def test_cancel_then_cancel_again_is_409(client: httpx.AsyncClient, crew: 
     job = await submit(client)
     cancelled = await client.post(f"/jobs/{job}/cancel")
     assert cancelled.status_code == 200
-    assert (cancelled.json()["status"], cancelled.json()["reason"]) == ("cancelled", "cancelled on request")
+    assert (cancelled.json()["status"], cancelled.json()["reason"]) == ("canceled", "cancelled on request")
     assert cancelled.json()["finished_at"] is not None
 
     again = await client.post(f"/jobs/{job}/cancel")
     assert again.status_code == 409
     assert again.json() == {
         "error": "job_state_conflict",
-        "message": f"job {job} has already ended (cancelled): there is nothing to cancel",
+        "message": f"job {job} has already ended (canceled): there is nothing to cancel",
         "issues": [],
     }
 

@@ -117,7 +117,7 @@ async def test_metrics(
         for s in family.samples
     }
     assert samples[("crews_jobs", (("status", "submitted"),))] == 1
-    assert samples[("crews_jobs", (("status", "cancelled"),))] == 1
+    assert samples[("crews_jobs", (("status", "canceled"),))] == 1
     assert samples[("crews_queue_depth", (("crew", "digest"), ("role", "researcher")))] == 2
     assert samples[("crews_queue_depth", (("crew", "digest"), ("role", "writer")))] == 1
     assert samples[("crews_tokens", (("crew", "digest"), ("kind", "input"), ("role", "writer")))] == 100

@@ -152,7 +152,7 @@ async def test_get_list_subscribe_and_cancel_a_running_task(
     assert cancelled.status.state == TaskState.TASK_STATE_CANCELED
     rest = await collect(followed)
     assert shape(rest[-1]).startswith("status:TASK_STATE_CANCELED")
-    assert (await store.get(job)).status == "cancelled"
+    assert (await store.get(job)).status == "canceled"
     with pytest.raises(TaskNotCancelableError):
         await client.cancel_task(CancelTaskRequest(id=job))
     with pytest.raises(UnsupportedOperationError):

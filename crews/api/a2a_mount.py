@@ -41,7 +41,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from bus.a2a_nats.server import ApiKeyUser, Authenticator, NatsA2AServer, api_key_authenticator
 from bus.subjects import A2A_PREFIX
 from crews.a2a.card import crew_card
-from crews.a2a.handler import CREW_HEADER, CREW_STATE, CrewRequestHandler
+from crews.a2a.handler import CREW_HEADER, CREW_STATE, CrewAgentDeps, CrewRequestHandler
 from crews.api.deps import Services
 from crews.api.errors import Unauthorized, error_response
 from crews.errors import CrewNotFound
@@ -61,7 +61,7 @@ def mount_a2a(app: FastAPI, keys: tuple[str, ...]) -> None:
         assert isinstance(found, Services), "the app's lifespan has not run"
         return found
 
-    handler = CrewRequestHandler(services)
+    handler = CrewRequestHandler(lambda: agent_deps(services()))
     builder = CrewCallContextBuilder()
     rest = create_rest_routes(handler, context_builder=builder, path_prefix="/{crew}")
     routes: list[BaseRoute] = [
@@ -73,12 +73,21 @@ def mount_a2a(app: FastAPI, keys: tuple[str, ...]) -> None:
     app.mount(PREFIX, Starlette(routes=routes, middleware=[Middleware(BearerKeys, keys=keys)]))
 
 
+def agent_deps(services: Services) -> CrewAgentDeps:
+    """The part of the API's services the crews' A2A handler uses."""
+    return CrewAgentDeps(
+        js=services.js, store=services.store, crews=services.crews, scan_jobs=services.api.api_scan_jobs
+    )
+
+
 @asynccontextmanager
 async def crews_on_nats(services: Services) -> AsyncIterator[None]:
     """Serve every crew on ``crews.a2a.<crew>`` while the API runs (the same handler as over HTTP)."""
     keys = services.api.api_keys
     authenticate = api_key_authenticator(dict.fromkeys(keys, "api-key")) if keys else None
-    server = CrewsNatsServer(services.nc, CrewRequestHandler(lambda: services), authenticate=authenticate)
+    server = CrewsNatsServer(
+        services.nc, CrewRequestHandler(lambda: agent_deps(services)), authenticate=authenticate
+    )
     async with server:
         yield
 

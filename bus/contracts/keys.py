@@ -1,0 +1,34 @@
+"""Redis key layouts shared across the bus: a job's keys (one hash tag, one cluster slot) and the crew registry."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+CREW_PREFIX = "crews:crew:"
+
+
+def crew_key(name: str) -> str:
+    """Where a registered crew's definition (its ``CrewSpec`` as JSON) is kept."""
+    return f"{CREW_PREFIX}{name}"
+
+
+class StepKeys(BaseModel):
+    """Redis keys of the job (DESIGN.md, "State in Redis")."""
+
+    state: str
+    results: str
+    memory: str
+    usage: str
+    approvals: str = Field("", description="hash of tool calls waiting for (or given) a person's approval")
+
+    @classmethod
+    def for_job(cls, job: str) -> StepKeys:
+        """``crews:{job:<id>}:state|results|memory|usage|approvals``: one hash tag, one cluster slot."""
+        tag = f"crews:{{job:{job}}}"
+        return cls(
+            state=f"{tag}:state",
+            results=f"{tag}:results",
+            memory=f"{tag}:memory",
+            usage=f"{tag}:usage",
+            approvals=f"{tag}:approvals",
+        )
