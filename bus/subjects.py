@@ -1,4 +1,4 @@
-"""Every NATS subject, stream and consumer name crews uses (DESIGN.md, "Messages").
+"""Every NATS subject, stream and consumer name crews uses (docs/architecture.md, "Subjects and streams").
 
 The Helm chart, the KEDA triggers and the local autoscaler read the same names
 from here; nothing else spells a subject by hand.
@@ -13,7 +13,7 @@ TASKS_STREAM = "CREWS_TASKS"
 EVENTS_STREAM = "CREWS_EVENTS"
 DEAD_LETTER_STREAM = "CREWS_DEAD"
 
-JOBS_SUBMIT = "crews.jobs.store.submit"
+JOBS_SUBMIT = "crews.jobs.submit"
 JOBS_CONSUMER = "coordinator"
 TASKS_ALL = "crews.tasks.>"
 EVENTS_ALL = "crews.events.>"

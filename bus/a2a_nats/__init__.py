@@ -8,6 +8,6 @@ Owns both halves of A2A JSON-RPC over NATS request-reply on ``crews.a2a.<agent>`
   ``nats_client_factory`` registers it on a ``ClientFactory`` under
   ``NATS_PROTOCOL_BINDING``, and ``nats_agent_interface`` builds the card entry.
 
-Like every package ``__init__`` here (DESIGN.md), this one imports nothing:
+Like every package ``__init__`` here (docs/architecture.md, "Layout"), this one imports nothing:
 import the two modules directly.
 """

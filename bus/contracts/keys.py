@@ -13,7 +13,7 @@ def crew_key(name: str) -> str:
 
 
 class StepKeys(BaseModel):
-    """Redis keys of the job (DESIGN.md, "State in Redis")."""
+    """Redis keys of the job (docs/architecture.md, "Redis keys")."""
 
     state: str
     results: str

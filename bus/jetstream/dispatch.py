@@ -30,7 +30,7 @@ async def publish_durable(
 
 
 def step_msg_id(job: str, step: str, plan_version: int) -> str:
-    """The de-duplication id of one step dispatch (DESIGN.md: ``<job>:<step>:<plan version>``)."""
+    """The de-duplication id of one step dispatch (docs/architecture.md: ``<job>:<step>:<plan version>``)."""
     return f"{job}:{step}:{plan_version}"
 
 

@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 
 
 def stream_configs(settings: BusSettings) -> list[StreamConfig]:
-    """The four streams of DESIGN.md ("Messages") plus the dead-letter stream."""
+    """The streams of docs/architecture.md ("Subjects and streams") plus the dead-letter stream."""
     return [
         _work_queue(subjects.JOBS_STREAM, subjects.JOBS_SUBMIT),
         _work_queue(subjects.TASKS_STREAM, subjects.TASKS_ALL),

@@ -46,7 +46,7 @@ from crews.plan.step_work import plan_step_work
 from crews.spec.models import CrewSpec
 
 log = logging.getLogger(__name__)
-tracer = trace.get_tracer("crews.coordinator.coordinator")
+tracer = trace.get_tracer("crews.coordinator")
 EVENTS_CONSUMER = "coordinator-events"
 
 

@@ -18,7 +18,7 @@ tracer = trace.get_tracer("crews")
 
 
 class JobSubmission(BaseModel):
-    """The message on ``crews.jobs.store.submit``."""
+    """The message on ``crews.jobs.submit``."""
 
     job: str
     crew: str

@@ -1,6 +1,6 @@
 """The Redis job store: job state, write-once step results, shared memory, usage, and the crew registry.
 
-Keys (DESIGN.md, "State in Redis") carry a hash tag per job so one job's keys
+Keys (docs/architecture.md, "Redis keys") carry a hash tag per job so one job's keys
 share a cluster slot: ``crews:{job:<id>}:state|results|memory|usage``. Besides
 them: ``crews:crew:<name>`` (crew definitions), ``crews:jobs`` (sorted set of
 job ids by creation time, for listing), ``crews:jobs:deadlines`` (sorted set

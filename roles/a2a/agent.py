@@ -88,7 +88,7 @@ def job_of(task_id: str) -> str:
 
 
 def step_keys(job: str) -> StepKeys:
-    """The keys of a call's own job, shaped as every job's (DESIGN.md)."""
+    """The keys of a call's own job, shaped as every job's (docs/architecture.md, "Redis keys")."""
     return StepKeys.for_job(job)
 
 

@@ -74,7 +74,7 @@ async def test_one_trace_covers_every_span_of_a_job_across_processes(
     for span in ours:
         by_service.setdefault(span.service, set()).add(span.name)
         assert span.trace_id == trace_id, f"{span.service}/{span.name} is in another trace"
-    assert "process crews.jobs.store.submit" in by_service["crews-coordinator"]
+    assert "process crews.jobs.submit" in by_service["crews-coordinator"]
     first, second = by_service["crews-role-traced-first"], by_service["crews-role-traced-second"]
     assert {"process crews.tasks.traced.first", "invoke_agent first", "execute_tool calculator"} <= first
     assert {"process crews.tasks.traced.second", "invoke_agent second"} <= second
