@@ -22,8 +22,8 @@ install-crewai: install
 	@$(BIN)/python -m bench.crewai_env
 
 lint: install
-	$(BIN)/ruff check crews roles bus inference tests bench
-	$(BIN)/ruff format --check crews roles bus inference tests bench
+	$(BIN)/ruff check crews roles bus inference tests bench .ci
+	$(BIN)/ruff format --check crews roles bus inference tests bench .ci
 	$(BIN)/lint-imports
 	$(BIN)/python .ci/import_cycles.py
 

@@ -97,6 +97,7 @@ def test_every_object_from_the_examples_is_valid(objects: list[Obj]) -> None:
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_every_object_of_each_variant_is_valid(values: Obj, variant: str) -> None:
     objects = render({**values, **VARIANTS[variant]})
+    assert len(of_kind(objects, "Deployment")) > 2  # api, coordinator and the roles: never an empty render
     for obj in objects:
         validate(obj)
 
@@ -240,9 +241,14 @@ def test_external_llm_endpoints_replace_the_pool(values: Obj) -> None:
     urls = ["https://llm.example.com/v1", "https://llm2.example.com/v1"]
     objects = render({**values, "vllm": {"enabled": False}, "llm": {"urls": urls}})
     assert not [o for o in objects if "vllm" in o["metadata"]["name"]]
-    for deployment in of_kind(objects, "Deployment"):
-        if deployment["metadata"]["labels"]["app.kubernetes.io/component"] == "role":
-            assert env_of(deployment)["CREWS_LLM_URLS"] == ",".join(urls)
+    roles = [
+        deployment
+        for deployment in of_kind(objects, "Deployment")
+        if deployment["metadata"]["labels"]["app.kubernetes.io/component"] == "role"
+    ]
+    assert roles
+    for deployment in roles:
+        assert env_of(deployment)["CREWS_LLM_URLS"] == ",".join(urls)
 
 
 def test_without_keda_each_role_runs_its_min_at_least_one(values: Obj) -> None:

@@ -20,7 +20,9 @@ from nats.js import JetStreamContext
 
 from bus.contracts.states import TERMINAL_TASK_STATES
 from bus.jetstream.events import JobEvent, follow_events
+from crews.jobs.store import RedisJobStore
 from crews.local.servers import ServerProcess
+from crews.spec.load import load_crew_text
 
 ROOT = Path(__file__).resolve().parents[2]
 CREWS = str(Path(sys.executable).with_name("crews"))
@@ -110,3 +112,10 @@ def step_states(events: list[StreamResponse], job: str) -> list[tuple[str, Any]]
         for e in events
         if e.HasField("status_update") and e.status_update.task_id != job
     ]
+
+
+async def register(store: RedisJobStore, text: str, filename: str = "crew.yaml") -> str:
+    """Register the crew file ``text`` as the API would; its name."""
+    spec = load_crew_text(text, filename)
+    await store.save_crew(spec.name, spec.model_dump(mode="json"))
+    return spec.name

@@ -8,10 +8,9 @@ the key the role's ``headers_from`` variable holds.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 
 import pytest
-import redis.asyncio as aioredis
 from a2a.client import ClientConfig
 from a2a.types import GetTaskRequest, ListTasksRequest, Message, Part, Role, SendMessageRequest, TaskState
 from nats.aio.client import Client as NATS
@@ -53,17 +52,8 @@ def llm() -> Iterator[ScriptedServer]:
 
 
 @pytest.fixture
-def stack(nats_server: ManagedServer, redis_server: ManagedServer, llm: ScriptedServer) -> Iterator[Stack]:
-    running = Stack(nats_server.url, redis_server.url, llm.url, extra_env={"SHOUTER_KEY": OUTSIDE_KEY})
-    try:
-        yield running
-    finally:
-        running.stop_all()
-
-
-@pytest.fixture
-async def store(redis_client: aioredis.Redis) -> AsyncIterator[RedisJobStore]:
-    yield RedisJobStore(redis_client)
+def stack_env() -> dict[str, str]:
+    return {"SHOUTER_KEY": OUTSIDE_KEY}
 
 
 async def run_crew(stack: Stack, nc: NATS, store: RedisJobStore, address: str) -> str:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-import redis.asyncio as aioredis
 from a2a.types import TaskState
 from nats.aio.client import Client as NATS
 
@@ -13,10 +12,9 @@ from crews.errors import JobError
 from crews.jobs.approvals import decide, list_approvals
 from crews.jobs.control import submit_job
 from crews.jobs.store import RedisJobStore
-from crews.spec.load import load_crew_text
 from inference.testing.script import Script
 from inference.testing.server import ScriptedServer
-from tests.e2e.stack import Stack, job_events, step_states, wait_for_step_state
+from tests.e2e.stack import Stack, job_events, register, step_states, wait_for_step_state
 from tests.servers import ManagedServer
 
 CREW = """
@@ -45,15 +43,12 @@ def llm() -> Iterator[ScriptedServer]:
 async def test_tool_waits_for_a_person_then_runs_or_is_refused(
     approve: bool,
     llm: ScriptedServer,
+    stack: Stack,
     nats_server: ManagedServer,
-    redis_server: ManagedServer,
     nc: NATS,
-    redis_client: aioredis.Redis,
+    store: RedisJobStore,
 ) -> None:
-    store = RedisJobStore(redis_client)
-    spec = load_crew_text(CREW, "careful.yaml")
-    await store.save_crew(spec.name, spec.model_dump(mode="json"))
-    stack = Stack(nats_server.url, redis_server.url, llm.url)
+    await register(store, CREW, "careful.yaml")
     try:
         stack.coordinator()
         stack.worker("careful", "clerk")

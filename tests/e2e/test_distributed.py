@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 
 import pytest
 import redis.asyncio as aioredis
@@ -11,11 +11,9 @@ from nats.aio.client import Client as NATS
 
 from crews.jobs.control import cancel_job, submit_job
 from crews.jobs.store import RedisJobStore, job_keys
-from crews.spec.load import load_crew_text
 from inference.testing.script import Script
 from inference.testing.server import ScriptedServer
-from tests.e2e.stack import Stack, job_events, step_states, wait_for_step_state
-from tests.servers import ManagedServer
+from tests.e2e.stack import Stack, job_events, register, step_states, wait_for_step_state
 
 SEQUENTIAL = """
 name: pipeline
@@ -52,23 +50,8 @@ def llm() -> Iterator[ScriptedServer]:
 
 
 @pytest.fixture
-def stack(nats_server: ManagedServer, redis_server: ManagedServer, llm: ScriptedServer) -> Iterator[Stack]:
-    running = Stack(nats_server.url, redis_server.url, llm.url, extra_env={"CREWS_ACK_WAIT_S": "2"})
-    try:
-        yield running
-    finally:
-        running.stop_all()
-
-
-@pytest.fixture
-async def store(redis_client: aioredis.Redis) -> AsyncIterator[RedisJobStore]:
-    yield RedisJobStore(redis_client)
-
-
-async def register(store: RedisJobStore, text: str) -> str:
-    spec = load_crew_text(text, "crew.yaml")
-    await store.save_crew(spec.name, spec.model_dump(mode="json"))
-    return spec.name
+def stack_env() -> dict[str, str]:
+    return {"CREWS_ACK_WAIT_S": "2"}
 
 
 def script(data: object) -> Script:

@@ -30,11 +30,10 @@ from bus.a2a_nats.client import nats_client_factory
 from bus.contracts.keys import StepKeys
 from bus.jetstream.events import follow_events
 from crews.jobs.store import RedisJobStore
-from crews.spec.load import load_crew_text
 from inference.testing.script import Script
 from inference.testing.server import ScriptedServer
 from roles.a2a.agent import job_of, role_card
-from tests.e2e.stack import Stack
+from tests.e2e.stack import Stack, register
 from tests.servers import ManagedServer
 
 CREW = """
@@ -66,15 +65,13 @@ async def _call_clerk(
     crew: str,
     first: asyncio.Queue[StreamResponse] | None = None,
 ) -> list[StreamResponse]:
-    store = RedisJobStore(redis_client)
-    spec = load_crew_text(crew, "gated.yaml")
-    await store.save_crew(spec.name, spec.model_dump(mode="json"))
+    await register(RedisJobStore(redis_client), crew, "gated.yaml")
     stack.worker("gated", "clerk")
     client = nats_client_factory(nc, ClientConfig(streaming=True)).create(
         role_card("gated", "clerk", None, nats_url)
     )
     ask = Message(message_id=uuid.uuid4().hex, role=Role.ROLE_USER, parts=[Part(text="Add 2 and 3.")])
-    events = []
+    events: list[StreamResponse] = []
     async for event in client.send_message(SendMessageRequest(message=ask)):
         if first is not None and not events:
             first.put_nowait(event)
@@ -92,12 +89,11 @@ async def _first_state(nc: NATS, job: str, state: TaskState) -> TaskStatusUpdate
 
 async def test_a_direct_call_pauses_an_approval_required_tool(
     llm: ScriptedServer,
+    stack: Stack,
     nats_server: ManagedServer,
-    redis_server: ManagedServer,
     nc: NATS,
     redis_client: aioredis.Redis,
 ) -> None:
-    stack = Stack(nats_server.url, redis_server.url, llm.url)
     crew = CREW.replace("BUDGET", "100000").replace("APPROVAL", "required")
     first: asyncio.Queue[StreamResponse] = asyncio.Queue()
     call = asyncio.create_task(_call_clerk(nc, redis_client, stack, nats_server.url, crew, first))
@@ -122,12 +118,11 @@ async def test_a_direct_call_pauses_an_approval_required_tool(
 
 async def test_a_direct_call_respects_the_crews_token_budget(
     llm: ScriptedServer,
+    stack: Stack,
     nats_server: ManagedServer,
-    redis_server: ManagedServer,
     nc: NATS,
     redis_client: aioredis.Redis,
 ) -> None:
-    stack = Stack(nats_server.url, redis_server.url, llm.url)
     crew = CREW.replace("BUDGET", "1").replace("APPROVAL", "none")
     try:
         events = await _call_clerk(nc, redis_client, stack, nats_server.url, crew)
