@@ -1,6 +1,7 @@
 """Build the crews images with buildah: ``crews`` (Containerfile) and ``crews-crewai`` (Containerfile.crewai).
 
     python -m images.build [--only crews|crews-crewai] [--base IMAGE] [--tag TAG]
+    python -m images.build --wheels-only [--python-version 3.11.14]   # wheels/ for docker build
 
 (``make image`` runs it after installing buildah and debootstrap if they are missing.) For each image:
 
@@ -140,10 +141,17 @@ def main(argv: list[str] | None = None) -> None:
         "--base", default=None, help=f"base image (default: {DEFAULT_BASE}, else a local Debian)"
     )
     parser.add_argument("--tag", default=None, help="image tag (default: the project's version)")
+    parser.add_argument("--wheels-only", action="store_true", help="only make wheels/<image>/ (no buildah)")
+    parser.add_argument("--python-version", default=None, help="with --wheels-only: the base's Python")
     args = parser.parse_args(argv)
     try:
         for image in IMAGES:
-            if not args.only or image.name in args.only:
+            if args.only and image.name not in args.only:
+                continue
+            if args.wheels_only:
+                version = args.python_version or wheels.python_version(sys.executable)
+                print(wheels.prepare(image.name, image.extra, version, _stderr))  # noqa: T201
+            else:
                 print(build(image, base_ref=args.base, tag=args.tag))  # noqa: T201
     except InstallError as exc:
         parser.exit(1, f"error: {exc}\n")
