@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(shell cat pyproject.toml | sha1sum | cut -c1-12)
 PYTEST_ARGS ?=
 
-.PHONY: install install-vllm install-crewai lint typecheck test demo bench clean
+.PHONY: install install-vllm install-crewai install-image-tools image lint typecheck test demo bench clean
 
 # Every install step below survives Ctrl-C (redone on the next run), runs once when started twice,
 # and fails with one paragraph: what failed, the log's tail, what to do (inference/local/install.py).
@@ -21,16 +21,27 @@ install-vllm: install
 install-crewai: install
 	@$(BIN)/python -m bench.crewai_env
 
+# buildah (builds and runs images without a daemon) and debootstrap (a local Debian base when no
+# registry is reachable), from apt, only when missing. Needs root, as apt-get does.
+install-image-tools:
+	@command -v buildah >/dev/null && command -v debootstrap >/dev/null || \
+	  { echo "[install] buildah and debootstrap from apt (about a minute)" >&2; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq buildah debootstrap >/dev/null; }
+
+# Both images (crews, crews-crewai) from wheels built on this host: see images/build.py, docs/helm.md.
+image: install install-image-tools
+	@$(BIN)/python -m images.build
+
 lint: install
-	$(BIN)/ruff check crews roles bus inference tests bench .ci
-	$(BIN)/ruff format --check crews roles bus inference tests bench .ci
+	$(BIN)/ruff check crews roles bus inference tests bench images helm/crews/files .ci
+	$(BIN)/ruff format --check crews roles bus inference tests bench images helm/crews/files .ci
 	$(BIN)/lint-imports
 	$(BIN)/python .ci/import_cycles.py
 
 typecheck: install
 	$(BIN)/mypy
 
-test: install install-vllm install-crewai
+test: install install-vllm install-crewai install-image-tools
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 demo: install install-vllm

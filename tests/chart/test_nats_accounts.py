@@ -17,6 +17,8 @@ from urllib.parse import urlsplit
 import nats
 import pytest
 from a2a.types import TaskState, TaskStatus, TaskStatusUpdateEvent
+from inference.script import Script
+from inference.scripted import ScriptedServer
 from nats.aio.client import Client as NATS
 from nats.errors import Error as NatsError
 
@@ -30,7 +32,7 @@ from bus.settings import BusSettings
 from crews.api.routes.events import last_sequence
 from crews.jobs.events import publish_job_status
 from crews.local.servers import ServerProcess, free_port, nats_server_binary
-from tests.chart.render import Obj, example_values, of_kind, render
+from tests.chart.render import CHART, Obj, example_values, of_kind, render
 from tests.servers import ManagedServer
 
 CREW, ROLE, OTHER = "research", "writer", "reviewer"
@@ -265,3 +267,64 @@ async def test_the_real_role_worker_and_api_start_as_their_chart_users(
     for proc in (worker, api):
         assert DENIED not in proc.log_tail.lower(), proc.log_tail
         assert proc.proc is not None and proc.proc.returncode == 0, proc.log_tail
+
+
+async def test_the_helm_test_script_passes_against_the_real_services_and_names_what_fails(
+    chart_nats: Users, bus: Conn, redis_server: ManagedServer
+) -> None:
+    """files/helm_test.py, with the hook Pod's environment: the API under its user, the role's NATS user."""
+    objects = render({**example_values(), "nats": {"auth": {"seed": "test-seed"}}})
+    [pod] = of_kind(objects, "Pod")
+    secrets = {s["metadata"]["name"]: s["stringData"] for s in of_kind(objects, "Secret")}
+    env = _pod_env(pod, secrets)
+    nats_user = urlsplit(env["CREWS_NATS_URL"]).username
+    assert nats_user == "role.demo.explorer"
+    crews = str(Path(sys.executable).with_name("crews"))
+    base = {k: v for k, v in os.environ.items() if not k.startswith("CREWS_")}
+    base.update(CREWS_REDIS_URL=redis_server.url, CREWS_MANAGE_STREAMS="false", PYTHONUNBUFFERED="1")
+    port = free_port()
+    api = ServerProcess(
+        "api", [crews, "api", "--port", str(port)], "api ready", port,
+        env={**base, "CREWS_NATS_URL": chart_nats.urls["api"]},
+    )  # fmt: skip
+    script = str(CHART / "files" / "helm_test.py")
+    with ScriptedServer() as llm:
+        env.update(
+            CREWS_NATS_URL=chart_nats.urls[nats_user],
+            CREWS_REDIS_URL=redis_server.url,
+            CREWS_TEST_API_URL=f"http://127.0.0.1:{port}",
+            CREWS_LLM_URLS=llm.url,
+            CREWS_TEST_POOL_PODS=f"127.0.0.1:{llm.port}",
+            CREWS_LLM_MODEL=Script().model,
+        )
+        api.start()
+        try:
+            passed = await _run([sys.executable, script], {**base, **env})
+            broken = await _run([sys.executable, script], {**base, **env, "CREWS_LLM_MODEL": "no-such-model"})
+        finally:
+            api.stop()
+    assert passed[0] == 0, passed[1]
+    lines = passed[1].splitlines()
+    assert [line.split(" ")[0] for line in lines] == ["api", "nats", "redis", "llm"], lines
+    assert "stream CREWS_TASKS" in lines[1]
+    assert "2 endpoints" in lines[3]  # the URL and the one address the "headless" name resolves to
+    assert broken[0] == 1
+    assert "FAILED check_pool" in broken[1] and "no-such-model" in broken[1]
+
+
+async def _run(argv: list[str], env: dict[str, str]) -> tuple[int, str]:
+    proc = await asyncio.create_subprocess_exec(
+        *argv, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
+    )
+    out, _ = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode is not None
+    return proc.returncode, out.decode()
+
+
+def _pod_env(pod: Obj, secrets: dict[str, dict[str, str]]) -> dict[str, str]:
+    """The Pod's environment with each secretKeyRef read from the rendered Secrets."""
+    env = {}
+    for item in pod["spec"]["containers"][0]["env"]:
+        ref = item.get("valueFrom", {}).get("secretKeyRef")
+        env[item["name"]] = secrets[ref["name"]][ref["key"]] if ref else item["value"]
+    return env

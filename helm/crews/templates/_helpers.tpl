@@ -60,6 +60,35 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) -}}
 {{- end -}}
 
+{{/*
+The image of a role's workers: crewaiImage (Containerfile.crewai: CrewAI in its own environment)
+for engine crewai, else the crews image. Takes (dict "root" $ "engine" "<engine>").
+*/}}
+{{- define "crews.roleImage" -}}
+{{- $image := ternary .root.Values.crewaiImage .root.Values.image (eq (toString .engine) "crewai") -}}
+image: {{ printf "%s:%s" $image.repository (default .root.Chart.AppVersion $image.tag) }}
+imagePullPolicy: {{ $image.pullPolicy }}
+{{- end -}}
+
+{{/*
+A crews pod's affinity: the component's own, with a required node affinity that keeps it off
+GPU nodes (gpuNodes.label NotIn gpuNodes.values; nodes without the label match) unless
+gpuNodes.keepCrewsOff is false or the component's own affinity sets nodeAffinity. Takes
+(dict "root" $ "affinity" <the component's affinity>).
+*/}}
+{{- define "crews.affinity" -}}
+{{- $own := deepCopy (.affinity | default dict) -}}
+{{- $g := .root.Values.gpuNodes -}}
+{{- if and $g.keepCrewsOff (not (hasKey $own "nodeAffinity")) -}}
+{{- $term := dict "matchExpressions" (list (dict "key" $g.label "operator" "NotIn" "values" $g.values)) -}}
+{{- $_ := set $own "nodeAffinity" (dict "requiredDuringSchedulingIgnoredDuringExecution" (dict "nodeSelectorTerms" (list $term))) -}}
+{{- end -}}
+{{- with $own }}
+affinity:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end -}}
+
 {{/* NATS credentials: one user per component and per role, passwords derived from one seed. */}}
 
 {{- define "crews.natsAccountsSecret" -}}

@@ -1,0 +1,61 @@
+"""Running buildah and reading what it knows about images; the project's paths.
+
+Every command's output goes to the caller's log (``inference.local.install.Step``) or, for
+short queries, is captured; a failure raises ``InstallError`` with the command's last lines.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import tomllib
+from collections.abc import Sequence
+from pathlib import Path
+
+from inference.local.install import InstallError
+
+ROOT = Path(__file__).resolve().parents[1]
+BUILDAH = "buildah"
+
+
+def project() -> dict[str, object]:
+    """The ``[project]`` table of pyproject.toml."""
+    table: dict[str, object] = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    return table
+
+
+def version() -> str:
+    return str(project()["version"])
+
+
+def buildah(args: Sequence[str], *, check: bool = True, timeout: float | None = None) -> str | None:
+    """``buildah <args>``'s stdout; if it fails: ``InstallError`` with ``check``, else None."""
+    try:
+        done = subprocess.run([BUILDAH, *args], capture_output=True, text=True, timeout=timeout, check=False)
+    except FileNotFoundError as exc:
+        raise InstallError(
+            "buildah is not installed: run `make install-image-tools` (apt-get install buildah debootstrap)."
+        ) from exc
+    except subprocess.TimeoutExpired:
+        if check:
+            raise InstallError(f"buildah {' '.join(args)} did not finish in {timeout} s") from None
+        return None
+    if check and done.returncode != 0:
+        raise InstallError(
+            f"buildah {' '.join(args)} failed (exit {done.returncode}):\n{done.stderr[-2000:]}"
+        )
+    return done.stdout if done.returncode == 0 else None
+
+
+def image_label(ref: str, label: str) -> str | None:
+    """The value of ``label`` on the local image ``ref``; None if there is no such image."""
+    out = buildah(
+        ["inspect", "--type", "image", "--format", f'{{{{index .OCIv1.Config.Labels "{label}"}}}}', ref],
+        check=False,
+    )
+    return None if out is None else out.strip().replace("<no value>", "")
+
+
+def must(out: str | None) -> str:
+    """The output of a checked ``buildah`` call (never None)."""
+    assert out is not None
+    return out.strip()
