@@ -20,13 +20,13 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 import redis.asyncio as aioredis
 from a2a.types import TaskState
-from inference.script import Script
-from inference.scripted import ScriptedServer
 from nats.aio.client import Client as NATS
-from roles.results import StepResult
 
 from images.build import IMAGES, build
 from images.tools import buildah, must
+from inference.testing.script import Script
+from inference.testing.server import ScriptedServer
+from roles.step.results import StepResult
 from tests.roles.helpers import make_work, new_job, run_step, states
 from tests.servers import ManagedServer
 
