@@ -17,8 +17,6 @@ from urllib.parse import urlsplit
 import nats
 import pytest
 from a2a.types import TaskState, TaskStatus, TaskStatusUpdateEvent
-from inference.script import Script
-from inference.scripted import ScriptedServer
 from nats.aio.client import Client as NATS
 from nats.errors import Error as NatsError
 
@@ -32,6 +30,8 @@ from bus.settings import BusSettings
 from crews.api.routes.events import last_sequence
 from crews.jobs.events import publish_job_status
 from crews.local.servers import ServerProcess, free_port, nats_server_binary
+from inference.testing.script import Script
+from inference.testing.server import ScriptedServer
 from tests.chart.render import CHART, Obj, example_values, of_kind, render
 from tests.servers import ManagedServer
 
