@@ -70,6 +70,18 @@ def job_keys(job: str) -> StepKeys:
     return StepKeys.for_job(job)
 
 
+class StepUsage(BaseModel):
+    """Tokens one step used over all its LLM calls, and what they cost (USD, at the operator's prices)."""
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float = 0.0
+
+    @property
+    def tokens(self) -> int:
+        return self.input_tokens + self.output_tokens
+
+
 class StepResult(BaseModel):
     """What a worker recorded for a step (write-once)."""
 
@@ -77,14 +89,17 @@ class StepResult(BaseModel):
     data: Any = None
     role: str = ""
     worker: str = ""
-    usage: dict[str, int] = Field(default_factory=dict)
+    usage: StepUsage = Field(default_factory=StepUsage)
     duration_s: float | None = None
 
 
 class RoleUsage(BaseModel):
+    """A role's LLM usage in one job, every attempt counted."""
+
     input_tokens: int = 0
     output_tokens: int = 0
     calls: int = 0
+    cost_usd: float = 0.0
 
 
 class JobRecord(BaseModel):
@@ -230,10 +245,10 @@ class RedisJobStore:
 
     async def usage(self, job: str) -> dict[str, RoleUsage]:
         raw = await self.redis.hgetall(job_keys(job).usage)
-        per_role: dict[str, dict[str, int]] = {}
+        per_role: dict[str, dict[str, float]] = {}
         for field, value in raw.items():
             role, _, metric = field.rpartition(":")
-            per_role.setdefault(role, {})[metric] = int(value)
+            per_role.setdefault(role, {})[metric] = float(value) if metric == "cost_usd" else int(value)
         return {role: RoleUsage.model_validate(metrics) for role, metrics in per_role.items()}
 
     async def memory(self, job: str) -> dict[str, str]:
