@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(shell cat pyproject.toml | sha1sum | cut -c1-12)
 PYTEST_ARGS ?=
 
-.PHONY: install install-vllm install-crewai install-image-tools image lint typecheck test demo bench clean
+.PHONY: install install-vllm install-crewai install-image-tools install-chromium image lint typecheck test demo bench clean
 
 # Every install step below survives Ctrl-C (redone on the next run), runs once when started twice,
 # and fails with one paragraph: what failed, the log's tail, what to do (inference/local/install.py).
@@ -41,7 +41,13 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
-test: install install-vllm install-crewai install-image-tools
+# Debian's Chromium for the browser tests (tests/browser/; Playwright drives /usr/bin/chromium, no download).
+install-chromium:
+	@test -x /usr/bin/chromium || { \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium; }
+
+test: install install-vllm install-crewai install-image-tools install-chromium
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 demo: install install-vllm

@@ -25,6 +25,7 @@ from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 from inference.budget import TokenBudget
 from inference.errors import BadLLMResponse, InferenceError, LLMUnavailable
 from inference.headers import request_headers
+from inference.pricing import call_cost
 from inference.results import ChatResult, ToolCall, Usage
 from inference.routing import Endpoint, Router
 from inference.settings import InferenceSettings
@@ -112,7 +113,7 @@ class LLMPool:
             _set_request_attributes(span, self.settings.llm_provider, request, job_id, role, step)
             try:
                 completion, endpoint, attempts = await self._complete(request, job_id, role, step)
-                usage = _usage(completion)
+                usage = _usage(completion, model, self.settings)
                 if budget is not None:
                     await budget.record(job_id, role, usage)
                 result = _result(completion, usage, endpoint.url, attempts)
@@ -197,11 +198,16 @@ def _refused(exc: openai.APIStatusError, endpoint: Endpoint, model: str) -> BadL
     )
 
 
-def _usage(completion: ChatCompletion) -> Usage:
+def _usage(completion: ChatCompletion, model: str, settings: InferenceSettings) -> Usage:
+    """The call's tokens, priced at the requested model's price (else the answering model's)."""
     if completion.usage is None:
         return Usage()
+    tokens_in, tokens_out = completion.usage.prompt_tokens, completion.usage.completion_tokens
+    priced = model if model in settings.llm_prices else completion.model
     return Usage(
-        input_tokens=completion.usage.prompt_tokens, output_tokens=completion.usage.completion_tokens
+        input_tokens=tokens_in,
+        output_tokens=tokens_out,
+        cost_usd=call_cost(settings.llm_prices, priced, tokens_in, tokens_out),
     )
 
 
@@ -265,6 +271,7 @@ def _set_response_attributes(span: Span, completion: ChatCompletion, result: Cha
         span.set_attribute("gen_ai.response.finish_reasons", [result.finish_reason])
     span.set_attribute("gen_ai.usage.input_tokens", result.usage.input_tokens)
     span.set_attribute("gen_ai.usage.output_tokens", result.usage.output_tokens)
+    span.set_attribute("crews.cost_usd", result.usage.cost_usd)
     url = urlsplit(result.endpoint)
     if url.hostname:
         span.set_attribute("server.address", url.hostname)

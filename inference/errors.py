@@ -31,11 +31,11 @@ class LLMUnavailable(InferenceError):
 
 
 class BudgetExceeded(InferenceError):
-    """The job has spent its token budget; raise the budget or shorten the crew's tasks."""
+    """The job has spent its token or money budget; raise the budget or shorten the crew's tasks."""
 
     retryable = False
 
-    def __init__(self, message: str, *, job_id: str, used: int, limit: int) -> None:
+    def __init__(self, message: str, *, job_id: str, used: float, limit: float) -> None:
         super().__init__(message)
         self.job_id = job_id
         self.used = used

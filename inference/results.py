@@ -11,12 +11,13 @@ from inference.errors import BadLLMResponse
 
 
 class Usage(BaseModel):
-    """Tokens one call (or a sum of calls) used."""
+    """Tokens one call (or a sum of calls) used, and what they cost (``inference.pricing``)."""
 
     model_config = ConfigDict(frozen=True)
 
     input_tokens: int = 0
     output_tokens: int = 0
+    cost_usd: float = 0.0
 
     @property
     def total_tokens(self) -> int:
@@ -26,6 +27,7 @@ class Usage(BaseModel):
         return Usage(
             input_tokens=self.input_tokens + other.input_tokens,
             output_tokens=self.output_tokens + other.output_tokens,
+            cost_usd=self.cost_usd + other.cost_usd,
         )
 
 

@@ -9,6 +9,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from inference.cache_dir import default_cache_dir
+from inference.pricing import ModelPrice
 
 DEFAULT_MODEL = "crews-local"
 """The one served model name everywhere (laptop, CI, production): only the URLs differ."""
@@ -43,6 +44,11 @@ class InferenceSettings(BaseSettings):
     )
     llm_endpoint_cooldown_s: float = Field(
         5.0, ge=0, description="avoid an endpoint this long after it failed"
+    )
+    llm_prices: dict[str, ModelPrice] = Field(
+        default_factory=dict,
+        description="USD per million tokens per served model, JSON: "
+        '{"crews-local": {"input_per_mtok": 0.2, "output_per_mtok": 0.6}}; a model not listed costs 0',
     )
     local_cache_dir: Path = Field(
         default_factory=default_cache_dir,

@@ -152,6 +152,7 @@ class RoleWorker:
         recorded, ours = await results.record(work.step, result)
         span.set_attribute("gen_ai.usage.input_tokens", output.usage.input_tokens)
         span.set_attribute("gen_ai.usage.output_tokens", output.usage.output_tokens)
+        span.set_attribute("crews.cost_usd", output.usage.cost_usd)
         await events.result(recorded)
         return "completed" if ours else "replayed"
 
@@ -172,7 +173,9 @@ class RoleWorker:
                 ),
             ),
             memory=memory,
-            budget=RedisUsage(self.redis, work.keys.usage, limit=work.max_tokens_budget),
+            budget=RedisUsage(
+                self.redis, work.keys.usage, limit=work.max_tokens_budget, cost_limit=work.max_cost_usd_budget
+            ),
             check_cancelled=watch.check,
             memory_prompt_max_chars=self.settings.memory_prompt_max_chars,
             nc=self.nc,

@@ -13,10 +13,15 @@ from pydantic import BaseModel
 
 
 class TokenUsage(BaseModel):
-    """Tokens a step's LLM calls used."""
+    """Tokens one step used over all its LLM calls, and what they cost (USD, at the operator's prices)."""
 
     input_tokens: int = 0
     output_tokens: int = 0
+    cost_usd: float = 0.0
+
+    @property
+    def tokens(self) -> int:
+        return self.input_tokens + self.output_tokens
 
 
 class StepResult(BaseModel):
@@ -28,3 +33,7 @@ class StepResult(BaseModel):
     worker: str = ""
     usage: TokenUsage = TokenUsage()
     duration_s: float | None = None
+
+
+StepUsage = TokenUsage
+"""The name the API and the web view use for a step's usage."""

@@ -87,6 +87,7 @@ class StepWork(BaseModel):
     max_iter: int = 10
     max_execution_time_s: float | None = None
     max_tokens_budget: int | None = None
+    max_cost_usd_budget: float | None = None
     keys: StepKeys
     remote: RemoteAgent | None = None
 

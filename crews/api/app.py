@@ -29,6 +29,8 @@ from crews.api.routes import events as api_events
 from crews.api.routes import jobs as api_jobs
 from crews.api.routes import ops as api_ops
 from crews.api.settings import ApiSettings
+from crews.api.tracing import SpanRoute, instrument
+from crews.api.web.routes import mount_web
 from crews.coordinator.settings import CrewsSettings
 from crews.jobs.store import RedisJobStore
 
@@ -82,9 +84,12 @@ def create_app(
     for router in (api_crews.router, api_jobs.router, api_events.router, api_approvals.router):
         app.include_router(router, dependencies=auth)
     app.include_router(api_ops.router)
+    mount_web(app)
     mount_a2a(app, api.api_keys)
+    app.add_middleware(SpanRoute)
     app.add_middleware(BodyLimit, max_bytes=api.api_max_body_bytes)
     app.add_middleware(_Measured, metrics=metrics)
+    instrument(app)
     return app
 
 

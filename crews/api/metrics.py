@@ -10,7 +10,9 @@ every API replica reports the same values (aggregate them with ``max``, not
   workers (the role consumer's ``num_pending + num_ack_pending``, what KEDA
   scales on); before the consumer exists, the messages on the role's subject;
 - ``crews_tokens{crew,role,kind}`` and ``crews_llm_calls{crew,role}``: LLM
-  usage of those jobs, per role;
+  usage of those jobs, per role; ``crews_cost_usd_total{crew,role}``: what it
+  cost (USD, priced by the workers at ``CREWS_LLM_PRICES``; sum over roles for
+  a crew);
 - ``crews_step_duration_seconds{crew,role}``: how long the steps of those jobs
   took in their workers (histogram);
 - ``crews_workers{crew,role}``: worker processes per role that the local
@@ -21,7 +23,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterator, MutableMapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -96,6 +98,7 @@ class Snapshot:
     queue: dict[tuple[str, str], int] = field(default_factory=dict)
     tokens: Counter[tuple[str, str, str]] = field(default_factory=Counter)
     calls: Counter[tuple[str, str]] = field(default_factory=Counter)
+    cost: dict[tuple[str, str], float] = field(default_factory=dict)
     workers: dict[tuple[str, str], int] = field(default_factory=dict)
     durations: dict[tuple[str, str], list[float]] = field(default_factory=dict)
 
@@ -109,6 +112,8 @@ async def take_snapshot(store: RedisJobStore, js: JetStreamContext, scan_jobs: i
             snapshot.tokens[record.crew, role, "input"] += usage.input_tokens
             snapshot.tokens[record.crew, role, "output"] += usage.output_tokens
             snapshot.calls[record.crew, role] += usage.calls
+            key = (record.crew, role)
+            snapshot.cost[key] = snapshot.cost.get(key, 0.0) + usage.cost_usd
         for result in (await store.results(record.id)).values():
             if result.duration_s is not None:
                 snapshot.durations.setdefault((record.crew, result.role), []).append(result.duration_s)
@@ -161,13 +166,19 @@ class _SnapshotCollector(Collector):
             "crews_tokens", "LLM tokens of recent jobs per role", ["crew", "role", "kind"], dict(s.tokens)
         )
         yield _gauge("crews_llm_calls", "LLM calls of recent jobs per role", ["crew", "role"], dict(s.calls))
+        yield _gauge(
+            "crews_cost_usd_total",
+            "USD spent on the LLM by recent jobs per role",
+            ["crew", "role"],
+            dict(s.cost),
+        )
         yield _histogram(
             "crews_step_duration_seconds", "Time a step took in its worker", ["crew", "role"], s.durations
         )
         yield _gauge("crews_workers", "Worker processes per role (local stack)", ["crew", "role"], s.workers)
 
 
-def _gauge(name: str, doc: str, labels: list[str], values: dict[Any, int]) -> GaugeMetricFamily:
+def _gauge(name: str, doc: str, labels: list[str], values: Mapping[Any, float]) -> GaugeMetricFamily:
     family = GaugeMetricFamily(name, doc, labels=labels)
     for key, value in sorted(values.items()):
         family.add_metric(list(key), value)

@@ -6,6 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
+from bus.contracts.result import StepUsage
 from crews.jobs.store import JobRecord, JobStatus, RoleUsage, StepResult, StepState
 from crews.plan.planner import Plan, StepKind
 from crews.spec.models import CrewSpec, InputSpec, ProcessKind
@@ -125,6 +126,12 @@ class StepView(BaseModel):
     output: str | None = Field(None, description="The step's result, once recorded.")
     data: JsonValue = Field(None, description="Structured result, for tasks with an output schema.")
     worker: str = ""
+    usage: StepUsage = Field(
+        default_factory=StepUsage, description="Tokens and cost of the recorded result's LLM calls."
+    )
+    tokens: int = Field(0, description="Input plus output tokens of the recorded result's LLM calls.")
+    cost_usd: float = Field(0.0, description="What those tokens cost, at the operator's CREWS_LLM_PRICES.")
+    duration_s: float | None = Field(None, description="How long the step ran in its worker.")
 
 
 class JobSummary(BaseModel):
@@ -134,9 +141,14 @@ class JobSummary(BaseModel):
     created_at: float
     finished_at: float | None
     reason: str = Field("", description="Why the job failed or was cancelled.")
+    tokens: int = Field(0, description="Input plus output tokens of every role, every attempt counted.")
+    cost_usd: float = Field(
+        0.0, description="What those tokens cost (USD, at the operator's CREWS_LLM_PRICES)."
+    )
 
     @classmethod
-    def of(cls, record: JobRecord) -> JobSummary:
+    def of(cls, record: JobRecord, usage: dict[str, RoleUsage] | None = None) -> JobSummary:
+        usage = usage or {}
         return cls(
             id=record.id,
             crew=record.crew,
@@ -144,6 +156,8 @@ class JobSummary(BaseModel):
             created_at=record.created_at,
             finished_at=record.finished_at,
             reason=record.reason,
+            tokens=sum(u.input_tokens + u.output_tokens for u in usage.values()),
+            cost_usd=sum(u.cost_usd for u in usage.values()),
         )
 
 
@@ -181,8 +195,11 @@ class JobView(JobSummary):
                     "output": None,
                 },
             ],
-            "usage": {"researcher": {"input_tokens": 210, "output_tokens": 48, "calls": 1}},
+            "usage": {
+                "researcher": {"input_tokens": 210, "output_tokens": 48, "calls": 1, "cost_usd": 0.0000708}
+            },
             "tokens": 258,
+            "cost_usd": 0.0000708,
             "output": "",
         }
     )
@@ -190,8 +207,7 @@ class JobView(JobSummary):
     inputs: dict[str, JsonValue]
     plan_version: int = Field(description="0 until the coordinator has planned the job.")
     steps: list[StepView]
-    usage: dict[str, RoleUsage] = Field(description="LLM tokens and calls per role.")
-    tokens: int = Field(description="Input plus output tokens of every role.")
+    usage: dict[str, RoleUsage] = Field(description="LLM tokens, calls and cost per role.")
     output: str = Field(description="The job's final output, once completed.")
 
     @classmethod
@@ -208,16 +224,19 @@ class JobView(JobSummary):
                 output=results[step.id].output if step.id in results else None,
                 data=results[step.id].data if step.id in results else None,
                 worker=results[step.id].worker if step.id in results else "",
+                usage=results[step.id].usage if step.id in results else StepUsage(),
+                tokens=results[step.id].usage.tokens if step.id in results else 0,
+                cost_usd=results[step.id].usage.cost_usd if step.id in results else 0.0,
+                duration_s=results[step.id].duration_s if step.id in results else None,
             )
             for step in (plan.steps if plan is not None else [])
         ]
         return cls(
-            **JobSummary.of(record).model_dump(),
+            **JobSummary.of(record, usage).model_dump(),
             inputs=record.inputs,
             plan_version=record.plan_version,
             steps=steps,
             usage=usage,
-            tokens=sum(u.input_tokens + u.output_tokens for u in usage.values()),
             output=record.output,
         )
 

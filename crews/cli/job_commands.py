@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.live import Live
 
 from crews.cli.client import CrewsClient
-from crews.cli.progress import JobProgress, jobs_table, roles_table, usage_table
+from crews.cli.progress import JobProgress, jobs_table, roles_table, usage_table, usd
 from crews.errors import LocalStackError
 from crews.local.settings import StackSettings
 
@@ -166,6 +166,7 @@ async def show_status(job: str | None, url: str | None) -> None:
         progress.seed(record["steps"])
         console.print(progress.table())
         console.print(usage_table(record.get("usage", {})))
+        console.print(f"cost: {usd(record.get('cost_usd', 0.0))}  tokens: {record.get('tokens', 0)}")
 
 
 async def show_logs(job: str, follow_on: bool, url: str | None) -> None:

@@ -31,6 +31,8 @@ class StepRow:
     state: str = "pending"
     started: float | None = None
     ended: float | None = None
+    tokens: int = 0
+    cost_usd: float = 0.0
 
     def elapsed(self) -> str:
         if self.started is None:
@@ -53,6 +55,8 @@ class JobProgress:
         for step in steps:
             row = self.steps.setdefault(step["id"], StepRow(step["id"]))
             row.role = step.get("role") or row.role
+            row.tokens = step.get("tokens", 0) or row.tokens
+            row.cost_usd = step.get("cost_usd", 0.0) or row.cost_usd
             if row.state == "pending":
                 row.state = step.get("state", "pending")
 
@@ -87,38 +91,60 @@ class JobProgress:
 
     def table(self) -> Table:
         table = Table(title=f"job {self.job} — {self.state}", title_justify="left")
-        for column in ("step", "role", "state", "time"):
-            table.add_column(column)
+        for column in ("step", "role", "state", "time", "tokens", "cost"):
+            table.add_column(column, justify="right" if column in ("tokens", "cost") else "left")
         for row in self.steps.values():
             style = STATE_STYLE.get(row.state, "")
             table.add_row(
-                row.step, row.role, f"[{style}]{row.state}[/]" if style else row.state, row.elapsed()
+                row.step,
+                row.role,
+                f"[{style}]{row.state}[/]" if style else row.state,
+                row.elapsed(),
+                str(row.tokens) if row.tokens else "",
+                usd(row.cost_usd) if row.tokens else "",
             )
         return table
 
 
-def usage_table(usage: dict[str, dict[str, int]]) -> Table:
-    """Tokens per role, with a total row."""
-    table = Table(title="tokens per role", title_justify="left")
-    for column in ("role", "calls", "input", "output"):
+def usd(amount: float) -> str:
+    """Dollars with enough digits for a fraction of a cent."""
+    return f"${amount:.6f}" if amount < 0.01 else f"${amount:.4f}"
+
+
+def usage_table(usage: dict[str, dict[str, float]]) -> Table:
+    """Tokens and cost per role, with a total row."""
+    table = Table(title="tokens and cost per role", title_justify="left")
+    for column in ("role", "calls", "input", "output", "cost"):
         table.add_column(column, justify="right" if column != "role" else "left")
     totals = [0, 0, 0]
+    total_cost = 0.0
     for role, numbers in sorted(usage.items()):
-        row = [numbers.get("calls", 0), numbers.get("input_tokens", 0), numbers.get("output_tokens", 0)]
+        row = [
+            int(numbers.get("calls", 0)),
+            int(numbers.get("input_tokens", 0)),
+            int(numbers.get("output_tokens", 0)),
+        ]
         totals = [a + b for a, b in zip(totals, row, strict=True)]
-        table.add_row(role, *(str(n) for n in row))
-    table.add_row("[bold]total[/]", *(f"[bold]{n}[/]" for n in totals))
+        total_cost += numbers.get("cost_usd", 0.0)
+        table.add_row(role, *(str(n) for n in row), usd(numbers.get("cost_usd", 0.0)))
+    table.add_row("[bold]total[/]", *(f"[bold]{n}[/]" for n in totals), f"[bold]{usd(total_cost)}[/]")
     return table
 
 
 def jobs_table(jobs: list[dict[str, Any]]) -> Table:
     table = Table(title="recent jobs", title_justify="left")
-    for column in ("job", "crew", "status"):
-        table.add_column(column)
+    for column in ("job", "crew", "status", "tokens", "cost"):
+        table.add_column(column, justify="right" if column in ("tokens", "cost") else "left")
     for job in jobs:
         state = job["status"]
         style = STATE_STYLE.get(state, "")
-        table.add_row(job["id"], job["crew"], f"[{style}]{state}[/]" if style else state)
+        table.add_row(
+            job["id"],
+            job["crew"],
+            f"[{style}]{state}[/]" if style else state,
+            str(job.get("tokens", 0)),
+            usd(job.get("cost_usd", 0.0)),
+        )
     return table
 
 

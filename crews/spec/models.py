@@ -213,6 +213,9 @@ class TaskSpec(_Model):
 class Budgets(_Model):
     max_tokens: int | None = Field(None, gt=0, description="Most LLM tokens one job may use.")
     max_steps: int | None = Field(None, gt=0, description="Most steps one job may run, added steps included.")
+    max_cost_usd: float | None = Field(
+        None, gt=0, description="Most USD one job may spend on the LLM, at the operator's CREWS_LLM_PRICES."
+    )
 
 
 class CrewSpec(_Model):

@@ -52,6 +52,7 @@ def build_step_work(
         max_iter=role.max_iter,
         max_execution_time_s=role.max_execution_time,
         max_tokens_budget=spec.budgets.max_tokens,
+        max_cost_usd_budget=spec.budgets.max_cost_usd,
         keys=StepKeys.for_job(job),
         remote=RemoteAgent(url=role.url, nats=role.nats, auth_header_env=role.headers_from)
         if role.engine == "a2a"

@@ -1,6 +1,6 @@
 """Step results in the job's results hash: written once per step, whoever finishes first.
 
-A result is ``{"output", "data", "role", "worker", "usage": {"input_tokens", "output_tokens"}, "duration_s"}``
+A result is ``{"output", "data", "role", "worker", "usage": {"input_tokens", "output_tokens", "cost_usd"}, "duration_s"}``
 under the step's id. ``HSETNX`` makes the write once-only: a worker that ran a
 redelivered step after another had recorded it gets the first result back and
 reports that one.

@@ -1,18 +1,20 @@
-"""Token usage per job and role, in the job's usage hash, and the job's token budget.
+"""Token usage and cost per job and role, in the job's usage hash, and the job's token and money budgets.
 
 ``RedisUsage`` is the ``inference.budget.TokenBudget`` the LLM pool is given
 for a step: after each call it adds ``<role>:input_tokens``,
-``<role>:output_tokens`` and ``<role>:calls`` (one transaction), and before
+``<role>:output_tokens``, ``<role>:cost_usd`` (the call's priced usage,
+``inference.pricing``) and ``<role>:calls`` (one transaction), and before
 each call it refuses (``BudgetExceeded``) once the job as a whole has used
 ``limit`` tokens (``StepWork.max_tokens_budget``, the crew's
-``budgets.max_tokens``).
+``budgets.max_tokens``) or spent ``cost_limit`` USD
+(``StepWork.max_cost_usd_budget``, the crew's ``budgets.max_cost_usd``).
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from bus.contracts.usage import usage_increments, used_tokens
+from bus.contracts.usage import cost_field, usage_increments, used
 from inference.errors import BudgetExceeded
 from inference.results import Usage
 
@@ -21,32 +23,54 @@ if TYPE_CHECKING:
 
 
 class RedisUsage:
-    """Records usage in ``key`` and enforces the job's token budget (None: only record)."""
+    """Records usage in ``key`` and enforces the job's budgets (None: only record)."""
 
-    def __init__(self, client: aioredis.Redis, key: str, *, limit: int | None = None) -> None:
+    def __init__(
+        self,
+        client: aioredis.Redis,
+        key: str,
+        *,
+        limit: int | None = None,
+        cost_limit: float | None = None,
+    ) -> None:
         self._redis = client
         self.key = key
         self.limit = limit
+        self.cost_limit = cost_limit
 
     async def check(self, job_id: str, role: str) -> None:
-        if self.limit is None:
+        if self.limit is None and self.cost_limit is None:
             return
-        used = await self.used_tokens()
-        if used >= self.limit:
+        tokens, cost = await self.used()
+        if self.limit is not None and tokens >= self.limit:
             raise BudgetExceeded(
-                f"job {job_id} has used {used} of its {self.limit} tokens, so role {role} may not call the "
+                f"job {job_id} has used {tokens} of its {self.limit} tokens, so role {role} may not call the "
                 "LLM again: raise the crew's budgets.max_tokens or make its tasks shorter",
                 job_id=job_id,
-                used=used,
+                used=tokens,
                 limit=self.limit,
+            )
+        if self.cost_limit is not None and cost >= self.cost_limit:
+            raise BudgetExceeded(
+                f"job {job_id} has spent ${cost:.6f} of its ${self.cost_limit:g}, so role {role} may not call "
+                "the LLM again: raise the crew's budgets.max_cost_usd or make its tasks shorter",
+                job_id=job_id,
+                used=cost,
+                limit=self.cost_limit,
             )
 
     async def record(self, job_id: str, role: str, usage: Usage) -> None:
         async with self._redis.pipeline(transaction=True) as pipe:
             for field, amount in usage_increments(role, usage.input_tokens, usage.output_tokens).items():
                 pipe.hincrby(self.key, field, amount)
+            if usage.cost_usd:
+                pipe.hincrbyfloat(self.key, cost_field(role), usage.cost_usd)
             await pipe.execute()
+
+    async def used(self) -> tuple[int, float]:
+        """Input plus output tokens, and USD, of every role of the job so far."""
+        return used(await self._redis.hgetall(self.key))
 
     async def used_tokens(self) -> int:
         """Input plus output tokens of every role of the job so far."""
-        return used_tokens(await self._redis.hgetall(self.key))
+        return (await self.used())[0]

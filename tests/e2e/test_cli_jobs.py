@@ -43,7 +43,7 @@ def test_run_submit_status_logs_and_cancel(stack_env: dict[str, str]) -> None:
         "research — researcher",
         "write — writer",
         "result",
-        "tokens per role",
+        "tokens and cost per role",
         "total",
     ):
         assert text in run.stdout, text

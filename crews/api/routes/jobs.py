@@ -91,7 +91,9 @@ async def list_jobs(
     found = [
         r for r in records if (crew is None or r.crew == crew) and (status is None or r.status == status)
     ]
-    return JobList(jobs=[JobSummary.of(record) for record in found[:limit]])
+    return JobList(
+        jobs=[JobSummary.of(record, await deps.store.usage(record.id)) for record in found[:limit]]
+    )
 
 
 @router.post(

@@ -74,7 +74,7 @@ async def test_a_job_runs_to_its_end_through_the_api(
         ("research", "researcher", "completed", "- bees dance"),
         ("write", "writer", "completed", "Bees dance to talk."),
     ]
-    assert got["usage"]["writer"] == {"input_tokens": 50, "output_tokens": 19, "calls": 1}
+    assert got["usage"]["writer"] == {"input_tokens": 50, "output_tokens": 19, "calls": 1, "cost_usd": 0.0}
     assert got["tokens"] == 50 + 12 + 50 + 19
 
     cancel = await client.post(f"/jobs/{job}/cancel")

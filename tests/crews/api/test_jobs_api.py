@@ -10,7 +10,7 @@ import pytest
 from nats.js import JetStreamContext
 
 from bus import subjects
-from crews.jobs.store import RedisJobStore, StepResult, job_keys
+from crews.jobs.store import RedisJobStore, StepResult, StepUsage, job_keys
 from crews.plan.planner import plan
 from crews.spec.models import CrewSpec
 from tests.crews.api.conftest import CREW_YAML, submit
@@ -124,18 +124,31 @@ async def test_get_shows_plan_step_states_outputs_and_usage(
     spec = CrewSpec.model_validate(await store.get_crew(crew))
     job_plan = plan(spec, {"topic": "bees"})
     await store.start(job, job_plan.model_dump(mode="json"), spec.model_dump(mode="json"), "")
-    result = StepResult(output="- bees dance", role="researcher", worker="w-1")
+    usage = StepUsage(input_tokens=120, output_tokens=30, cost_usd=0.00042)
+    result = StepResult(output="- bees dance", role="researcher", worker="w-1", usage=usage, duration_s=1.5)
     await store.redis.hset(job_keys(job).results, "research", result.model_dump_json())
     await store.set_step_state(job, "research", "completed")
     await store.set_step_state(job, "write", "working")
     await store.redis.hset(
         job_keys(job).usage,
-        mapping={"researcher:input_tokens": 120, "researcher:output_tokens": 30, "researcher:calls": 1},
+        mapping={
+            "researcher:input_tokens": 120,
+            "researcher:output_tokens": 30,
+            "researcher:calls": 1,
+            "researcher:cost_usd": "0.00042",
+        },
     )
 
     got = (await client.get(f"/jobs/{job}")).json()
-    assert (got["status"], got["plan_version"], got["tokens"]) == ("running", 1, 150)
-    assert got["usage"] == {"researcher": {"input_tokens": 120, "output_tokens": 30, "calls": 1}}
+    assert (got["status"], got["plan_version"], got["tokens"], got["cost_usd"]) == (
+        "running",
+        1,
+        150,
+        0.00042,
+    )
+    assert got["usage"] == {
+        "researcher": {"input_tokens": 120, "output_tokens": 30, "calls": 1, "cost_usd": 0.00042}
+    }
     research, write = got["steps"]
     assert research == {
         "id": "research",
@@ -147,7 +160,13 @@ async def test_get_shows_plan_step_states_outputs_and_usage(
         "output": "- bees dance",
         "data": None,
         "worker": "w-1",
+        "usage": {"input_tokens": 120, "output_tokens": 30, "cost_usd": 0.00042},
+        "tokens": 150,
+        "cost_usd": 0.00042,
+        "duration_s": 1.5,
     }
+    listed = (await client.get("/jobs")).json()["jobs"]
+    assert [(j["id"], j["tokens"], j["cost_usd"]) for j in listed] == [(job, 150, 0.00042)]
     assert (write["id"], write["state"], write["output"], write["depends_on"]) == (
         "write",
         "working",

@@ -1,0 +1,62 @@
+"""The Grafana dashboard shipped with the chart asks only for metrics that /metrics really exports."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import httpx
+
+from bus.contracts.result import StepResult, StepUsage
+from crews.jobs.store import RedisJobStore, job_keys
+from crews.plan.planner import plan
+from crews.spec.models import CrewSpec
+from tests.crews.api.conftest import submit
+
+DASHBOARD = Path(__file__).resolve().parents[3] / "helm" / "crews" / "files" / "grafana-dashboard.json"
+METRIC = re.compile(r"\bcrews_[a-z_]+\b")
+
+
+def dashboard_metrics() -> set[str]:
+    dashboard = json.loads(DASHBOARD.read_text())
+    exprs = [target["expr"] for panel in dashboard["panels"] for target in panel["targets"]]
+    return {name for expr in exprs for name in METRIC.findall(expr)}
+
+
+def exported(text: str) -> set[str]:
+    """Sample names in a Prometheus text exposition."""
+    return {
+        line.split("{")[0].split(" ")[0] for line in text.splitlines() if line and not line.startswith("#")
+    }
+
+
+async def test_every_panel_metric_is_exported(
+    client: httpx.AsyncClient, crew: str, store: RedisJobStore
+) -> None:
+    job = await submit(client)
+    spec = CrewSpec.model_validate(await store.get_crew(crew))
+    await store.start(
+        job, plan(spec, {"topic": "bees"}).model_dump(mode="json"), spec.model_dump(mode="json"), ""
+    )
+    usage = StepUsage(input_tokens=10, output_tokens=5, cost_usd=0.001)
+    result = StepResult(output="x", role="researcher", worker="w", usage=usage, duration_s=0.5)
+    await store.redis.hset(job_keys(job).results, "research", result.model_dump_json())
+    await store.redis.hset(
+        job_keys(job).usage,
+        mapping={"researcher:input_tokens": 10, "researcher:output_tokens": 5, "researcher:calls": 1},
+    )
+    await store.redis.hincrbyfloat(job_keys(job).usage, "researcher:cost_usd", 0.001)
+    await store.set_worker_counts({f"{crew}/researcher": 1})
+    await client.get("/jobs")  # a request, so the API's own series exist
+
+    names = exported((await client.get("/metrics")).text)
+    wanted = dashboard_metrics()
+    assert {"crews_cost_usd_total", "crews_queue_depth", "crews_step_duration_seconds_bucket"} <= wanted
+    assert not wanted - names, (
+        f"the dashboard asks for metrics /metrics does not export: {sorted(wanted - names)}"
+    )
+    assert (
+        f'crews_cost_usd_total{{crew="{crew}",role="researcher"}} 0.001'
+        in (await client.get("/metrics")).text
+    )
