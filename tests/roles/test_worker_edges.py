@@ -82,7 +82,7 @@ async def test_a_job_stop_announced_on_the_bus_interrupts_the_tool_in_flight(
     events = await step_events(workers.js, work)
 
     assert states(events) == [WORKING, CANCELED]
-    assert f"job {work.job} is cancelled" in reason(events[-1])
+    assert f"job {work.job} is canceled" in reason(events[-1])
     assert len(llm.requests()) == 1 and not never.is_set()
 
 
