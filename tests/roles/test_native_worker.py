@@ -280,7 +280,7 @@ async def test_cancelled_job_step_does_not_start(
     events = await workers.run_step(work)
 
     assert states(events) == [CANCELED]
-    assert f"job {work.job} is cancelled" in reason(events[-1])
+    assert f"job {work.job} is canceled" in reason(events[-1])
     assert llm.requests() == []
 
 
