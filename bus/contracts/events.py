@@ -8,7 +8,7 @@ steps' tasks and of its own task (task id = context id = job id).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 from a2a.types import (
     Artifact,
@@ -21,6 +21,20 @@ from a2a.types import (
     TaskStatus,
     TaskStatusUpdateEvent,
 )
+
+EVENT_KIND_HEADER = "Crews-Event"
+"""The NATS header that says what an event is, so a consumer can skip what it does not need undecoded."""
+
+EventKind = Literal["step.status", "step.artifact", "job.status", "job.artifact"]
+EVENT_KINDS: frozenset[str] = frozenset({"step.status", "step.artifact", "job.status", "job.artifact"})
+
+
+def event_kind(event: TaskStatusUpdateEvent | TaskArtifactUpdateEvent) -> EventKind:
+    """A job's own events have task id = context id = job id; a step's task is ``<job>.<step>``."""
+    job_level = event.task_id == event.context_id
+    if isinstance(event, TaskStatusUpdateEvent):
+        return "job.status" if job_level else "step.status"
+    return "job.artifact" if job_level else "step.artifact"
 
 
 def wrap(event: TaskStatusUpdateEvent | TaskArtifactUpdateEvent) -> StreamResponse:

@@ -16,10 +16,15 @@ MSG_ID = "Nats-Msg-Id"
 
 
 async def publish_durable(
-    js: JetStreamContext, subject: str, payload: bytes, msg_id: str, stream: str
+    js: JetStreamContext,
+    subject: str,
+    payload: bytes,
+    msg_id: str,
+    stream: str,
+    headers: dict[str, str] | None = None,
 ) -> PubAck:
     """Publish once per ``msg_id`` (JetStream de-duplicates); raise ``PublishFailed`` unless stored."""
-    headers = inject({MSG_ID: msg_id})
+    headers = inject({**(headers or {}), MSG_ID: msg_id})
     try:
         ack = await js.publish(subject, payload, stream=stream, headers=headers)
     except NatsError as exc:

@@ -16,7 +16,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from bus import subjects
 from bus.contracts.codec import decode, encode
-from bus.contracts.events import wrap
+from bus.contracts.events import EVENT_KIND_HEADER, event_kind, wrap
 from bus.jetstream.dispatch import publish_durable
 
 
@@ -33,7 +33,12 @@ async def publish_event(
 ) -> int:
     """Record one event of ``job``; the same ``event_id`` twice is stored once. Returns its sequence."""
     ack = await publish_durable(
-        js, subjects.events_subject(job), encode(wrap(event)), event_id, subjects.EVENTS_STREAM
+        js,
+        subjects.events_subject(job),
+        encode(wrap(event)),
+        event_id,
+        subjects.EVENTS_STREAM,
+        headers={EVENT_KIND_HEADER: event_kind(event)},
     )
     return int(ack.seq)
 

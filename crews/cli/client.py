@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 from httpx_sse import aconnect_sse
 
+from crews.api.models import CrewSummary, JobList, JobSummary, JobView, RoleList, RoleLoad
 from crews.errors import CrewsError
 
 
@@ -47,39 +48,31 @@ class CrewsClient:
             return False
         return response.status_code == 200
 
-    async def register_crew(self, yaml_text: str) -> dict[str, Any]:
-        result: dict[str, Any] = await self._call(
+    async def register_crew(self, yaml_text: str) -> CrewSummary:
+        result = await self._call(
             "POST", "/crews", content=yaml_text.encode(), headers={"Content-Type": "application/yaml"}
         )
-        return result
+        return CrewSummary.model_validate(result)
 
     async def submit(
         self, crew: str, inputs: dict[str, Any], idempotency_key: str | None = None
-    ) -> dict[str, Any]:
+    ) -> JobSummary:
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
-        result: dict[str, Any] = await self._call(
-            "POST", f"/crews/{crew}/jobs", json={"inputs": inputs}, headers=headers
-        )
-        return result
+        result = await self._call("POST", f"/crews/{crew}/jobs", json={"inputs": inputs}, headers=headers)
+        return JobSummary.model_validate(result)
 
-    async def job(self, job: str) -> dict[str, Any]:
-        result: dict[str, Any] = await self._call("GET", f"/jobs/{job}")
-        return result
+    async def job(self, job: str) -> JobView:
+        return JobView.model_validate(await self._call("GET", f"/jobs/{job}"))
 
-    async def jobs(self, crew: str | None = None, status: str | None = None) -> list[dict[str, Any]]:
+    async def jobs(self, crew: str | None = None, status: str | None = None) -> list[JobSummary]:
         params = {k: v for k, v in {"crew": crew, "status": status}.items() if v}
-        result = await self._call("GET", "/jobs", params=params)
-        items: list[dict[str, Any]] = result["jobs"] if isinstance(result, dict) else result
-        return items
+        return JobList.model_validate(await self._call("GET", "/jobs", params=params)).jobs
 
-    async def roles(self) -> list[dict[str, Any]]:
-        result: dict[str, Any] = await self._call("GET", "/roles")
-        roles: list[dict[str, Any]] = result["roles"]
-        return roles
+    async def roles(self) -> list[RoleLoad]:
+        return RoleList.model_validate(await self._call("GET", "/roles")).roles
 
-    async def cancel(self, job: str) -> dict[str, Any]:
-        result: dict[str, Any] = await self._call("POST", f"/jobs/{job}/cancel")
-        return result
+    async def cancel(self, job: str) -> JobView:
+        return JobView.model_validate(await self._call("POST", f"/jobs/{job}/cancel"))
 
     async def events(self, job: str) -> AsyncIterator[dict[str, Any]]:
         """The job's A2A events (StreamResponse JSON) from the start until it ends."""

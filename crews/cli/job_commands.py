@@ -105,19 +105,19 @@ async def run_crew(crew_file: Path, inputs: dict[str, Any], url: str | None, llm
     async with stack_for(url, llm) as api, CrewsClient(api, api_key()) as client:
         await client.register_crew(await asyncio.to_thread(crew_file.read_text))
         job = await client.submit(spec.name, inputs)
-        progress = await follow(client, job["id"])
-        record = await client.job(job["id"])
-    final = (progress.output or record.get("output", "")).strip()
-    for step in record.get("steps", []):
-        if step.get("output") and step["output"].strip() != final:
-            console.rule(f"{step['id']} — {step.get('role') or ''}", style="dim")
-            console.print(step["output"].strip(), highlight=False)
+        progress = await follow(client, job.id)
+        record = await client.job(job.id)
+    final = (progress.output or record.output).strip()
+    for step in record.steps:
+        if step.output and step.output.strip() != final:
+            console.rule(f"{step.id} — {step.role or ''}", style="dim")
+            console.print(step.output.strip(), highlight=False)
     if progress.state == "completed":
         console.rule("result")
         console.print(final, highlight=False)
     else:
-        console.print(f"[red]job {progress.state}[/]: {progress.reason or record.get('reason', '')}")
-    console.print(usage_table(record.get("usage", {})))
+        console.print(f"[red]job {progress.state}[/]: {progress.reason or record.reason}")
+    console.print(usage_table(record.usage))
     return 0 if progress.state == "completed" else 1
 
 
@@ -132,14 +132,14 @@ def _cancel_on_signals() -> None:
 
 async def follow(client: CrewsClient, job: str) -> JobProgress:
     progress = JobProgress(job)
-    progress.seed((await client.job(job))["steps"])
+    progress.seed((await client.job(job)).steps)
     with Live(progress.table(), console=console, refresh_per_second=4) as live:
         ticker = asyncio.create_task(_refresh(live, progress))
         try:
             async for event in client.events(job):
                 progress.apply(event)
                 if not progress.steps:
-                    progress.seed((await client.job(job))["steps"])
+                    progress.seed((await client.job(job)).steps)
                 live.update(progress.table())
                 if progress.done:
                     break
@@ -162,11 +162,11 @@ async def show_status(job: str | None, url: str | None) -> None:
             console.print(roles_table(await client.roles()))
             return
         record = await client.job(job)
-        progress = JobProgress(job, state=record["status"])
-        progress.seed(record["steps"])
+        progress = JobProgress(job, state=record.status)
+        progress.seed(record.steps)
         console.print(progress.table())
-        console.print(usage_table(record.get("usage", {})))
-        console.print(f"cost: {usd(record.get('cost_usd', 0.0))}  tokens: {record.get('tokens', 0)}")
+        console.print(usage_table(record.usage))
+        console.print(f"cost: {usd(record.cost_usd)}  tokens: {record.tokens}")
 
 
 async def show_logs(job: str, follow_on: bool, url: str | None) -> None:

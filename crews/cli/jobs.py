@@ -77,7 +77,7 @@ def register(app: typer.Typer) -> None:
         async def go() -> None:
             async with client_for(api_url(api)) as client:
                 job = await client.submit(crew, parse_inputs(inputs), key)
-                typer.echo(job["id"])
+                typer.echo(job.id)
 
         asyncio.run(go())
 
@@ -105,6 +105,6 @@ def register(app: typer.Typer) -> None:
         async def go() -> None:
             async with client_for(api_url(api)) as client:
                 record = await client.cancel(job)
-                typer.echo(f"{job}: {record['status']}")
+                typer.echo(f"{job}: {record.status}")
 
         asyncio.run(go())

@@ -9,6 +9,8 @@ from typing import Any
 from rich.table import Table
 
 from bus.contracts.states import TERMINAL
+from bus.contracts.usage import RoleUsage
+from crews.api.models import JobSummary, RoleLoad, StepView
 
 STATE_STYLE = {
     "submitted": "dim",
@@ -50,15 +52,15 @@ class JobProgress:
     output: str = ""
     reason: str = ""
 
-    def seed(self, steps: list[dict[str, Any]]) -> None:
+    def seed(self, steps: list[StepView]) -> None:
         """Show every planned step from the start, in plan order (``steps`` as ``GET /jobs/{id}`` gives them)."""
         for step in steps:
-            row = self.steps.setdefault(step["id"], StepRow(step["id"]))
-            row.role = step.get("role") or row.role
-            row.tokens = step.get("tokens", 0) or row.tokens
-            row.cost_usd = step.get("cost_usd", 0.0) or row.cost_usd
+            row = self.steps.setdefault(step.id, StepRow(step.id))
+            row.role = step.role or row.role
+            row.tokens = step.tokens or row.tokens
+            row.cost_usd = step.cost_usd or row.cost_usd
             if row.state == "pending":
-                row.state = step.get("state", "pending")
+                row.state = step.state
 
     @property
     def done(self) -> bool:
@@ -111,7 +113,7 @@ def usd(amount: float) -> str:
     return f"${amount:.6f}" if amount < 0.01 else f"${amount:.4f}"
 
 
-def usage_table(usage: dict[str, dict[str, float]]) -> Table:
+def usage_table(usage: dict[str, RoleUsage]) -> Table:
     """Tokens and cost per role, with a total row."""
     table = Table(title="tokens and cost per role", title_justify="left")
     for column in ("role", "calls", "input", "output", "cost"):
@@ -119,43 +121,36 @@ def usage_table(usage: dict[str, dict[str, float]]) -> Table:
     totals = [0, 0, 0]
     total_cost = 0.0
     for role, numbers in sorted(usage.items()):
-        row = [
-            int(numbers.get("calls", 0)),
-            int(numbers.get("input_tokens", 0)),
-            int(numbers.get("output_tokens", 0)),
-        ]
+        row = [numbers.calls, numbers.input_tokens, numbers.output_tokens]
         totals = [a + b for a, b in zip(totals, row, strict=True)]
-        total_cost += numbers.get("cost_usd", 0.0)
-        table.add_row(role, *(str(n) for n in row), usd(numbers.get("cost_usd", 0.0)))
+        total_cost += numbers.cost_usd
+        table.add_row(role, *(str(n) for n in row), usd(numbers.cost_usd))
     table.add_row("[bold]total[/]", *(f"[bold]{n}[/]" for n in totals), f"[bold]{usd(total_cost)}[/]")
     return table
 
 
-def jobs_table(jobs: list[dict[str, Any]]) -> Table:
+def jobs_table(jobs: list[JobSummary]) -> Table:
     table = Table(title="recent jobs", title_justify="left")
     for column in ("job", "crew", "status", "tokens", "cost"):
         table.add_column(column, justify="right" if column in ("tokens", "cost") else "left")
     for job in jobs:
-        state = job["status"]
-        style = STATE_STYLE.get(state, "")
+        style = STATE_STYLE.get(job.status, "")
         table.add_row(
-            job["id"],
-            job["crew"],
-            f"[{style}]{state}[/]" if style else state,
-            str(job.get("tokens", 0)),
-            usd(job.get("cost_usd", 0.0)),
+            job.id,
+            job.crew,
+            f"[{style}]{job.status}[/]" if style else job.status,
+            str(job.tokens),
+            usd(job.cost_usd),
         )
     return table
 
 
-def roles_table(roles: list[dict[str, Any]]) -> Table:
+def roles_table(roles: list[RoleLoad]) -> Table:
     """Queue depth and worker processes per role (workers: what the local autoscaler runs)."""
     table = Table(title="roles", title_justify="left")
     for column in ("crew", "role", "queue depth", "workers"):
         table.add_column(column, justify="right" if column in ("queue depth", "workers") else "left")
     for role in roles:
-        workers = role.get("workers")
-        table.add_row(
-            role["crew"], role["role"], str(role["queue_depth"]), "—" if workers is None else str(workers)
-        )
+        workers = "—" if role.workers is None else str(role.workers)
+        table.add_row(role.crew, role.role, str(role.queue_depth), workers)
     return table

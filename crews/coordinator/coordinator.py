@@ -24,9 +24,10 @@ from pydantic import ValidationError
 
 from bus import subjects
 from bus.contracts.codec import decode
+from bus.contracts.events import EVENT_KIND_HEADER
 from bus.contracts.step import from_request, to_request
 from bus.jetstream.dead_letters import DeadLetter, ensure_advisory_capture, sweep_once
-from bus.jetstream.dispatch import MSG_ID, dispatch_step, step_msg_id
+from bus.jetstream.dispatch import dispatch_step, step_msg_id
 from bus.jetstream.streams import (
     ensure_jobs_consumer,
     ensure_role_consumer,
@@ -128,9 +129,8 @@ class Coordinator:
                 self._consumers.add((spec.name, role))
 
     async def on_event(self, delivery: Delivery) -> None:
-        msg_id = delivery.headers.get(MSG_ID, "")
-        if msg_id.endswith(":artifact") or ":job:" in msg_id:
-            return  # artifacts and our own job-level events need nothing: skip decoding them
+        if delivery.headers.get(EVENT_KIND_HEADER, "step.status") != "step.status":
+            return  # artifacts and job-level events need nothing: skip decoding them
         event = decode(delivery.data, StreamResponse)
         if not event.HasField("status_update"):
             return

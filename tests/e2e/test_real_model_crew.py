@@ -41,7 +41,7 @@ async def test_crews_up_runs_a_crew_on_the_real_model_and_stops_everything(tmp_p
         info = StackInfo.model_validate_json((tmp_path / "home" / "stack.json").read_text())
         async with CrewsClient(info.api_url) as client:
             await client.register_crew((ROOT / "examples" / "research.yaml").read_text())
-            job = (await client.submit("research", {"topic": "honey bees"}))["id"]
+            job = (await client.submit("research", {"topic": "honey bees"})).id
             progress = JobProgress(job)
             async for event in client.events(job):
                 progress.apply(event)
@@ -51,14 +51,14 @@ async def test_crews_up_runs_a_crew_on_the_real_model_and_stops_everything(tmp_p
     finally:
         up.stop(signal.SIGINT, timeout=120)
 
-    assert (progress.state, record["status"]) == ("completed", "completed"), record.get("reason")
-    outputs = {step["id"]: step["output"] or "" for step in record["steps"]}
+    assert (progress.state, record.status) == ("completed", "completed"), record.reason
+    outputs = {step.id: step.output or "" for step in record.steps}
     assert set(outputs) == {"research", "write", "review"}
     assert all(text.strip() for text in outputs.values()), outputs
-    assert progress.output.strip() == record["output"].strip() != ""
-    usage = record["usage"]
+    assert progress.output.strip() == record.output.strip() != ""
+    usage = record.usage
     assert set(usage) == {"researcher", "writer", "reviewer"}
-    assert all(u["input_tokens"] > 0 and u["output_tokens"] > 0 for u in usage.values())
+    assert all(u.input_tokens > 0 and u.output_tokens > 0 for u in usage.values())
     # Ctrl-C stopped everything crews up started.
     assert up.proc is not None and up.proc.returncode == 0, up.log_tail
     assert not (tmp_path / "home" / "stack.json").exists()

@@ -10,7 +10,8 @@ import pytest
 from nats.js import JetStreamContext
 
 from bus import subjects
-from crews.jobs.store import RedisJobStore, StepResult, StepUsage, job_keys
+from bus.contracts.result import StepResult, StepUsage
+from crews.jobs.store import RedisJobStore, job_keys
 from crews.plan.planner import plan
 from crews.spec.models import CrewSpec
 from tests.crews.api.conftest import CREW_YAML, submit
