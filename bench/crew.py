@@ -42,7 +42,7 @@ INPUTS = {"topic": "honey bees"}
 async def register(store: RedisJobStore, name: str) -> str:
     """Save the benchmark crew under ``name`` (as ``crews run`` / ``POST /crews`` do)."""
     spec = load_crew_text(CREW_YAML.format(name=name), f"{name}.yaml")
-    await store.save_crew(spec.name, spec.model_dump(mode="json"))
+    await store.save_crew(spec)
     return spec.name
 
 

@@ -81,7 +81,7 @@ async def worker_us(stack: BenchStack, c: Clients, spec: CrewSpec, n: int) -> li
         job = new_job_id()
         job_plan = plan(spec, INPUTS)
         await c.store.create(job, CREW, INPUTS, 3600)
-        await c.store.start(job, job_plan.model_dump(mode="json"), spec.model_dump(mode="json"), "")
+        await c.store.start(job, job_plan, spec, "")
         work = plan_step_work(
             job, spec, job_plan, job_plan.steps[1], {"research": StepResult(output="facts")}
         )
@@ -148,7 +148,7 @@ async def run(n: int) -> dict[str, float]:
     try:
         async with stack.clients() as c:
             spec = load_crew_text(CREW_YAML.format(name=CREW), f"{CREW}.yaml")
-            await c.store.save_crew(spec.name, spec.model_dump(mode="json"))
+            await c.store.save_crew(spec)
             await ensure_streams(c.js, BusSettings(nats_url=stack.nats_url))
             found = {"worker: RoleWorker.handle": median(await worker_us(stack, c, spec, n))}
             for name, values in (await coordinator_us(stack, c, n)).items():

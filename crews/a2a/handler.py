@@ -211,7 +211,7 @@ class CrewRequestHandler(RequestHandler):
 
     async def _spec(self, crew: str) -> CrewSpec:
         try:
-            return CrewSpec.model_validate(await self.deps.store.get_crew(crew))
+            return await self.deps.store.get_crew(crew)
         except CrewNotFound as exc:
             raise InvalidParamsError(message=str(exc)) from exc
         except ValidationError as exc:

@@ -100,7 +100,7 @@ def _status(record: JobRecord, context_id: str) -> TaskStatus:
 
 
 def _in_plan_order(record: JobRecord, results: dict[str, StepResult]) -> list[tuple[str, StepResult]]:
-    order = [str(step["id"]) for step in (record.plan or {}).get("steps", [])]
+    order = [step.id for step in record.plan.steps] if record.plan else []
     known = [step for step in order if step in results]
     return [(step, results[step]) for step in [*known, *sorted(set(results) - set(known))]]
 

@@ -45,7 +45,6 @@ from crews.a2a.handler import CREW_HEADER, CREW_STATE, CrewAgentDeps, CrewReques
 from crews.api.deps import Services
 from crews.api.errors import Unauthorized, error_response
 from crews.errors import CrewNotFound
-from crews.spec.models import CrewSpec
 
 PREFIX = "/a2a"
 HTTP_ONLY = "/http"
@@ -161,7 +160,7 @@ def _card_endpoint(services: Callable[[], Services]) -> Callable[[Request], obje
         deps = services()
         crew = request.path_params["crew"]
         try:
-            spec = CrewSpec.model_validate(await deps.store.get_crew(crew))
+            spec = await deps.store.get_crew(crew)
         except CrewNotFound as exc:
             return error_response(exc)
         public = deps.crews.a2a_public_url.rstrip("/")

@@ -36,7 +36,6 @@ from prometheus_client.registry import Collector
 
 from bus import subjects
 from crews.jobs.store import RedisJobStore
-from crews.spec.models import CrewSpec
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -129,7 +128,7 @@ async def queue_depths(store: RedisJobStore, js: JetStreamContext) -> dict[tuple
     depths: dict[tuple[str, str], int] = {}
     waiting: dict[str, int] | None = None
     for name in await store.list_crews():
-        spec = CrewSpec.model_validate(await store.get_crew(name))
+        spec = await store.get_crew(name)
         for role in spec.all_roles():
             try:
                 info = await js.consumer_info(subjects.TASKS_STREAM, subjects.role_consumer(name, role))

@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from bus.contracts.result import StepUsage
 from crews.jobs.store import JobRecord, JobStatus, RoleUsage, StepResult, StepState
-from crews.plan.planner import Plan, StepKind
+from crews.plan.planner import StepKind
 from crews.spec.models import CrewSpec, InputSpec, ProcessKind
 
 
@@ -212,7 +212,7 @@ class JobView(JobSummary):
 
     @classmethod
     def build(cls, record: JobRecord, results: dict[str, StepResult], usage: dict[str, RoleUsage]) -> JobView:
-        plan = Plan.model_validate(record.plan) if record.plan is not None else None
+        plan = record.plan
         steps = [
             StepView(
                 id=step.id,

@@ -105,16 +105,14 @@ class Coordinator:
             return
         if record.plan is None:
             try:
-                spec = CrewSpec.model_validate(await self.store.get_crew(submission.crew))
+                spec = await self.store.get_crew(submission.crew)
                 job_plan = plan(spec, submission.inputs)
             except (CrewsError, ValidationError) as exc:
                 await self._finish(submission.job, "failed", reason=f"cannot plan the job: {exc}")
                 return
             await self._ensure_consumers(spec)
             traceparent = delivery.headers.get("traceparent", "")
-            await self.store.start(
-                submission.job, job_plan.model_dump(mode="json"), spec.model_dump(mode="json"), traceparent
-            )
+            await self.store.start(submission.job, job_plan, spec, traceparent)
             await publish_job_status(self.js, submission.job, "running")
         await self.advance(submission.job)
 
@@ -172,8 +170,7 @@ class Coordinator:
         record = await self.store.get(job)
         if record.terminal or record.plan is None or record.crew_spec is None:
             return
-        spec = CrewSpec.model_validate(record.crew_spec)
-        current = Plan.model_validate(record.plan)
+        spec, current = record.crew_spec, record.plan
         results = await self.store.results(job)
         try:
             current = await self._assign_from_manager(job, spec, current, results)
@@ -199,7 +196,7 @@ class Coordinator:
             return current
         assignments = manager.data if isinstance(manager.data, dict) else json.loads(manager.output)
         updated = assign_roles(current, {str(k): str(v) for k, v in assignments.items()})
-        await self.store.replace_plan(job, updated.model_dump(mode="json"))
+        await self.store.replace_plan(job, updated)
         return updated
 
     async def _finish(self, job: str, status: JobStatus, *, reason: str = "", output: str = "") -> None:

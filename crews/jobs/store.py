@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from functools import lru_cache
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -22,6 +23,8 @@ from bus.contracts.result import StepResult
 from bus.contracts.states import TERMINAL, JobStatus, StepState
 from bus.contracts.usage import RoleUsage, parse_usage
 from crews.errors import CrewNotFound, JobNotFound
+from crews.plan.planner import Plan
+from crews.spec.models import CrewSpec
 
 __all__ = ["TERMINAL", "JobStatus", "RoleUsage", "StepResult", "StepState"]
 
@@ -72,15 +75,15 @@ def job_keys(job: str) -> StepKeys:
 
 
 class JobRecord(BaseModel):
-    """A job as stored: its status, plan (JSON), and what it produced."""
+    """A job as stored: its status, plan, the crew it runs (as registered), and what it produced."""
 
     id: str
     crew: str
     status: JobStatus
     inputs: dict[str, Any] = Field(default_factory=dict)
-    plan: dict[str, Any] | None = None
+    plan: Plan | None = None
     plan_version: int = 0
-    crew_spec: dict[str, Any] | None = None
+    crew_spec: CrewSpec | None = None
     steps: dict[str, StepState] = Field(default_factory=dict)
     output: str = ""
     reason: str = ""
@@ -112,15 +115,15 @@ class RedisJobStore:
 
     # --- crews -----------------------------------------------------------------------------
 
-    async def save_crew(self, name: str, spec: dict[str, Any]) -> None:
-        await self.redis.set(crew_key(name), json.dumps(spec))
+    async def save_crew(self, spec: CrewSpec) -> None:
+        """Register ``spec`` (validated when it was loaded: it is stored as it is)."""
+        await self.redis.set(crew_key(spec.name), spec.model_dump_json())
 
-    async def get_crew(self, name: str) -> dict[str, Any]:
+    async def get_crew(self, name: str) -> CrewSpec:
         raw = await self.redis.get(crew_key(name))
         if raw is None:
             raise CrewNotFound(f"no crew named {name!r}: register it first (crews run <file> or POST /crews)")
-        data: dict[str, Any] = json.loads(raw)
-        return data
+        return stored_crew(raw)
 
     async def list_crews(self) -> list[str]:
         names = [key.removeprefix(CREW_PREFIX) async for key in self.redis.scan_iter(f"{CREW_PREFIX}*")]
@@ -151,34 +154,32 @@ class RedisJobStore:
             await pipe.execute()
         return record
 
-    async def start(
-        self, job: str, plan: dict[str, Any], crew_spec: dict[str, Any], traceparent: str
-    ) -> JobRecord:
+    async def start(self, job: str, plan: Plan, crew_spec: CrewSpec, traceparent: str) -> JobRecord:
         """Store the plan and mark the job running, unless it already has a plan or has ended."""
         record = await self.get(job)
         if record.plan is not None or record.terminal:
             return record
-        steps = {f"step:{step['id']}": "pending" for step in plan["steps"]}
+        steps = {f"step:{step.id}": "pending" for step in plan.steps}
         await self.redis.hset(
             job_keys(job).state,
             mapping={
                 "status": "running",
-                "plan": json.dumps(plan),
-                "plan_version": str(plan.get("version", 1)),
-                "crew_spec": json.dumps(crew_spec),
+                "plan": plan.model_dump_json(),
+                "plan_version": str(plan.version),
+                "crew_spec": crew_spec.model_dump_json(),
                 "traceparent": traceparent,
                 **steps,
             },
         )
         return await self.get(job)
 
-    async def replace_plan(self, job: str, plan: dict[str, Any]) -> None:
+    async def replace_plan(self, job: str, plan: Plan) -> None:
         """A new plan version (hierarchical crews add steps at run time); new steps start pending."""
-        new = {f"step:{step['id']}": "pending" for step in plan["steps"]}
+        new = {f"step:{step.id}": "pending" for step in plan.steps}
         state = job_keys(job).state
         existing = set(await self.redis.hkeys(state))
         mapping = {k: v for k, v in new.items() if k not in existing}
-        mapping.update({"plan": json.dumps(plan), "plan_version": str(plan["version"])})
+        mapping.update({"plan": plan.model_dump_json(), "plan_version": str(plan.version)})
         await self.redis.hset(state, mapping=mapping)
 
     async def get(self, job: str) -> JobRecord:
@@ -250,6 +251,15 @@ class RedisJobStore:
         return ids
 
 
+@lru_cache(maxsize=256)
+def stored_crew(raw: str) -> CrewSpec:
+    """A crew as stored: validated once (at registration), parsed here once per process per version.
+
+    The result is shared by every caller: treat it as read-only.
+    """
+    return CrewSpec.model_validate_json(raw)
+
+
 def _record(raw: dict[str, str]) -> JobRecord:
     steps = {k.removeprefix("step:"): v for k, v in raw.items() if k.startswith("step:")}
     return JobRecord(
@@ -257,9 +267,9 @@ def _record(raw: dict[str, str]) -> JobRecord:
         crew=raw.get("crew", ""),
         status=raw.get("status", "submitted"),
         inputs=json.loads(raw.get("inputs", "{}")),
-        plan=json.loads(raw["plan"]) if "plan" in raw else None,
+        plan=Plan.model_validate_json(raw["plan"]) if "plan" in raw else None,
         plan_version=int(raw.get("plan_version", 0)),
-        crew_spec=json.loads(raw["crew_spec"]) if "crew_spec" in raw else None,
+        crew_spec=stored_crew(raw["crew_spec"]) if "crew_spec" in raw else None,
         steps=steps,
         output=raw.get("output", ""),
         reason=raw.get("reason", ""),

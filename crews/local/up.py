@@ -15,7 +15,6 @@ from crews.jobs.store import RedisJobStore
 from crews.local.autoscaler import Autoscaler
 from crews.local.settings import StackSettings
 from crews.local.stack import LocalStack, Progress
-from crews.spec.models import CrewSpec
 
 
 class StackInfo(BaseModel):
@@ -75,7 +74,7 @@ async def _autoscale(
     async def track_crews() -> None:
         for name in await store.list_crews():
             with contextlib.suppress(ValidationError):
-                scaler.track(CrewSpec.model_validate(await store.get_crew(name)))
+                scaler.track(await store.get_crew(name))
 
     async def publish_counts(counts: dict[str, int]) -> None:
         await store.set_worker_counts(counts)

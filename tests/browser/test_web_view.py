@@ -79,7 +79,7 @@ async def running(
 ) -> AsyncIterator[Running]:
     """Coordinator and workers as processes, the API (with a key) in this process, the crew registered."""
     spec = load_crew_text(CREW, "shop.yaml")
-    await RedisJobStore(redis_client).save_crew(spec.name, spec.model_dump(mode="json"))
+    await RedisJobStore(redis_client).save_crew(spec)
     stack = Stack(
         nats_server.url, redis_server.url, llm.url, extra_env={"CREWS_LLM_PRICES": json.dumps(PRICES)}
     )

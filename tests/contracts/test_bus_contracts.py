@@ -63,7 +63,7 @@ async def test_a_crew_the_store_registers_is_where_a_role_agent_reads_it(
     redis_client: aioredis.Redis,
 ) -> None:
     spec = load_crew_text(CREW, "contract.yaml")
-    await RedisJobStore(redis_client).save_crew(spec.name, spec.model_dump(mode="json"))
+    await RedisJobStore(redis_client).save_crew(spec)
     assert await redis_client.get(crew_key("contract")) is not None
 
 

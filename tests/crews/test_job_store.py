@@ -5,12 +5,21 @@ from __future__ import annotations
 import redis.asyncio as aioredis
 
 from crews.jobs.store import RedisJobStore
+from crews.plan.planner import plan
+from crews.spec.load import load_crew_text
+
+CREW = """
+name: c
+roles: {w: {role: W, goal: G}}
+tasks: {a: {description: D, expected_output: E, agent: w}}
+"""
 
 
 async def test_a_later_event_wins_whatever_order_they_are_handled_in(redis_client: aioredis.Redis) -> None:
     store = RedisJobStore(redis_client)
     await store.create("j1", "crew", {}, deadline_s=60)
-    await store.start("j1", {"steps": [{"id": "a"}], "version": 1}, {}, "")
+    spec = load_crew_text(CREW, "c.yaml")
+    await store.start("j1", plan(spec, {}), spec, "")
     assert (await store.get("j1")).steps == {"a": "pending"}
 
     await store.set_step_state("j1", "a", "dispatched")

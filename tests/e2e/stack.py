@@ -117,5 +117,5 @@ def step_states(events: list[StreamResponse], job: str) -> list[tuple[str, Any]]
 async def register(store: RedisJobStore, text: str, filename: str = "crew.yaml") -> str:
     """Register the crew file ``text`` as the API would; its name."""
     spec = load_crew_text(text, filename)
-    await store.save_crew(spec.name, spec.model_dump(mode="json"))
+    await store.save_crew(spec)
     return spec.name

@@ -58,7 +58,7 @@ def stack_env() -> dict[str, str]:
 
 async def run_crew(stack: Stack, nc: NATS, store: RedisJobStore, address: str) -> str:
     spec = load_crew_text(CREW.replace("ADDRESS", address), "outsourced.yaml")
-    await store.save_crew(spec.name, spec.model_dump(mode="json"))
+    await store.save_crew(spec)
     stack.coordinator()
     stack.worker("outsourced", "researcher")
     stack.worker("outsourced", "shouter")
@@ -108,7 +108,7 @@ async def test_a_role_is_an_a2a_agent_on_nats(
     stack: Stack, nc: NATS, store: RedisJobStore, nats_server: ManagedServer, llm: ScriptedServer
 ) -> None:
     spec = load_crew_text(CREW.replace("ADDRESS", "nats: outside.shouter"), "outsourced.yaml")
-    await store.save_crew(spec.name, spec.model_dump(mode="json"))
+    await store.save_crew(spec)
     stack.worker("outsourced", "researcher")  # from its ready line; the agent loads on the first call
     card = role_card("outsourced", "researcher", None, nats_server.url)
     client = nats_client_factory(nc, ClientConfig(streaming=True)).create(card)

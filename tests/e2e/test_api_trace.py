@@ -30,7 +30,7 @@ async def test_a_callers_traceparent_continues_into_the_api_and_the_job(
 ) -> None:
     store = RedisJobStore(redis_client)
     spec = load_crew_text(CREW, "called.yaml")
-    await store.save_crew(spec.name, spec.model_dump(mode="json"))
+    await store.save_crew(spec)
     port = free_port()
     with ScriptedServer() as llm, OtlpSink() as sink:
         stack = Stack(

@@ -45,7 +45,7 @@ async def test_flooded_role_scales_to_max_then_back_to_min_while_others_stay(
 ) -> None:
     store = RedisJobStore(redis_client)
     spec = load_crew_text(CREW, "scale.yaml")
-    await store.save_crew(spec.name, spec.model_dump(mode="json"))
+    await store.save_crew(spec)
     history: list[dict[str, int]] = []
     reached_max, back_to_min, stop = asyncio.Event(), asyncio.Event(), asyncio.Event()
 

@@ -45,7 +45,7 @@ async def run_job(
     crew_text: str, nats_server: ManagedServer, redis_server: ManagedServer, nc: NATS, store: RedisJobStore
 ) -> str:
     spec = load_crew_text(crew_text, "priced.yaml")
-    await store.save_crew(spec.name, spec.model_dump(mode="json"))
+    await store.save_crew(spec)
     with ScriptedServer() as llm:
         stack = Stack(
             nats_server.url, redis_server.url, llm.url, extra_env={"CREWS_LLM_PRICES": json.dumps(PRICES)}

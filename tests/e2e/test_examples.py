@@ -48,7 +48,7 @@ async def test_example_runs_end_to_end(
 ) -> None:
     spec = load_crew(path)
     store = RedisJobStore(redis_client)
-    await store.save_crew(spec.name, spec.model_dump(mode="json"))
+    await store.save_crew(spec)
     script = Script.model_validate(
         {"rules": SCRIPTS.get(spec.name, []), "default": [{"echo": "{role}: done"}]}
     )

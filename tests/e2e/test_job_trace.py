@@ -51,7 +51,7 @@ async def test_one_trace_covers_every_span_of_a_job_across_processes(
     )
     store = RedisJobStore(redis_client)
     spec = load_crew_text(CREW, "traced.yaml")
-    await store.save_crew(spec.name, spec.model_dump(mode="json"))
+    await store.save_crew(spec)
     with ScriptedServer(script) as llm, OtlpSink() as sink:
         stack = Stack(
             nats_server.url, redis_server.url, llm.url, {"OTEL_EXPORTER_OTLP_ENDPOINT": sink.endpoint}

@@ -90,7 +90,7 @@ async def register_crew(request: Request, response: Response, deps: Deps) -> Cre
     """Register a crew (201), or replace the crew of the same name (200): its next jobs use the new file."""
     spec = parse_crew(await request.body(), request.headers.get("content-type", ""))
     existed = await _exists(deps, spec.name)
-    await deps.store.save_crew(spec.name, spec.model_dump(mode="json"))
+    await deps.store.save_crew(spec)
     response.status_code = 200 if existed else 201
     response.headers["Location"] = f"/crews/{spec.name}"
     return CrewSummary.of(spec)
@@ -107,9 +107,7 @@ async def _exists(deps: Deps, name: str) -> bool:
 @router.get("/crews", responses={401: _ERRORS[401]})
 async def list_crews(deps: Deps) -> CrewList:
     """Every registered crew, by name."""
-    specs = [
-        CrewSpec.model_validate(await deps.store.get_crew(name)) for name in await deps.store.list_crews()
-    ]
+    specs = [await deps.store.get_crew(name) for name in await deps.store.list_crews()]
     return CrewList(crews=[CrewSummary.of(spec) for spec in specs])
 
 
@@ -129,7 +127,7 @@ async def crew_schema() -> dict[str, Any]:
 )
 async def get_crew(name: str, request: Request, deps: Deps) -> CrewSpec | Response:
     """The crew's definition: JSON, or the crew file as YAML with ``Accept: application/yaml``."""
-    spec = CrewSpec.model_validate(await deps.store.get_crew(name))
+    spec = await deps.store.get_crew(name)
     accept = request.headers.get("accept", "")
     if any(media in accept for media in YAML_TYPES):
         return PlainTextResponse(dump_crew(spec), media_type="application/yaml")

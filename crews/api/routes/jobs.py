@@ -12,7 +12,6 @@ from crews.api.models import ErrorBody, JobList, JobRequest, JobSummary, JobView
 from crews.jobs.control import cancel_job, submit_job
 from crews.jobs.store import JobStatus
 from crews.plan.planner import plan
-from crews.spec.models import CrewSpec
 
 router = APIRouter(tags=["jobs"])
 
@@ -53,7 +52,7 @@ async def submit(
     missing or mistyped input is a 422 that names it, not a failed job.
     """
     job_request = body or JobRequest()
-    spec = CrewSpec.model_validate(await deps.store.get_crew(name))
+    spec = await deps.store.get_crew(name)
     plan(spec, job_request.inputs)  # PlanError → 422
     record = await submit_job(
         deps.js,

@@ -11,7 +11,6 @@ import httpx
 from bus.contracts.result import StepResult, StepUsage
 from crews.jobs.store import RedisJobStore, job_keys
 from crews.plan.planner import plan
-from crews.spec.models import CrewSpec
 from tests.crews.api.conftest import submit
 
 DASHBOARD = Path(__file__).resolve().parents[3] / "helm" / "crews" / "files" / "grafana-dashboard.json"
@@ -35,10 +34,8 @@ async def test_every_panel_metric_is_exported(
     client: httpx.AsyncClient, crew: str, store: RedisJobStore
 ) -> None:
     job = await submit(client)
-    spec = CrewSpec.model_validate(await store.get_crew(crew))
-    await store.start(
-        job, plan(spec, {"topic": "bees"}).model_dump(mode="json"), spec.model_dump(mode="json"), ""
-    )
+    spec = await store.get_crew(crew)
+    await store.start(job, plan(spec, {"topic": "bees"}), spec, "")
     usage = StepUsage(input_tokens=10, output_tokens=5, cost_usd=0.001)
     result = StepResult(output="x", role="researcher", worker="w", usage=usage, duration_s=0.5)
     await store.redis.hset(job_keys(job).results, "research", result.model_dump_json())

@@ -13,7 +13,6 @@ from bus import subjects
 from bus.contracts.result import StepResult, StepUsage
 from crews.jobs.store import RedisJobStore, job_keys
 from crews.plan.planner import plan
-from crews.spec.models import CrewSpec
 from tests.crews.api.conftest import CREW_YAML, submit
 
 
@@ -122,9 +121,9 @@ async def test_get_shows_plan_step_states_outputs_and_usage(
     client: httpx.AsyncClient, crew: str, store: RedisJobStore
 ) -> None:
     job = await submit(client)
-    spec = CrewSpec.model_validate(await store.get_crew(crew))
+    spec = await store.get_crew(crew)
     job_plan = plan(spec, {"topic": "bees"})
-    await store.start(job, job_plan.model_dump(mode="json"), spec.model_dump(mode="json"), "")
+    await store.start(job, job_plan, spec, "")
     usage = StepUsage(input_tokens=120, output_tokens=30, cost_usd=0.00042)
     result = StepResult(output="- bees dance", role="researcher", worker="w-1", usage=usage, duration_s=1.5)
     await store.redis.hset(job_keys(job).results, "research", result.model_dump_json())

@@ -34,7 +34,7 @@ MakeClient = Callable[..., Awaitable[Client]]
 async def digest(js: JetStreamContext, store: RedisJobStore) -> str:
     """The digest crew (inputs: topic required, words default 80), registered, its role queues ready."""
     spec = load_crew_text(CREW_YAML, "digest.yaml")
-    await store.save_crew(spec.name, spec.model_dump(mode="json"))
+    await store.save_crew(spec)
     await ensure_streams(js, BusSettings())
     for role in spec.roles:
         await ensure_role_consumer(js, spec.name, role, BusSettings())
