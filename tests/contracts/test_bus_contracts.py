@@ -48,15 +48,15 @@ async def test_a_result_a_role_records_is_the_result_the_job_store_reads(
 
 async def test_usage_a_role_adds_is_the_usage_the_job_store_reads(redis_client: aioredis.Redis) -> None:
     usage = RedisUsage(redis_client, StepKeys.for_job("j2").usage, limit=100)
-    await usage.record("j2", "clerk", Usage(input_tokens=10, output_tokens=4))
+    await usage.record("j2", "clerk", Usage(input_tokens=10, output_tokens=4, cost_usd=0.25))
     await usage.record("j2", "clerk", Usage(input_tokens=1, output_tokens=1))
     await usage.record("j2", "writer", Usage(input_tokens=2, output_tokens=0))
     read = await RedisJobStore(redis_client).usage("j2")
     assert {role: u.model_dump() for role, u in read.items()} == {
-        "clerk": {"input_tokens": 11, "output_tokens": 5, "calls": 2},
-        "writer": {"input_tokens": 2, "output_tokens": 0, "calls": 1},
+        "clerk": {"input_tokens": 11, "output_tokens": 5, "calls": 2, "cost_usd": 0.25},
+        "writer": {"input_tokens": 2, "output_tokens": 0, "calls": 1, "cost_usd": 0.0},
     }
-    assert await usage.used_tokens() == 18
+    assert await usage.used() == (18, 0.25)
 
 
 async def test_a_crew_the_store_registers_is_where_a_role_agent_reads_it(

@@ -66,7 +66,8 @@ async def test_example_runs_end_to_end(
         record = await store.get(job)
         assert (record.status, record.reason) == ("completed", "")
         results = await store.results(job)
-        assert set(results) == {step["id"] for step in (record.plan or {})["steps"]}
+        assert record.plan is not None
+        assert set(results) == {step.id for step in record.plan.steps}
         if spec.name == "hierarchical":
             assert results["cost"].role == "accountant"
             assert "execute_tool" not in results["cost"].output
