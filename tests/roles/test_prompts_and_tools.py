@@ -8,8 +8,9 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 
+from bus.contracts.result import TokenUsage
 from bus.contracts.step import ContextOutput
-from inference.results import ToolCall, Usage
+from inference.results import ToolCall
 from roles.engines import prompts
 from roles.errors import StepFailed, ToolArgumentsInvalid, ToolError, ToolNotAllowed
 from roles.step.memory import SharedMemory
@@ -161,7 +162,7 @@ def test_tools_are_checked_when_registered() -> None:
 async def test_results_are_written_once_and_the_first_one_wins(redis_client: aioredis.Redis) -> None:
     store = ResultStore(redis_client, f"results:{new_job()}")
     first = StepResult(
-        output="first", role="writer", worker="a", usage=Usage(input_tokens=3, output_tokens=1)
+        output="first", role="writer", worker="a", usage=TokenUsage(input_tokens=3, output_tokens=1)
     )
     second = StepResult(output="second", role="writer", worker="b")
 
