@@ -46,6 +46,7 @@ from roles.errors import CANNOT_SUCCEED, StepCancelled, StepFailed
 from roles.settings import RoleSettings
 from roles.step.approvals import ApprovalGate
 from roles.step.cancel import CancelWatch
+from roles.step.evals import score_step
 from roles.step.events import StepEvents
 from roles.step.memory import SharedMemory
 from roles.step.results import ResultStore, StepResult
@@ -141,6 +142,7 @@ class RoleWorker:
         duration_s: float,
     ) -> str:
         """Record the result once, then publish the stored one (ours, or the first worker's)."""
+        evals = await score_step(work, output.output, output.data, self.llm, self._budget(work))
         result = StepResult(
             output=output.output,
             data=output.data,
@@ -148,13 +150,21 @@ class RoleWorker:
             worker=self.settings.worker_id,
             usage=TokenUsage.model_validate(output.usage.model_dump()),
             duration_s=round(duration_s, 4),
+            evals=evals,
         )
+        for score in evals:
+            span.set_attribute(f"crews.eval.{score.name}.score", score.score)
         recorded, ours = await results.record(work.step, result)
         span.set_attribute("gen_ai.usage.input_tokens", output.usage.input_tokens)
         span.set_attribute("gen_ai.usage.output_tokens", output.usage.output_tokens)
         span.set_attribute("crews.cost_usd", output.usage.cost_usd)
         await events.result(recorded)
         return "completed" if ours else "replayed"
+
+    def _budget(self, work: StepWork) -> RedisUsage:
+        return RedisUsage(
+            self.redis, work.keys.usage, limit=work.max_tokens_budget, cost_limit=work.max_cost_usd_budget
+        )
 
     async def run_step(self, work: StepWork, watch: CancelWatch) -> StepOutput:
         engine = engine_for(work.engine)
@@ -173,9 +183,7 @@ class RoleWorker:
                 ),
             ),
             memory=memory,
-            budget=RedisUsage(
-                self.redis, work.keys.usage, limit=work.max_tokens_budget, cost_limit=work.max_cost_usd_budget
-            ),
+            budget=self._budget(work),
             check_cancelled=watch.check,
             memory_prompt_max_chars=self.settings.memory_prompt_max_chars,
             nc=self.nc,

@@ -11,6 +11,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from bus.contracts.evals import EvalScore
+
 
 class TokenUsage(BaseModel):
     """Tokens one step used over all its LLM calls, and what they cost (USD, at the operator's prices)."""
@@ -33,6 +35,11 @@ class StepResult(BaseModel):
     worker: str = ""
     usage: TokenUsage = TokenUsage()
     duration_s: float | None = None
+    evals: list[EvalScore] = []
+
+    @property
+    def failed_evals(self) -> list[EvalScore]:
+        return [score for score in self.evals if not score.passed]
 
 
 StepUsage = TokenUsage

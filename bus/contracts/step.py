@@ -14,6 +14,7 @@ from a2a.types import Message, Part, Role, SendMessageConfiguration, SendMessage
 from google.protobuf import json_format
 from pydantic import BaseModel, ConfigDict, Field
 
+from bus.contracts.evals import EvalSpec
 from bus.contracts.keys import StepKeys
 
 __all__ = ["StepKeys"]  # re-exported: the keys a step carries
@@ -83,6 +84,7 @@ class StepWork(BaseModel):
         description="tools whose calls wait for a person's approval (approval: required)",
     )
     output_schema: dict[str, Any] | None = None
+    evals: list[EvalSpec] = Field(default=[], description="Checks the worker scores the output with.")
     llm: LLMParams = Field(default_factory=LLMParams)
     max_iter: int = 10
     max_execution_time_s: float | None = None

@@ -100,6 +100,8 @@ class Snapshot:
     cost: dict[tuple[str, str], float] = field(default_factory=dict)
     workers: dict[tuple[str, str], int] = field(default_factory=dict)
     durations: dict[tuple[str, str], list[float]] = field(default_factory=dict)
+    eval_scores: dict[tuple[str, str, str], list[float]] = field(default_factory=dict)
+    evals_failed: Counter[tuple[str, str, str]] = field(default_factory=Counter)
 
 
 async def take_snapshot(store: RedisJobStore, js: JetStreamContext, scan_jobs: int) -> Snapshot:
@@ -116,6 +118,10 @@ async def take_snapshot(store: RedisJobStore, js: JetStreamContext, scan_jobs: i
         for result in (await store.results(record.id)).values():
             if result.duration_s is not None:
                 snapshot.durations.setdefault((record.crew, result.role), []).append(result.duration_s)
+            for score in result.evals:
+                key3 = (record.crew, result.role, score.name)
+                snapshot.eval_scores.setdefault(key3, []).append(score.score)
+                snapshot.evals_failed[key3] += 0 if score.passed else 1
     snapshot.queue = await queue_depths(store, js)
     for name, count in (await store.worker_counts()).items():
         crew, _, role = name.partition("/")
@@ -175,6 +181,18 @@ class _SnapshotCollector(Collector):
             "crews_step_duration_seconds", "Time a step took in its worker", ["crew", "role"], s.durations
         )
         yield _gauge("crews_workers", "Worker processes per role (local stack)", ["crew", "role"], s.workers)
+        yield _gauge(
+            "crews_eval_score",
+            "Mean eval score (0..1) of recent jobs' steps per role and eval",
+            ["crew", "role", "eval"],
+            {key: sum(values) / len(values) for key, values in s.eval_scores.items()},
+        )
+        yield _gauge(
+            "crews_evals_failed",
+            "Failed evals of recent jobs' steps per role and eval",
+            ["crew", "role", "eval"],
+            dict(s.evals_failed),
+        )
 
 
 def _gauge(name: str, doc: str, labels: list[str], values: Mapping[Any, float]) -> GaugeMetricFamily:

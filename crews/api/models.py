@@ -6,6 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
+from bus.contracts.evals import EvalScore
 from bus.contracts.result import StepUsage
 from crews.jobs.store import JobRecord, JobStatus, RoleUsage, StepResult, StepState
 from crews.plan.planner import StepKind
@@ -132,6 +133,7 @@ class StepView(BaseModel):
     tokens: int = Field(0, description="Input plus output tokens of the recorded result's LLM calls.")
     cost_usd: float = Field(0.0, description="What those tokens cost, at the operator's CREWS_LLM_PRICES.")
     duration_s: float | None = Field(None, description="How long the step ran in its worker.")
+    evals: list[EvalScore] = Field(default=[], description="The task's quality checks, scored on the output.")
 
 
 class JobSummary(BaseModel):
@@ -209,6 +211,7 @@ class JobView(JobSummary):
     steps: list[StepView]
     usage: dict[str, RoleUsage] = Field(description="LLM tokens, calls and cost per role.")
     output: str = Field(description="The job's final output, once completed.")
+    evals_failed: int = Field(0, description="Evals that failed, over every step.")
 
     @classmethod
     def build(cls, record: JobRecord, results: dict[str, StepResult], usage: dict[str, RoleUsage]) -> JobView:
@@ -228,6 +231,7 @@ class JobView(JobSummary):
                 tokens=results[step.id].usage.tokens if step.id in results else 0,
                 cost_usd=results[step.id].usage.cost_usd if step.id in results else 0.0,
                 duration_s=results[step.id].duration_s if step.id in results else None,
+                evals=results[step.id].evals if step.id in results else [],
             )
             for step in (plan.steps if plan is not None else [])
         ]
@@ -238,6 +242,7 @@ class JobView(JobSummary):
             steps=steps,
             usage=usage,
             output=record.output,
+            evals_failed=sum(len(r.failed_evals) for r in results.values()),
         )
 
 

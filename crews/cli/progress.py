@@ -35,6 +35,7 @@ class StepRow:
     ended: float | None = None
     tokens: int = 0
     cost_usd: float = 0.0
+    evals: str = ""
 
     def elapsed(self) -> str:
         if self.started is None:
@@ -59,6 +60,8 @@ class JobProgress:
             row.role = step.role or row.role
             row.tokens = step.tokens or row.tokens
             row.cost_usd = step.cost_usd or row.cost_usd
+            if step.evals:
+                row.evals = f"{sum(e.passed for e in step.evals)}/{len(step.evals)}"
             if row.state == "pending":
                 row.state = step.state
 
@@ -93,8 +96,8 @@ class JobProgress:
 
     def table(self) -> Table:
         table = Table(title=f"job {self.job} — {self.state}", title_justify="left")
-        for column in ("step", "role", "state", "time", "tokens", "cost"):
-            table.add_column(column, justify="right" if column in ("tokens", "cost") else "left")
+        for column in ("step", "role", "state", "time", "tokens", "cost", "evals"):
+            table.add_column(column, justify="right" if column in ("tokens", "cost", "evals") else "left")
         for row in self.steps.values():
             style = STATE_STYLE.get(row.state, "")
             table.add_row(
@@ -104,6 +107,7 @@ class JobProgress:
                 row.elapsed(),
                 str(row.tokens) if row.tokens else "",
                 usd(row.cost_usd) if row.tokens else "",
+                row.evals,
             )
         return table
 

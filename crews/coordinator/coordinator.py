@@ -172,6 +172,10 @@ class Coordinator:
             return
         spec, current = record.crew_spec, record.plan
         results = await self.store.results(job)
+        failed = failed_eval(spec, results)
+        if failed:
+            await self._finish(job, "failed", reason=failed)
+            return
         try:
             current = await self._assign_from_manager(job, spec, current, results)
         except PlanError as exc:
@@ -232,3 +236,13 @@ def final_output(current: Plan, results: dict[str, StepResult]) -> str:
     if len(finals) == 1:
         return results[finals[0]].output
     return "\n\n".join(f"## {step}\n{results[step].output}" for step in finals)
+
+
+def failed_eval(spec: CrewSpec, results: dict[str, StepResult]) -> str:
+    """Why the job fails on its evals (``eval_policy: fail``), or "" when it does not."""
+    if spec.eval_policy != "fail":
+        return ""
+    for step, result in sorted(results.items()):
+        for score in result.failed_evals:
+            return f"step '{step}' failed its eval '{score.name}' (score {score.score:g}): {score.detail}"
+    return ""

@@ -22,6 +22,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, JsonValue, model_validator
 
+from bus.contracts.evals import EvalSpec
 from crews.errors import PlanError
 from crews.spec.models import PLACEHOLDER, CrewSpec, ProcessKind, is_token, matches_type
 from crews.spec.problems import describe, did_you_mean, suggest
@@ -92,6 +93,7 @@ class Step(_Frozen):
     guardrail: str | None = None
     human_input: bool = False
     output_file: str | None = None
+    evals: list[EvalSpec] = []
 
 
 class Plan(_Frozen):
@@ -235,6 +237,7 @@ def _task_step(
         guardrail=task.guardrail,
         human_input=task.human_input,
         output_file=_fill(task.output_file, values) if task.output_file else None,
+        evals=list(task.evals),
     )
 
 

@@ -22,6 +22,7 @@ from pydantic import (
     model_validator,
 )
 
+from bus.contracts.evals import EvalPolicy, EvalSpec
 from crews.spec import rules as _spec_checks
 from crews.spec.problems import CrewFileError, CrewSpecProblems, SpecIssue
 from crews.spec.rules import PLACEHOLDER, matches_type, placeholders
@@ -208,6 +209,11 @@ class TaskSpec(_Model):
     )
     human_input: bool = False
     output_file: str | None = None
+    evals: list[EvalSpec] = Field(
+        [],
+        max_length=20,
+        description="Quality checks scored after the step (deterministic, or an LLM judge).",
+    )
 
 
 class Budgets(_Model):
@@ -230,6 +236,9 @@ class CrewSpec(_Model):
     roles: Annotated[dict[RoleName, RoleSpec], Field(min_length=1)]
     tasks: Annotated[dict[TaskName, TaskSpec], Field(min_length=1)]
     budgets: Budgets = Budgets()
+    eval_policy: EvalPolicy = Field(
+        "flag", description="A failed eval: 'flag' records it, 'fail' fails the job."
+    )
     memory: bool = Field(
         True,
         description="Give every native role the shared-memory tools (memory_read, memory_write). Turn off "

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from bus.contracts.evals import EvalSpec
 from bus.contracts.keys import StepKeys
 from bus.contracts.step import ContextOutput, LLMParams, RemoteAgent, RolePrompt, StepWork
 from crews.spec.models import CrewSpec
@@ -27,6 +28,7 @@ def build_step_work(
     expected_output: str,
     context: list[ContextOutput] | None = None,
     output_schema: dict[str, Any] | None = None,
+    evals: list[EvalSpec] | None = None,
     plan_version: int = 1,
 ) -> StepWork:
     """Everything the worker needs for one step of ``role_key`` (a role of ``spec``, manager included)."""
@@ -48,6 +50,7 @@ def build_step_work(
         memory=spec.memory,
         approval_tools=[tool.name for tool in role.tools if tool.approval == "required"],
         output_schema=output_schema,
+        evals=evals or [],
         llm=LLMParams.model_validate(llm.model_dump()) if llm else LLMParams(),
         max_iter=role.max_iter,
         max_execution_time_s=role.max_execution_time,

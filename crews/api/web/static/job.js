@@ -232,6 +232,19 @@ function renderSteps(job, now) {
           crews.el("span", { "data-testid": "cost" }, crews.usd(step.cost_usd)),
         ),
         step.output !== null ? crews.el("pre", { "data-testid": "output" }, step.output) : null,
+        (step.evals || []).length
+          ? crews.el(
+              "ul",
+              { class: "evals", "data-testid": "evals" },
+              ...step.evals.map((e) =>
+                crews.el(
+                  "li",
+                  { class: e.passed ? "ok" : "failed", title: e.detail },
+                  `${e.name}: ${e.score.toFixed(2)} ${e.passed ? "passed" : "failed"}`,
+                ),
+              ),
+            )
+          : null,
       );
     }),
   );
