@@ -8,6 +8,7 @@ from pathlib import Path
 
 import httpx
 
+from bus.contracts.evals import EvalScore
 from bus.contracts.result import StepResult, StepUsage
 from crews.jobs.store import RedisJobStore, job_keys
 from crews.plan.planner import plan
@@ -37,7 +38,10 @@ async def test_every_panel_metric_is_exported(
     spec = await store.get_crew(crew)
     await store.start(job, plan(spec, {"topic": "bees"}), spec, "")
     usage = StepUsage(input_tokens=10, output_tokens=5, cost_usd=0.001)
-    result = StepResult(output="x", role="researcher", worker="w", usage=usage, duration_s=0.5)
+    graded = EvalScore(name="on_topic", type="judge", score=0.4, passed=False)
+    result = StepResult(
+        output="x", role="researcher", worker="w", usage=usage, duration_s=0.5, evals=[graded]
+    )
     await store.redis.hset(job_keys(job).results, "research", result.model_dump_json())
     await store.redis.hset(
         job_keys(job).usage,
@@ -53,7 +57,7 @@ async def test_every_panel_metric_is_exported(
     assert not wanted - names, (
         f"the dashboard asks for metrics /metrics does not export: {sorted(wanted - names)}"
     )
-    assert (
-        f'crews_cost_usd_total{{crew="{crew}",role="researcher"}} 0.001'
-        in (await client.get("/metrics")).text
-    )
+    text = (await client.get("/metrics")).text
+    assert f'crews_cost_usd_total{{crew="{crew}",role="researcher"}} 0.001' in text
+    assert f'crews_eval_score{{crew="{crew}",eval="on_topic",role="researcher"}} 0.4' in text
+    assert f'crews_evals_failed{{crew="{crew}",eval="on_topic",role="researcher"}} 1.0' in text
