@@ -23,6 +23,7 @@ from opentelemetry import propagate, trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 from inference.budget import TokenBudget
+from inference.content import as_attribute, capture_enabled, input_messages, known_secrets, output_messages
 from inference.errors import BadLLMResponse, InferenceError, LLMUnavailable
 from inference.headers import request_headers
 from inference.pricing import call_cost
@@ -122,7 +123,19 @@ class LLMPool:
                 span.set_status(Status(StatusCode.ERROR, str(exc)))
                 raise
             _set_response_attributes(span, completion, result)
+            if capture_enabled():
+                self._capture(span, request, result)
             return result
+
+    def _capture(self, span: Span, request: Mapping[str, Any], result: ChatResult) -> None:
+        """Opt-in content capture (``inference.content``), secrets redacted."""
+        secrets = known_secrets([self.settings.llm_api_key.get_secret_value()])
+        span.set_attribute(
+            "gen_ai.input.messages", as_attribute(input_messages(request["messages"]), secrets)
+        )
+        calls = [(call.id, call.name, call.arguments) for call in result.tool_calls]
+        output = output_messages(result.content, calls, result.finish_reason)
+        span.set_attribute("gen_ai.output.messages", as_attribute(output, secrets))
 
     async def _complete(
         self, request: dict[str, Any], job_id: str, role: str, step: str
