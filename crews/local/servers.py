@@ -74,6 +74,8 @@ class ServerProcess:
     ready_timeout_s: float = READY_TIMEOUT_S
     proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
     _log: list[str] = field(default_factory=list, repr=False)
+    _lines_seen: int = field(default=0, repr=False)
+    _new_line: threading.Condition = field(default_factory=threading.Condition, repr=False)
     _pump_thread: threading.Thread | None = field(default=None, repr=False)
 
     def start(self) -> None:
@@ -102,8 +104,11 @@ class ServerProcess:
                     sink.write(raw)
                     sink.flush()
                 line = raw.decode(errors="replace").rstrip()
-                self._log.append(line)
-                del self._log[:-200]
+                with self._new_line:
+                    self._log.append(line)
+                    del self._log[:-200]
+                    self._lines_seen += 1
+                    self._new_line.notify_all()
                 if self.ready_line in line:
                     ready.set()
         finally:
@@ -134,6 +139,34 @@ class ServerProcess:
             self._pump_thread.join(5)
         if self.proc is not None and self.proc.stdout is not None:
             self.proc.stdout.close()
+
+    def mark(self) -> int:
+        """How many lines the process has printed so far (for ``wait_for_line(after=...)``)."""
+        with self._new_line:
+            return self._lines_seen
+
+    def wait_for_line(self, text: str, timeout: float = 30.0, *, after: int = 0) -> str:
+        """The first line holding ``text`` printed after line ``after``; ``TimeoutError`` after ``timeout``.
+
+        Only the last 200 lines are kept, so wait soon after the mark.
+        """
+
+        def found() -> str | None:
+            fresh = (
+                self._log[-min(len(self._log), self._lines_seen - after) :]
+                if self._lines_seen > after
+                else []
+            )
+            return next((line for line in fresh if text in line), None)
+
+        with self._new_line:
+            if not self._new_line.wait_for(lambda: found() is not None, timeout):
+                raise TimeoutError(
+                    f"{self.name} printed no line with {text!r} in {timeout:g} s:\n{self.log_tail}"
+                )
+            line = found()
+            assert line is not None
+            return line
 
     @property
     def log_tail(self) -> str:
