@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 
 class TokenUsage(BaseModel):
-    """Tokens a step's LLM calls used."""
+    """Tokens a step's LLM calls used (in a result: every call whose answer the result rests on)."""
 
     input_tokens: int = 0
     output_tokens: int = 0
@@ -28,3 +28,7 @@ class StepResult(BaseModel):
     worker: str = ""
     usage: TokenUsage = TokenUsage()
     duration_s: float | None = None
+    attempt: int | None = Field(None, description="the delivery of the step that produced this result")
+    resumed_turns: int = Field(
+        0, description="LLM answers that delivery replayed from the step's checkpoint instead of asking again"
+    )

@@ -122,6 +122,10 @@ class StepView(BaseModel):
     role: str | None = Field(description="None while a hierarchical manager has not assigned it.")
     depends_on: list[str]
     state: StepState
+    attempts: int = Field(
+        0,
+        description="Deliveries of the step that started work (more than 1: it was retried or redelivered).",
+    )
     output: str | None = Field(None, description="The step's result, once recorded.")
     data: JsonValue = Field(None, description="Structured result, for tasks with an output schema.")
     worker: str = ""
@@ -168,6 +172,7 @@ class JobView(JobSummary):
                     "role": "researcher",
                     "depends_on": [],
                     "state": "completed",
+                    "attempts": 1,
                     "output": "- Bees dance.",
                     "worker": "w-1",
                 },
@@ -190,7 +195,9 @@ class JobView(JobSummary):
     inputs: dict[str, JsonValue]
     plan_version: int = Field(description="0 until the coordinator has planned the job.")
     steps: list[StepView]
-    usage: dict[str, RoleUsage] = Field(description="LLM tokens and calls per role.")
+    usage: dict[str, RoleUsage] = Field(
+        description="LLM tokens and calls per role, of every attempt (failed and redelivered ones too)."
+    )
     tokens: int = Field(description="Input plus output tokens of every role.")
     output: str = Field(description="The job's final output, once completed.")
 
@@ -205,6 +212,7 @@ class JobView(JobSummary):
                 role=step.role,
                 depends_on=list(step.depends_on),
                 state=record.steps.get(step.id, "pending"),
+                attempts=record.attempts.get(step.id, 0),
                 output=results[step.id].output if step.id in results else None,
                 data=results[step.id].data if step.id in results else None,
                 worker=results[step.id].worker if step.id in results else "",

@@ -29,6 +29,7 @@ class StepRow:
     step: str
     role: str = ""
     state: str = "pending"
+    attempts: int = 0
     started: float | None = None
     ended: float | None = None
 
@@ -53,6 +54,7 @@ class JobProgress:
         for step in steps:
             row = self.steps.setdefault(step["id"], StepRow(step["id"]))
             row.role = step.get("role") or row.role
+            row.attempts = max(row.attempts, int(step.get("attempts") or 0))
             if row.state == "pending":
                 row.state = step.get("state", "pending")
 
@@ -77,7 +79,9 @@ class JobProgress:
             return
         step = task_id.removeprefix(f"{self.job}.")
         row = self.steps.setdefault(step, StepRow(step))
-        row.role = update.get("metadata", {}).get("role", row.role)
+        metadata = update.get("metadata", {})
+        row.role = metadata.get("role", row.role)
+        row.attempts = max(row.attempts, int(metadata.get("attempt") or 0))
         row.state = state
         now = time.monotonic()
         if state == "working" and row.started is None:
@@ -87,13 +91,12 @@ class JobProgress:
 
     def table(self) -> Table:
         table = Table(title=f"job {self.job} — {self.state}", title_justify="left")
-        for column in ("step", "role", "state", "time"):
+        for column in ("step", "role", "state", "attempts", "time"):
             table.add_column(column)
         for row in self.steps.values():
             style = STATE_STYLE.get(row.state, "")
-            table.add_row(
-                row.step, row.role, f"[{style}]{row.state}[/]" if style else row.state, row.elapsed()
-            )
+            state = f"[{style}]{row.state}[/]" if style else row.state
+            table.add_row(row.step, row.role, state, str(row.attempts or ""), row.elapsed())
         return table
 
 
