@@ -189,9 +189,8 @@ class _Exchange:
     async def run(self) -> StepOutput:
         try:
             await self._exchange()
-        finally:  # every attempt's tokens count, a failed or interrupted one's too
-            if self.usage.input_tokens or self.usage.output_tokens:
-                await asyncio.shield(self.step.budget.record(self.work.job, self.work.role, self.usage))
+        finally:  # every attempt counts, with the tokens the agent reported: a failed or interrupted one too
+            await asyncio.shield(self.step.budget.record(self.work.job, self.work.role, self.usage))
         return self._output()
 
     async def _exchange(self) -> None:
