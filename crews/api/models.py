@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
-from crews.jobs.store import JobRecord, JobStatus, RoleUsage, StepResult, StepState
+from crews.jobs.store import JobRecord, JobStatus, RoleUsage, StackProcess, StepResult, StepState
 from crews.plan.planner import Plan, StepKind
 from crews.spec.models import CrewSpec, InputSpec, ProcessKind
 
@@ -264,3 +264,6 @@ class RoleLoad(BaseModel):
 
 class RoleList(BaseModel):
     roles: list[RoleLoad]
+    processes: list[StackProcess] = Field(
+        default=[], description="The local stack's processes and their restarts (crews up); empty elsewhere."
+    )

@@ -77,6 +77,12 @@ class CrewsClient:
         roles: list[dict[str, Any]] = result["roles"]
         return roles
 
+    async def processes(self) -> list[dict[str, Any]]:
+        """The local stack's processes and their restarts (empty where no ``crews up`` runs)."""
+        result: dict[str, Any] = await self._call("GET", "/roles")
+        processes: list[dict[str, Any]] = result.get("processes", [])
+        return processes
+
     async def cancel(self, job: str) -> dict[str, Any]:
         result: dict[str, Any] = await self._call("POST", f"/jobs/{job}/cancel")
         return result

@@ -136,3 +136,20 @@ def roles_table(roles: list[dict[str, Any]]) -> Table:
             role["crew"], role["role"], str(role["queue_depth"]), "—" if workers is None else str(workers)
         )
     return table
+
+
+def processes_table(processes: list[dict[str, Any]]) -> Table:
+    """The local stack's processes: how many run, their pids, and how often the supervisor restarted them."""
+    table = Table(title="processes (crews up)", title_justify="left")
+    for column in ("process", "running", "pids", "restarts"):
+        table.add_column(column, justify="right" if column in ("running", "restarts") else "left")
+    for proc in processes:
+        pids = proc.get("pids", [])
+        restarts = int(proc.get("restarts", 0))
+        table.add_row(
+            proc["name"],
+            str(len(pids)),
+            " ".join(map(str, pids[:6])),
+            f"[yellow]{restarts}[/]" if restarts else "0",
+        )
+    return table

@@ -30,6 +30,7 @@ __all__ = ["TERMINAL", "JobStatus", "RoleUsage", "StepResult", "StepState"]
 
 JOBS_INDEX = "crews:jobs"
 WORKERS = "crews:stack:workers"  # worker processes per "crew/role", written by the local autoscaler
+PROCESSES = "crews:stack:processes"  # the local stack's processes: name → StackProcess JSON (crews up)
 DEADLINES = "crews:jobs:deadlines"
 
 # Move a job to a terminal status only if it is not terminal yet; returns 1 when it moved.
@@ -115,6 +116,14 @@ class JobRecord(BaseModel):
     @property
     def terminal(self) -> bool:
         return self.status in TERMINAL
+
+
+class StackProcess(BaseModel):
+    """A process (or a role's workers) of the local stack, as ``crews up`` supervises it."""
+
+    name: str
+    pids: list[int] = Field(default_factory=list, description="running processes under this name")
+    restarts: int = Field(0, description="times the supervisor started one again after it died")
 
 
 class RedisJobStore:
@@ -271,6 +280,19 @@ class RedisJobStore:
             if counts:
                 pipe.hset(WORKERS, mapping=counts)
             await pipe.execute()
+
+    async def set_stack_processes(self, processes: dict[str, StackProcess]) -> None:
+        """The local stack's processes and their restarts (replaces the previous ones)."""
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.delete(PROCESSES)
+            if processes:
+                pipe.hset(PROCESSES, mapping={n: p.model_dump_json() for n, p in processes.items()})
+            await pipe.execute()
+
+    async def stack_processes(self) -> list[StackProcess]:
+        """What ``set_stack_processes`` wrote last (empty where no local stack runs)."""
+        raw: dict[str, str] = await self.redis.hgetall(PROCESSES)
+        return [StackProcess.model_validate_json(raw[name]) for name in sorted(raw)]
 
     async def worker_counts(self) -> dict[str, int]:
         """Worker processes per ``crew/role`` that a local autoscaler runs (empty elsewhere)."""

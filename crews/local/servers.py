@@ -2,12 +2,17 @@
 
 Used by ``crews up`` and by the test harness. NATS (JetStream) and a
 Redis-compatible server come from pip-installed binaries and run on
-127.0.0.1. Each process is ready when it prints its ready line, and is
-stopped (or SIGKILLed) by pid.
+127.0.0.1. Each process runs in its own process group, is ready when it
+prints its ready line, and is stopped (or SIGKILLed) by process group: what
+it started goes with it. ``crews up`` (``crews.local``), the benchmarks
+(``bench.stack``) and the tests (``tests/servers.py``, ``tests/e2e/stack.py``)
+all start their processes with this one harness.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shutil
 import signal
 import socket
@@ -60,7 +65,7 @@ def redis_server_binary() -> str:
     return str(get_binary_path())
 
 
-@dataclass
+@dataclass(eq=False)  # one object, one process: compared and hashed by identity
 class ServerProcess:
     """One server process started with a ready line to wait for."""
 
@@ -77,22 +82,34 @@ class ServerProcess:
     _lines_seen: int = field(default=0, repr=False)
     _new_line: threading.Condition = field(default_factory=threading.Condition, repr=False)
     _pump_thread: threading.Thread | None = field(default=None, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _closed: bool = field(default=False, repr=False)
 
     def start(self) -> None:
-        self.proc = subprocess.Popen(
-            self.argv,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            env=self.env,
-            cwd=self.cwd,
-        )
+        """Start the process in its own process group and wait for its ready line.
+
+        ``LocalStackError`` when it exits or says nothing ready in time, or when
+        ``close`` was called (before or while it starts).
+        """
+        with self._lock:
+            if self._closed:
+                raise LocalStackError(f"{self.name} was not started: its stack is stopping")
+            self.proc = subprocess.Popen(
+                self.argv,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                env=self.env,
+                cwd=self.cwd,
+            )
         ready = threading.Event()
         self._pump_thread = threading.Thread(target=self._pump, args=(ready,), daemon=True)
         self._pump_thread.start()
         if not ready.wait(self.ready_timeout_s) or self.proc.poll() is not None:
             tail = "\n".join(self._log[-20:])
             self.kill()
+            if self._closed:
+                raise LocalStackError(f"{self.name} was stopped while it started")
             raise LocalStackError(f"{self.name} did not become ready on port {self.port}:\n{tail}")
 
     def _pump(self, ready: threading.Event) -> None:
@@ -117,22 +134,45 @@ class ServerProcess:
             ready.set()
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 10.0) -> None:
+        """Signal the process group, wait up to ``timeout``, then SIGKILL it."""
         if self.proc is None or self.proc.poll() is not None:
+            self._close_pipe()
             return
-        self.proc.send_signal(sig)
+        self._signal_group(sig)
         try:
             self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
-            self.proc.kill()
+            self._signal_group(signal.SIGKILL)
             self.proc.wait()
+        self._signal_group(signal.SIGKILL)  # whatever the process left behind in its group
         self._close_pipe()
 
     def kill(self) -> None:
-        """SIGKILL, as a crash would."""
+        """SIGKILL the process group, as a crash would."""
         if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
+            self._signal_group(signal.SIGKILL)
             self.proc.wait()
         self._close_pipe()
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Stop for good: a ``start`` under way is aborted, a later one refused (for stopping a stack)."""
+        with self._lock:
+            self._closed = True
+        self.stop(timeout=timeout)
+
+    @property
+    def closed(self) -> bool:
+        """``close`` was called: the process is not to run again."""
+        return self._closed
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc is not None else None
+
+    def _signal_group(self, sig: int) -> None:
+        assert self.proc is not None
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.proc.pid, sig)  # start_new_session: the group id is the pid
 
     def _close_pipe(self) -> None:
         if self._pump_thread is not None:
