@@ -36,6 +36,7 @@ from roles.settings import RoleSettings
 
 if TYPE_CHECKING:
     from inference.client import LLMPool
+    from roles.tools.registry import ToolRegistry
     from roles.worker import RoleWorker
 
 log = logging.getLogger(__name__)
@@ -45,9 +46,15 @@ class DeferredWorker:
     """The ``RoleWorker`` with its LLM pool and Redis client, built in the background after the ready line."""
 
     def __init__(
-        self, nc: NATS, crew: str, role: str, settings: RoleSettings, inference: InferenceSettings
+        self,
+        nc: NATS,
+        crew: str,
+        role: str,
+        settings: RoleSettings,
+        inference: InferenceSettings,
+        tools: ToolRegistry | None = None,
     ) -> None:
-        self._nc, self._crew, self._role = nc, crew, role
+        self._nc, self._crew, self._role, self._tools = nc, crew, role, tools
         self._settings, self._inference = settings, inference
         self._task: asyncio.Task[RoleWorker] | None = None
         self._pool: LLMPool | None = None
@@ -82,7 +89,13 @@ class DeferredWorker:
         self._pool = pool_class(self._inference)
         self._redis = redis_class.from_url(self._settings.redis_url, decode_responses=True)
         return worker_class(
-            self._nc, self._redis, self._pool, self._settings, crew=self._crew, role=self._role
+            self._nc,
+            self._redis,
+            self._pool,
+            self._settings,
+            crew=self._crew,
+            role=self._role,
+            tools=self._tools,
         )
 
 
@@ -104,11 +117,15 @@ async def run_role(
     inference_settings: InferenceSettings,
     *,
     on_ready: Callable[[], None] | None = None,
+    tools: ToolRegistry | None = None,
 ) -> None:
-    """Run one worker of ``crew/role`` until SIGTERM/SIGINT; ``on_ready`` is called once it fetches."""
+    """Run one worker of ``crew/role`` until SIGTERM/SIGINT; ``on_ready`` is called once it fetches.
+
+    ``tools``: the worker's tools (default: ``roles.tools.registry.default_registry``).
+    """
     nc = await connect(bus_settings, f"role {crew}/{role}")
     js = nc.jetstream()
-    deferred = DeferredWorker(nc, crew, role, role_settings, inference_settings)
+    deferred = DeferredWorker(nc, crew, role, role_settings, inference_settings, tools)
     try:
         await prepare_streams(js, bus_settings)
         consumer = await ensure_role_consumer(js, crew, role, bus_settings)

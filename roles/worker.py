@@ -8,7 +8,9 @@ For one delivery of a step (``bus.jetstream.work_loop.WorkLoop`` acks when ``han
 3. ``WORKING`` (attempt n), run the engine (``max_execution_time_s`` bounds
    the run; the job stopping interrupts it, see ``roles.step.cancel``, → ``CANCELED``),
    record the result with ``HSETNX``, publish artifact and ``COMPLETED`` from the
-   stored result, ack;
+   stored result, remove the step's checkpoint, ack. A native step resumes from
+   its checkpoint (``roles.step.checkpoint``): a redelivery replays the
+   answers and tool results an earlier delivery recorded;
 4. a step that cannot succeed (``StepFailed``, ``BudgetExceeded``,
    ``BadLLMResponse``) → ``FAILED`` with the reason, ack; the LLM pool being
    unavailable → ``RetryableError`` (nak with delay); after the last delivery
@@ -46,6 +48,7 @@ from roles.errors import CANNOT_SUCCEED, StepCancelled, StepFailed
 from roles.settings import RoleSettings
 from roles.step.approvals import ApprovalGate
 from roles.step.cancel import CancelWatch
+from roles.step.checkpoint import StepCheckpoint
 from roles.step.evals import score_step
 from roles.step.events import StepEvents
 from roles.step.memory import SharedMemory
@@ -108,6 +111,8 @@ class RoleWorker:
         stored = await results.get(work.step)
         if stored is not None:
             await events.result(stored)
+            if work.keys.turns:  # a run that crashed between its result and removing its checkpoint
+                await StepCheckpoint(self.redis, work.keys.turns, work.job, work.step, {}).clear()
             return "replayed"
         watch = CancelWatch(self.nc, self.redis, work)
         status = await watch.status()
@@ -116,8 +121,15 @@ class RoleWorker:
             return "canceled"
         await events.working(delivery.attempt)
         started = time.monotonic()
+        checkpoint = await StepCheckpoint.load(self.redis, work.keys.turns, work.job, work.step)
+        if checkpoint.resumed_turns or checkpoint.resumed_tools:
+            log.info(
+                "step %s of job %s resumes after turn %d (%d tool results recorded), delivery %d",
+                work.step, work.job, checkpoint.resumed_turns, checkpoint.resumed_tools, delivery.attempt,
+            )  # fmt: skip
+            span.set_attribute("crews.step.resumed_turns", checkpoint.resumed_turns)
         try:
-            output = await self.run_step(work, watch)
+            output = await self.run_step(work, watch, checkpoint)
             await watch.check()  # the job stopped while the answer came: a stopped job gets no new result
         except StepCancelled as exc:
             await events.canceled(f"{exc}: step {work.step!r} stopped")
@@ -130,7 +142,11 @@ class RoleWorker:
         except LLMUnavailable as exc:
             _set_error(span, exc, str(exc))
             raise RetryableError(str(exc), exc.retry_after) from exc
-        return await self._record(work, output, results, events, span, time.monotonic() - started)
+        outcome = await self._record(
+            work, output, results, events, span, time.monotonic() - started, delivery
+        )
+        await checkpoint.clear()
+        return outcome
 
     async def _record(
         self,
@@ -140,6 +156,7 @@ class RoleWorker:
         events: StepEvents,
         span: Span,
         duration_s: float,
+        delivery: Delivery,
     ) -> str:
         """Record the result once, then publish the stored one (ours, or the first worker's)."""
         evals = await score_step(work, output.output, output.data, self.llm, self._budget(work))
@@ -151,6 +168,8 @@ class RoleWorker:
             usage=TokenUsage.model_validate(output.usage.model_dump()),
             duration_s=round(duration_s, 4),
             evals=evals,
+            attempt=delivery.attempt,
+            resumed_turns=output.resumed_turns,
         )
         for score in evals:
             span.set_attribute(f"crews.eval.{score.name}.score", score.score)
@@ -166,7 +185,9 @@ class RoleWorker:
             self.redis, work.keys.usage, limit=work.max_tokens_budget, cost_limit=work.max_cost_usd_budget
         )
 
-    async def run_step(self, work: StepWork, watch: CancelWatch) -> StepOutput:
+    async def run_step(
+        self, work: StepWork, watch: CancelWatch, checkpoint: StepCheckpoint | None = None
+    ) -> StepOutput:
         engine = engine_for(work.engine)
         memory = SharedMemory(self.redis, work.keys.memory)
         context = ToolContext(job=work.job, step=work.step, role=work.role, memory=memory)
@@ -187,6 +208,7 @@ class RoleWorker:
             check_cancelled=watch.check,
             memory_prompt_max_chars=self.settings.memory_prompt_max_chars,
             nc=self.nc,
+            checkpoint=checkpoint,
         )
         deadline = asyncio.timeout(work.max_execution_time_s)
         try:

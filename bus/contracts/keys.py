@@ -20,10 +20,14 @@ class StepKeys(BaseModel):
     memory: str
     usage: str
     approvals: str = Field("", description="hash of tool calls waiting for (or given) a person's approval")
+    turns: str = Field(
+        "",
+        description="hash of the running steps' checkpointed tool loops (empty: no checkpoints)",
+    )
 
     @classmethod
     def for_job(cls, job: str) -> StepKeys:
-        """``crews:{job:<id>}:state|results|memory|usage|approvals``: one hash tag, one cluster slot."""
+        """``crews:{job:<id>}:state|results|memory|usage|approvals|turns``: one hash tag, one cluster slot."""
         tag = f"crews:{{job:{job}}}"
         return cls(
             state=f"{tag}:state",
@@ -31,4 +35,14 @@ class StepKeys(BaseModel):
             memory=f"{tag}:memory",
             usage=f"{tag}:usage",
             approvals=f"{tag}:approvals",
+            turns=f"{tag}:turns",
         )
+
+    @staticmethod
+    def turn_field(step: str, *parts: str | int) -> str:
+        """A field of the turns hash: ``<step>:prompt``, ``<step>:llm:<turn>``, ``<step>:tool:<turn>:<call>``.
+
+        Step ids never hold ``:`` (crew task names are ``[A-Za-z0-9_-]``), so
+        ``<step>:`` is a prefix of that step's fields only.
+        """
+        return ":".join([step, *(str(part) for part in parts)])

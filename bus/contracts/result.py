@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from bus.contracts.evals import EvalScore
 
@@ -36,6 +36,10 @@ class StepResult(BaseModel):
     usage: TokenUsage = TokenUsage()
     duration_s: float | None = None
     evals: list[EvalScore] = []
+    attempt: int | None = Field(None, description="the delivery of the step that produced this result")
+    resumed_turns: int = Field(
+        0, description="LLM answers that delivery replayed from the step's checkpoint instead of asking again"
+    )
 
     @property
     def failed_evals(self) -> list[EvalScore]:

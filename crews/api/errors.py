@@ -28,6 +28,7 @@ from nats.js import errors as js_errors
 from pydantic_core import ErrorDetails
 from starlette.exceptions import HTTPException
 
+from bus.errors import PublishFailed
 from crews.api.models import ErrorBody, ErrorIssue
 from crews.errors import CrewNotFound, CrewsError, CrewSpecError, JobError, JobNotFound, PlanError
 from crews.spec.problems import CrewFileError
@@ -78,6 +79,7 @@ ERRORS: dict[type[Exception], tuple[int, str]] = {
     nats_errors.TimeoutError: (503, "nats_unavailable"),
     nats_errors.NoRespondersError: (503, "nats_unavailable"),
     js_errors.ServiceUnavailableError: (503, "nats_unavailable"),
+    PublishFailed: (503, "nats_unavailable"),  # JetStream did not store a submission
 }
 """Exception type → (HTTP status, error code); an exception takes the entry of its nearest class."""
 

@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from bus.contracts.evals import EvalScore
 from bus.contracts.result import StepUsage
-from crews.jobs.store import JobRecord, JobStatus, RoleUsage, StepResult, StepState
+from crews.jobs.store import JobRecord, JobStatus, RoleUsage, StackProcess, StepResult, StepState
 from crews.plan.planner import StepKind
 from crews.spec.models import CrewSpec, InputSpec, ProcessKind
 
@@ -124,6 +124,10 @@ class StepView(BaseModel):
     role: str | None = Field(description="None while a hierarchical manager has not assigned it.")
     depends_on: list[str]
     state: StepState
+    attempts: int = Field(
+        0,
+        description="Deliveries of the step that started work (more than 1: it was retried or redelivered).",
+    )
     output: str | None = Field(None, description="The step's result, once recorded.")
     data: JsonValue = Field(None, description="Structured result, for tasks with an output schema.")
     worker: str = ""
@@ -184,6 +188,7 @@ class JobView(JobSummary):
                     "role": "researcher",
                     "depends_on": [],
                     "state": "completed",
+                    "attempts": 1,
                     "output": "- Bees dance.",
                     "worker": "w-1",
                 },
@@ -209,7 +214,9 @@ class JobView(JobSummary):
     inputs: dict[str, JsonValue]
     plan_version: int = Field(description="0 until the coordinator has planned the job.")
     steps: list[StepView]
-    usage: dict[str, RoleUsage] = Field(description="LLM tokens, calls and cost per role.")
+    usage: dict[str, RoleUsage] = Field(
+        description="LLM tokens, calls and cost per role, of every attempt (failed and redelivered ones too)."
+    )
     output: str = Field(description="The job's final output, once completed.")
     evals_failed: int = Field(0, description="Evals that failed, over every step.")
 
@@ -224,6 +231,7 @@ class JobView(JobSummary):
                 role=step.role,
                 depends_on=list(step.depends_on),
                 state=record.steps.get(step.id, "pending"),
+                attempts=record.attempts.get(step.id, 0),
                 output=results[step.id].output if step.id in results else None,
                 data=results[step.id].data if step.id in results else None,
                 worker=results[step.id].worker if step.id in results else "",
@@ -280,3 +288,6 @@ class RoleLoad(BaseModel):
 
 class RoleList(BaseModel):
     roles: list[RoleLoad]
+    processes: list[StackProcess] = Field(
+        default=[], description="The local stack's processes and their restarts (crews up); empty elsewhere."
+    )

@@ -12,6 +12,7 @@ from httpx_sse import aconnect_sse
 
 from crews.api.models import CrewSummary, JobList, JobSummary, JobView, RoleList, RoleLoad
 from crews.errors import CrewsError
+from crews.jobs.store import StackProcess
 
 
 class ApiError(CrewsError):
@@ -70,6 +71,10 @@ class CrewsClient:
 
     async def roles(self) -> list[RoleLoad]:
         return RoleList.model_validate(await self._call("GET", "/roles")).roles
+
+    async def processes(self) -> list[StackProcess]:
+        """The local stack's processes and their restarts (empty where no ``crews up`` runs)."""
+        return RoleList.model_validate(await self._call("GET", "/roles")).processes
 
     async def cancel(self, job: str) -> JobView:
         return JobView.model_validate(await self._call("POST", f"/jobs/{job}/cancel"))

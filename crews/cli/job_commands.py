@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.live import Live
 
 from crews.cli.client import CrewsClient
-from crews.cli.progress import JobProgress, jobs_table, roles_table, usage_table, usd
+from crews.cli.progress import JobProgress, jobs_table, processes_table, roles_table, usage_table, usd
 from crews.errors import LocalStackError
 from crews.local.settings import StackSettings
 
@@ -160,6 +160,9 @@ async def show_status(job: str | None, url: str | None) -> None:
         if job is None:
             console.print(jobs_table(await client.jobs()))
             console.print(roles_table(await client.roles()))
+            processes = await client.processes()
+            if processes:
+                console.print(processes_table(processes))
             return
         record = await client.job(job)
         progress = JobProgress(job, state=record.status)

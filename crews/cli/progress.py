@@ -11,6 +11,7 @@ from rich.table import Table
 from bus.contracts.states import TERMINAL
 from bus.contracts.usage import RoleUsage
 from crews.api.models import JobSummary, RoleLoad, StepView
+from crews.jobs.store import StackProcess
 
 STATE_STYLE = {
     "submitted": "dim",
@@ -31,6 +32,7 @@ class StepRow:
     step: str
     role: str = ""
     state: str = "pending"
+    attempts: int = 0
     started: float | None = None
     ended: float | None = None
     tokens: int = 0
@@ -60,6 +62,7 @@ class JobProgress:
             row.role = step.role or row.role
             row.tokens = step.tokens or row.tokens
             row.cost_usd = step.cost_usd or row.cost_usd
+            row.attempts = max(row.attempts, step.attempts)
             if step.evals:
                 row.evals = f"{sum(e.passed for e in step.evals)}/{len(step.evals)}"
             if row.state == "pending":
@@ -86,7 +89,9 @@ class JobProgress:
             return
         step = task_id.removeprefix(f"{self.job}.")
         row = self.steps.setdefault(step, StepRow(step))
-        row.role = update.get("metadata", {}).get("role", row.role)
+        metadata = update.get("metadata", {})
+        row.role = metadata.get("role", row.role)
+        row.attempts = max(row.attempts, int(metadata.get("attempt") or 0))
         row.state = state
         now = time.monotonic()
         if state == "working" and row.started is None:
@@ -96,14 +101,18 @@ class JobProgress:
 
     def table(self) -> Table:
         table = Table(title=f"job {self.job} — {self.state}", title_justify="left")
-        for column in ("step", "role", "state", "time", "tokens", "cost", "evals"):
-            table.add_column(column, justify="right" if column in ("tokens", "cost", "evals") else "left")
+        columns = ("step", "role", "state", "attempts", "time", "tokens", "cost", "evals")
+        for column in columns:
+            table.add_column(
+                column, justify="right" if column in ("attempts", "tokens", "cost", "evals") else "left"
+            )
         for row in self.steps.values():
             style = STATE_STYLE.get(row.state, "")
             table.add_row(
                 row.step,
                 row.role,
                 f"[{style}]{row.state}[/]" if style else row.state,
+                str(row.attempts or ""),
                 row.elapsed(),
                 str(row.tokens) if row.tokens else "",
                 usd(row.cost_usd) if row.tokens else "",
@@ -157,4 +166,20 @@ def roles_table(roles: list[RoleLoad]) -> Table:
     for role in roles:
         workers = "—" if role.workers is None else str(role.workers)
         table.add_row(role.crew, role.role, str(role.queue_depth), workers)
+    return table
+
+
+def processes_table(processes: list[StackProcess]) -> Table:
+    """The local stack's processes: how many run, their pids, and how often the supervisor restarted them."""
+    table = Table(title="processes (crews up)", title_justify="left")
+    for column in ("process", "running", "pids", "restarts"):
+        table.add_column(column, justify="right" if column in ("running", "restarts") else "left")
+    for proc in processes:
+        pids, restarts = proc.pids, proc.restarts
+        table.add_row(
+            proc.name,
+            str(len(pids)),
+            " ".join(map(str, pids[:6])),
+            f"[yellow]{restarts}[/]" if restarts else "0",
+        )
     return table

@@ -15,7 +15,9 @@ import contextlib
 import json
 import logging
 
+import redis.exceptions
 from a2a.types import SendMessageRequest, StreamResponse, TaskState
+from nats.errors import Error as NatsError
 from nats.js import JetStreamContext
 from nats.js.api import DeliverPolicy
 from nats.js.errors import NotFoundError
@@ -26,6 +28,7 @@ from bus import subjects
 from bus.contracts.codec import decode
 from bus.contracts.events import EVENT_KIND_HEADER
 from bus.contracts.step import from_request, to_request
+from bus.errors import PublishFailed
 from bus.jetstream.dead_letters import DeadLetter, ensure_advisory_capture, sweep_once
 from bus.jetstream.dispatch import dispatch_step, step_msg_id
 from bus.jetstream.streams import (
@@ -34,12 +37,12 @@ from bus.jetstream.streams import (
     ensure_streams,
     work_consumer_config,
 )
-from bus.jetstream.work_loop import Delivery, WorkLoop
+from bus.jetstream.work_loop import Delivery, Handler, WorkLoop
 from bus.settings import BusSettings
 from bus.tracing import extract
 from crews.coordinator.settings import CrewsSettings
 from crews.errors import CrewsError, JobNotFound, PlanError
-from crews.jobs.control import JobSubmission, finish_job
+from crews.jobs.control import JobSubmission, announce_end, finish_job
 from crews.jobs.events import publish_job_status
 from crews.jobs.store import JobStatus, RedisJobStore, StepResult
 from crews.plan.planner import MANAGER_STEP, Plan, assign_roles, final_step_ids, plan, ready_steps
@@ -49,6 +52,15 @@ from crews.spec.models import CrewSpec
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer("crews.coordinator")
 EVENTS_CONSUMER = "coordinator-events"
+OUTAGES: tuple[type[Exception], ...] = (
+    redis.exceptions.ConnectionError,  # also BusyLoadingError: a restarted server reading its AOF
+    redis.exceptions.TimeoutError,
+    NatsError,  # nats.js errors too: no JetStream responders, timeouts
+    PublishFailed,
+    OSError,
+    TimeoutError,
+)
+"""What a Redis or NATS outage raises: the timers log it and try again, with backoff."""
 
 
 class Coordinator:
@@ -76,9 +88,10 @@ class Coordinator:
     async def run(self, ready: asyncio.Event | None = None) -> None:
         await self.setup()
         self._loops = [
-            WorkLoop(self.js, subjects.JOBS_STREAM, subjects.JOBS_CONSUMER, self.on_submission,
-                     on_dead=self.on_dead, concurrency=4),
-            WorkLoop(self.js, subjects.EVENTS_STREAM, EVENTS_CONSUMER, self.on_event, concurrency=8),
+            WorkLoop(self.js, subjects.JOBS_STREAM, subjects.JOBS_CONSUMER,
+                     self._through_outages(self.on_submission), on_dead=self.on_dead, concurrency=4),
+            WorkLoop(self.js, subjects.EVENTS_STREAM, EVENTS_CONSUMER, self._through_outages(self.on_event),
+                     concurrency=8),
         ]  # fmt: skip
         runners = [asyncio.create_task(loop.run()) for loop in self._loops]
         for loop in self._loops:
@@ -87,6 +100,11 @@ class Coordinator:
             ready.set()
         ticker = asyncio.create_task(self._tick_forever())
         try:
+            done, _ = await asyncio.wait({ticker, *runners}, return_when=asyncio.FIRST_EXCEPTION)
+            if ticker in done and ticker.exception() is not None:
+                self.stop()  # a timer that failed on a bug: stop, so a supervisor starts a new coordinator
+                await asyncio.gather(*runners, return_exceptions=True)
+                ticker.result()
             await asyncio.gather(*runners)
         finally:
             ticker.cancel()
@@ -95,6 +113,32 @@ class Coordinator:
         self._stopping.set()
         for loop in self._loops:
             loop.stop()
+
+    def _through_outages(self, handler: Handler) -> Handler:
+        """``handler``, tried again (with backoff) while Redis or NATS is down, instead of naked.
+
+        Handling is idempotent, so a retry is safe; the work loop keeps the message
+        alive meanwhile, so an outage longer than ``max_deliver`` retries does not
+        dead-letter a step's completion.
+        """
+
+        async def patient(delivery: Delivery) -> None:
+            delay = min(0.2, self.settings.tick_s)
+            while True:
+                try:
+                    await handler(delivery)
+                except OUTAGES as exc:
+                    if self._stopping.is_set():
+                        raise
+                    log.warning(
+                        "%s on %s: trying again in %.1f s", type(exc).__name__, delivery.subject, delay
+                    )
+                else:
+                    return
+                await asyncio.sleep(delay)  # backoff while a server is down, not a synchronization
+                delay = min(delay * 2, self.settings.tick_max_backoff_s)
+
+        return patient
 
     # --- inputs ----------------------------------------------------------------------------
 
@@ -140,6 +184,9 @@ class Coordinator:
         state = update.status.state
         if state == TaskState.TASK_STATE_WORKING:
             await self.store.set_step_state(job, step, "working", seq=delivery.stream_seq)
+            attempt = update.metadata.fields.get("attempt")
+            if attempt is not None and attempt.number_value >= 1:
+                await self.store.record_attempt(job, step, int(attempt.number_value))
         elif state == TaskState.TASK_STATE_INPUT_REQUIRED:
             await self.store.set_step_state(
                 job, step, "input-required", seq=delivery.stream_seq
@@ -210,23 +257,40 @@ class Coordinator:
     # --- time ------------------------------------------------------------------------------
 
     async def _tick_forever(self) -> None:
+        """``tick`` every ``tick_s`` until stopped; through a Redis or NATS outage, log and back off."""
+        delay = self.settings.tick_s
         while not self._stopping.is_set():
             with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), self.settings.tick_s)
-            await self.tick()
+                await asyncio.wait_for(self._stopping.wait(), delay)
+            if self._stopping.is_set():
+                return
+            try:
+                await self.tick()
+            except OUTAGES as exc:
+                delay = min(max(delay, self.settings.tick_s) * 2, self.settings.tick_max_backoff_s)
+                log.warning("tick failed (%s: %s): trying again in %.1f s", type(exc).__name__, exc, delay)
+                continue
+            if delay != self.settings.tick_s:
+                log.info("tick works again: deadlines and dead letters are checked every %g s", delay)
+            delay = self.settings.tick_s
 
     async def tick(self) -> None:
-        """Fail jobs past their deadline; turn lost last deliveries into dead letters."""
+        """Fail jobs past their deadline, announce ends not announced yet; turn lost last deliveries
+        into dead letters."""
         for job in await self.store.overdue():
             try:
                 record = await self.store.get(job)
             except JobNotFound:  # expired long ago: nothing left to time out
                 await self.store.forget_deadline(job)
                 continue
+            if record.terminal:  # ended, but its end was not published (NATS was down, or a crash)
+                await announce_end(self.js, self.store, record)
+                continue
+            timeout_s = record.timeout_s or self.settings.job_timeout_s
             with tracer.start_as_current_span(
                 "job timeout", context=extract({"traceparent": record.traceparent})
             ):
-                await self._finish(job, "failed", reason=f"timed out after {self.settings.job_timeout_s:g} s")
+                await self._finish(job, "failed", reason=f"timed out after {timeout_s:g} s")
         await sweep_once(self.js, self.on_dead)
 
 

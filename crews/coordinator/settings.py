@@ -17,6 +17,9 @@ class CrewsSettings(BaseSettings):
     tick_s: float = Field(
         1.0, gt=0, description="how often the coordinator checks deadlines and dead letters"
     )
+    tick_max_backoff_s: float = Field(
+        10.0, gt=0, description="longest wait between two checks while Redis or NATS is down"
+    )
     a2a_public_url: str = Field(
         "",
         description="base URL clients reach the API at, for the crews' agent cards (empty: the request's URL)",

@@ -60,13 +60,29 @@ async def finish_job(
     reason: str = "",
     output: str = "",
 ) -> bool:
-    """End the job once (False when it had already ended), then publish its output and status."""
+    """End the job once (False when it had already ended), then publish its output and status.
+
+    Should the publish fail (NATS down), the job stays due in the deadlines set
+    and the coordinator's tick announces it again (``announce_end``).
+    """
     if not await store.finish(job, status, reason=reason, output=output):
         return False
+    await _announce(js, store, job, status, reason, output)
+    return True
+
+
+async def announce_end(js: JetStreamContext, store: RedisJobStore, record: JobRecord) -> None:
+    """Publish an ended job's output and status again (the event ids make repeats no-ops)."""
+    await _announce(js, store, record.id, record.status, record.reason, record.output)
+
+
+async def _announce(
+    js: JetStreamContext, store: RedisJobStore, job: str, status: JobStatus, reason: str, output: str
+) -> None:
     if output:
         await publish_job_output(js, job, output)
     await publish_job_status(js, job, status, reason)
-    return True
+    await store.forget_deadline(job)
 
 
 async def cancel_job(js: JetStreamContext, store: RedisJobStore, job: str) -> JobRecord:

@@ -1,10 +1,10 @@
 """The Redis job store: job state, write-once step results, shared memory, usage, and the crew registry.
 
 Keys (docs/architecture.md, "Redis keys") carry a hash tag per job so one job's keys
-share a cluster slot: ``crews:{job:<id>}:state|results|memory|usage``. Besides
+share a cluster slot: ``crews:{job:<id>}:state|results|memory|usage|approvals|turns``. Besides
 them: ``crews:crew:<name>`` (crew definitions), ``crews:jobs`` (sorted set of
 job ids by creation time, for listing), ``crews:jobs:deadlines`` (sorted set
-of running jobs by deadline) and ``crews:idem:<key>`` (idempotency keys).
+of running jobs by deadline, and of ended jobs until their end is announced) and ``crews:idem:<key>`` (idempotency keys).
 """
 
 from __future__ import annotations
@@ -16,7 +16,10 @@ from functools import lru_cache
 from typing import Any
 
 import redis.asyncio as aioredis
+import redis.exceptions
 from pydantic import BaseModel, Field
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
 
 from bus.contracts.keys import CREW_PREFIX, StepKeys, crew_key
 from bus.contracts.result import StepResult
@@ -30,6 +33,7 @@ __all__ = ["TERMINAL", "JobStatus", "RoleUsage", "StepResult", "StepState"]
 
 JOBS_INDEX = "crews:jobs"
 WORKERS = "crews:stack:workers"  # worker processes per "crew/role", written by the local autoscaler
+PROCESSES = "crews:stack:processes"  # the local stack's processes: name → StackProcess JSON (crews up)
 DEADLINES = "crews:jobs:deadlines"
 
 # Move a job to a terminal status only if it is not terminal yet; returns 1 when it moved.
@@ -46,7 +50,7 @@ return 1
 _CREATE = """
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 redis.call('HSET', KEYS[1], 'id', ARGV[1], 'crew', ARGV[2], 'status', 'submitted', 'inputs', ARGV[3],
-           'created_at', ARGV[4])
+           'created_at', ARGV[4], 'timeout_s', ARGV[5])
 return 1
 """
 
@@ -64,6 +68,25 @@ if tonumber(ARGV[3]) <= last then return 0 end
 redis.call('HSET', KEYS[1], 'step:' .. ARGV[1], ARGV[2], 'seq:' .. ARGV[1], ARGV[3])
 return 1
 """
+
+
+# A delivery attempt of a step, kept if it is the highest seen (events of one job arrive concurrently).
+_ATTEMPT = """
+local last = tonumber(redis.call('HGET', KEYS[1], 'attempts:' .. ARGV[1]) or '0')
+if tonumber(ARGV[2]) <= last then return 0 end
+redis.call('HSET', KEYS[1], 'attempts:' .. ARGV[1], ARGV[2])
+return 1
+"""
+
+
+def redis_client(url: str) -> aioredis.Redis:
+    """A client that retries a command on a dropped connection (a restarted server), with backoff."""
+    return aioredis.Redis.from_url(
+        url,
+        decode_responses=True,
+        retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), retries=8),
+        retry_on_error=[redis.exceptions.ConnectionError, redis.exceptions.TimeoutError],
+    )
 
 
 def new_job_id() -> str:
@@ -85,6 +108,8 @@ class JobRecord(BaseModel):
     plan_version: int = 0
     crew_spec: CrewSpec | None = None
     steps: dict[str, StepState] = Field(default_factory=dict)
+    attempts: dict[str, int] = Field(default_factory=dict, description="deliveries each step has started")
+    timeout_s: float | None = None
     output: str = ""
     reason: str = ""
     traceparent: str = ""
@@ -96,6 +121,14 @@ class JobRecord(BaseModel):
         return self.status in TERMINAL
 
 
+class StackProcess(BaseModel):
+    """A process (or a role's workers) of the local stack, as ``crews up`` supervises it."""
+
+    name: str
+    pids: list[int] = Field(default_factory=list, description="running processes under this name")
+    restarts: int = Field(0, description="times the supervisor started one again after it died")
+
+
 class RedisJobStore:
     """Job state in Redis; every method is one or a few round trips and safe to repeat."""
 
@@ -105,10 +138,12 @@ class RedisJobStore:
         self._finish = client.register_script(_FINISH)
         self._create = client.register_script(_CREATE)
         self._step_state = client.register_script(_STEP_STATE)
+        self._attempt = client.register_script(_ATTEMPT)
 
     @classmethod
     def from_url(cls, url: str, *, job_ttl_s: int = 7 * 24 * 3600) -> RedisJobStore:
-        return cls(aioredis.Redis.from_url(url, decode_responses=True), job_ttl_s=job_ttl_s)
+        """A store on ``url`` whose commands survive a server restart (reconnect, retried for ~2 s)."""
+        return cls(redis_client(url), job_ttl_s=job_ttl_s)
 
     async def aclose(self) -> None:
         await self.redis.aclose()
@@ -145,7 +180,7 @@ class RedisJobStore:
     async def create(self, job: str, crew: str, inputs: dict[str, Any], deadline_s: float) -> JobRecord:
         """Record a submitted job, atomically; an existing job is returned unchanged."""
         keys, now = job_keys(job), time.time()
-        await self._create(keys=[keys.state], args=[job, crew, json.dumps(inputs), str(now)])
+        await self._create(keys=[keys.state], args=[job, crew, json.dumps(inputs), str(now), str(deadline_s)])
         record = await self.get(job)
         async with self.redis.pipeline(transaction=False) as pipe:  # idempotent: safe after a crash
             pipe.zadd(JOBS_INDEX, {job: record.created_at}, nx=True)
@@ -199,13 +234,23 @@ class RedisJobStore:
         else:
             await self._step_state(keys=[job_keys(job).state], args=[step, state, seq])
 
+    async def record_attempt(self, job: str, step: str, attempt: int) -> None:
+        """Remember that delivery ``attempt`` of ``step`` started (the highest one is kept)."""
+        await self._attempt(keys=[job_keys(job).state], args=[step, attempt])
+
     async def finish(self, job: str, status: JobStatus, *, reason: str = "", output: str = "") -> bool:
-        """Move the job to a terminal ``status`` once; False when it had already ended."""
+        """Move the job to a terminal ``status`` once; False when it had already ended.
+
+        The job stays in the deadlines set, due now, until its end is announced
+        (``forget_deadline``): a coordinator that could not publish the end (NATS
+        down, a crash) leaves it for the next tick to announce again.
+        """
         keys = job_keys(job)
-        moved = await self._finish(keys=[keys.state], args=[status, reason, output, str(time.time())])
-        await self.redis.zrem(DEADLINES, job)
+        now = time.time()
+        moved = await self._finish(keys=[keys.state], args=[status, reason, output, str(now)])
+        await self.redis.zadd(DEADLINES, {job: now}, xx=True)
         if moved:
-            for key in (keys.state, keys.results, keys.memory, keys.usage, keys.approvals):
+            for key in (keys.state, keys.results, keys.memory, keys.usage, keys.approvals, keys.turns):
                 await self.redis.expire(key, self.job_ttl_s)
         return bool(moved)
 
@@ -237,6 +282,19 @@ class RedisJobStore:
                 pipe.hset(WORKERS, mapping=counts)
             await pipe.execute()
 
+    async def set_stack_processes(self, processes: dict[str, StackProcess]) -> None:
+        """The local stack's processes and their restarts (replaces the previous ones)."""
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.delete(PROCESSES)
+            if processes:
+                pipe.hset(PROCESSES, mapping={n: p.model_dump_json() for n, p in processes.items()})
+            await pipe.execute()
+
+    async def stack_processes(self) -> list[StackProcess]:
+        """What ``set_stack_processes`` wrote last (empty where no local stack runs)."""
+        raw: dict[str, str] = await self.redis.hgetall(PROCESSES)
+        return [StackProcess.model_validate_json(raw[name]) for name in sorted(raw)]
+
     async def worker_counts(self) -> dict[str, int]:
         """Worker processes per ``crew/role`` that a local autoscaler runs (empty elsewhere)."""
         raw: dict[str, str] = await self.redis.hgetall(WORKERS)
@@ -246,7 +304,7 @@ class RedisJobStore:
         await self.redis.zrem(DEADLINES, job)
 
     async def overdue(self, now: float | None = None) -> list[str]:
-        """Running jobs past their deadline."""
+        """Running jobs past their deadline, and ended jobs whose end is not announced yet."""
         ids: list[str] = await self.redis.zrangebyscore(DEADLINES, "-inf", now or time.time())
         return ids
 
@@ -262,6 +320,7 @@ def stored_crew(raw: str) -> CrewSpec:
 
 def _record(raw: dict[str, str]) -> JobRecord:
     steps = {k.removeprefix("step:"): v for k, v in raw.items() if k.startswith("step:")}
+    attempts = {k.removeprefix("attempts:"): int(v) for k, v in raw.items() if k.startswith("attempts:")}
     return JobRecord(
         id=raw["id"],
         crew=raw.get("crew", ""),
@@ -271,6 +330,8 @@ def _record(raw: dict[str, str]) -> JobRecord:
         plan_version=int(raw.get("plan_version", 0)),
         crew_spec=stored_crew(raw["crew_spec"]) if "crew_spec" in raw else None,
         steps=steps,
+        attempts=attempts,
+        timeout_s=float(raw["timeout_s"]) if raw.get("timeout_s") else None,
         output=raw.get("output", ""),
         reason=raw.get("reason", ""),
         traceparent=raw.get("traceparent", ""),

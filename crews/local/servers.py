@@ -2,12 +2,17 @@
 
 Used by ``crews up`` and by the test harness. NATS (JetStream) and a
 Redis-compatible server come from pip-installed binaries and run on
-127.0.0.1. Each process is ready when it prints its ready line, and is
-stopped (or SIGKILLed) by pid.
+127.0.0.1. Each process runs in its own process group, is ready when it
+prints its ready line, and is stopped (or SIGKILLed) by process group: what
+it started goes with it. ``crews up`` (``crews.local``), the benchmarks
+(``bench.stack``) and the tests (``tests/servers.py``, ``tests/e2e/stack.py``)
+all start their processes with this one harness.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shutil
 import signal
 import socket
@@ -60,7 +65,7 @@ def redis_server_binary() -> str:
     return str(get_binary_path())
 
 
-@dataclass
+@dataclass(eq=False)  # one object, one process: compared and hashed by identity
 class ServerProcess:
     """One server process started with a ready line to wait for."""
 
@@ -74,23 +79,37 @@ class ServerProcess:
     ready_timeout_s: float = READY_TIMEOUT_S
     proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
     _log: list[str] = field(default_factory=list, repr=False)
+    _lines_seen: int = field(default=0, repr=False)
+    _new_line: threading.Condition = field(default_factory=threading.Condition, repr=False)
     _pump_thread: threading.Thread | None = field(default=None, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _closed: bool = field(default=False, repr=False)
 
     def start(self) -> None:
-        self.proc = subprocess.Popen(
-            self.argv,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            env=self.env,
-            cwd=self.cwd,
-        )
+        """Start the process in its own process group and wait for its ready line.
+
+        ``LocalStackError`` when it exits or says nothing ready in time, or when
+        ``close`` was called (before or while it starts).
+        """
+        with self._lock:
+            if self._closed:
+                raise LocalStackError(f"{self.name} was not started: its stack is stopping")
+            self.proc = subprocess.Popen(
+                self.argv,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                env=self.env,
+                cwd=self.cwd,
+            )
         ready = threading.Event()
         self._pump_thread = threading.Thread(target=self._pump, args=(ready,), daemon=True)
         self._pump_thread.start()
         if not ready.wait(self.ready_timeout_s) or self.proc.poll() is not None:
             tail = "\n".join(self._log[-20:])
             self.kill()
+            if self._closed:
+                raise LocalStackError(f"{self.name} was stopped while it started")
             raise LocalStackError(f"{self.name} did not become ready on port {self.port}:\n{tail}")
 
     def _pump(self, ready: threading.Event) -> None:
@@ -102,8 +121,11 @@ class ServerProcess:
                     sink.write(raw)
                     sink.flush()
                 line = raw.decode(errors="replace").rstrip()
-                self._log.append(line)
-                del self._log[:-200]
+                with self._new_line:
+                    self._log.append(line)
+                    del self._log[:-200]
+                    self._lines_seen += 1
+                    self._new_line.notify_all()
                 if self.ready_line in line:
                     ready.set()
         finally:
@@ -112,28 +134,79 @@ class ServerProcess:
             ready.set()
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 10.0) -> None:
+        """Signal the process group, wait up to ``timeout``, then SIGKILL it."""
         if self.proc is None or self.proc.poll() is not None:
+            self._close_pipe()
             return
-        self.proc.send_signal(sig)
+        self._signal_group(sig)
         try:
             self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
-            self.proc.kill()
+            self._signal_group(signal.SIGKILL)
             self.proc.wait()
+        self._signal_group(signal.SIGKILL)  # whatever the process left behind in its group
         self._close_pipe()
 
     def kill(self) -> None:
-        """SIGKILL, as a crash would."""
+        """SIGKILL the process group, as a crash would."""
         if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
+            self._signal_group(signal.SIGKILL)
             self.proc.wait()
         self._close_pipe()
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Stop for good: a ``start`` under way is aborted, a later one refused (for stopping a stack)."""
+        with self._lock:
+            self._closed = True
+        self.stop(timeout=timeout)
+
+    @property
+    def closed(self) -> bool:
+        """``close`` was called: the process is not to run again."""
+        return self._closed
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc is not None else None
+
+    def _signal_group(self, sig: int) -> None:
+        assert self.proc is not None
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.proc.pid, sig)  # start_new_session: the group id is the pid
 
     def _close_pipe(self) -> None:
         if self._pump_thread is not None:
             self._pump_thread.join(5)
         if self.proc is not None and self.proc.stdout is not None:
             self.proc.stdout.close()
+
+    def mark(self) -> int:
+        """How many lines the process has printed so far (for ``wait_for_line(after=...)``)."""
+        with self._new_line:
+            return self._lines_seen
+
+    def wait_for_line(self, text: str, timeout: float = 30.0, *, after: int = 0) -> str:
+        """The first line holding ``text`` printed after line ``after``; ``TimeoutError`` after ``timeout``.
+
+        Only the last 200 lines are kept, so wait soon after the mark.
+        """
+
+        def found() -> str | None:
+            fresh = (
+                self._log[-min(len(self._log), self._lines_seen - after) :]
+                if self._lines_seen > after
+                else []
+            )
+            return next((line for line in fresh if text in line), None)
+
+        with self._new_line:
+            if not self._new_line.wait_for(lambda: found() is not None, timeout):
+                raise TimeoutError(
+                    f"{self.name} printed no line with {text!r} in {timeout:g} s:\n{self.log_tail}"
+                )
+            line = found()
+            assert line is not None
+            return line
 
     @property
     def log_tail(self) -> str:

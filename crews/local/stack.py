@@ -4,7 +4,10 @@ NATS and a Redis-compatible server from the installed binaries (unless
 ``CREWS_NATS_URL`` / ``CREWS_REDIS_URL`` are set), the local LLM pool (a real
 vLLM, unless ``CREWS_LLM_URLS`` is set), the API, a coordinator, and workers
 for every role of every registered crew, scaled on queue depth. Stopping
-stops everything it started, in reverse order.
+stops everything it started, in reverse order, by process group — also a
+worker still starting. The Redis-compatible server keeps an append-only file
+(fsync on every write) and NATS its JetStream store under ``home``, so a
+server that is restarted loses nothing.
 """
 
 from __future__ import annotations
@@ -12,7 +15,9 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -35,6 +40,9 @@ class LocalStack:
         self.env: dict[str, str] = dict(os.environ, PYTHONUNBUFFERED="1")
         self.services: list[ServerProcess] = []
         self.workers: dict[str, list[ServerProcess]] = {}
+        self.starting: set[ServerProcess] = set()
+        self.stopping = False
+        self._lock = threading.Lock()
         self._llm: LocalVLLM | None = None
 
     @property
@@ -81,26 +89,51 @@ class LocalStack:
         )
 
     async def start_worker(self, crew: str, role: str) -> None:
+        """One more worker of ``crew/role``; a stop meanwhile aborts it (``LocalStackError``)."""
         name = f"{crew}/{role}"
         proc = ServerProcess(f"role {name}", [CREWS, "role", name], f"role {name} ready", 0, env=self.env)
         proc.log_file = self._log_file(proc.name)
-        await asyncio.to_thread(proc.start)
+        self._register(proc)  # stop() sees it from now on, before its process exists
+        try:
+            await asyncio.to_thread(proc.start)
+        finally:
+            self.starting.discard(proc)
         self.workers.setdefault(name, []).append(proc)
         self.progress(f"worker up: {name} ({len(self.workers[name])})")
 
     async def stop_worker(self, crew: str, role: str) -> None:
         name = f"{crew}/{role}"
         proc = self.workers[name].pop()
-        await asyncio.to_thread(proc.stop)
+        await asyncio.to_thread(proc.close)
         self.progress(f"worker down: {name} ({len(self.workers[name])})")
 
-    def stop(self) -> None:
-        """Stop workers, then services, then the LLM and the servers; nothing is left running."""
-        for procs in self.workers.values():
-            for proc in reversed(procs):
-                proc.stop()
-        for proc in reversed(self.services):
-            proc.stop()
+    def processes(self) -> list[ServerProcess]:
+        """Every process the stack runs (not those still starting): what the supervisor watches."""
+        return [*self.services, *(proc for procs in self.workers.values() for proc in procs)]
+
+    def _register(self, proc: ServerProcess) -> None:
+        with self._lock:
+            if self.stopping:
+                raise LocalStackError(f"{proc.name} not started: the stack is stopping")
+            self.starting.add(proc)
+
+    def begin_stop(self) -> list[ServerProcess]:
+        """Refuse new processes from now on; every process to stop, workers first, servers last."""
+        with self._lock:
+            self.stopping = True
+            workers = [p for procs in self.workers.values() for p in reversed(procs)]
+            starting = [p for p in self.starting if p not in self.services]
+            return [*starting, *workers, *reversed(self.services)]
+
+    def stop(self, procs: list[ServerProcess] | None = None) -> None:
+        """Stop workers (also those still starting), then services, then the LLM and the servers."""
+        procs = self.begin_stop() if procs is None else procs
+        services = [p for p in procs if p in self.services]  # last, one by one: servers after their users
+        workers = [p for p in procs if p not in self.services]
+        with ThreadPoolExecutor(max_workers=max(1, min(16, len(workers)))) as pool:
+            list(pool.map(lambda proc: proc.close(timeout=10), workers))
+        for proc in services:
+            proc.close()
         if self._llm is not None:
             self._llm.stop()
 
@@ -112,10 +145,14 @@ class LocalStack:
     def _start(self, proc: ServerProcess) -> int:
         proc.log_file = self._log_file(proc.name)
         self.progress(f"starting {proc.name}… (log: {proc.log_file})")
+        self._register(proc)
         try:
             proc.start()
         except LocalStackError:
+            self.starting.discard(proc)
             self.stop()
             raise
-        self.services.append(proc)
+        with self._lock:
+            self.services.append(proc)
+            self.starting.discard(proc)
         return proc.port

@@ -187,6 +187,13 @@ class _Exchange:
         self._forwarded = 0
 
     async def run(self) -> StepOutput:
+        try:
+            await self._exchange()
+        finally:  # every attempt counts, with the tokens the agent reported: a failed or interrupted one too
+            await asyncio.shield(self.step.budget.record(self.work.job, self.work.role, self.usage))
+        return self._output()
+
+    async def _exchange(self) -> None:
         request = SendMessageRequest(message=step_message(self.work))
         events = self.client.send_message(request, context=self.context)
         assert isinstance(events, AsyncGenerator)
@@ -203,8 +210,6 @@ class _Exchange:
                 f"({TaskState.Name(self.state)})",
                 RETRY_AFTER_S,
             )
-        await self.step.budget.record(self.work.job, self.work.role, self.usage)
-        return self._output()
 
     async def _take(self, event: StreamResponse) -> None:
         if event.HasField("message"):

@@ -16,6 +16,7 @@ from bus.contracts.step import StepWork
 from inference.budget import TokenBudget
 from inference.results import Usage
 from roles.errors import StepFailed
+from roles.step.checkpoint import StepCheckpoint
 from roles.step.memory import SharedMemory
 from roles.tools.registry import ToolBox
 
@@ -39,6 +40,8 @@ class StepRun:
     memory_prompt_max_chars: int = 8_000
     nc: NATS | None = None
     """The worker's NATS connection: engines that talk on the bus (``a2a``) use it; None outside a worker."""
+    checkpoint: StepCheckpoint | None = None
+    """The step's recorded turns (``roles.step.checkpoint``): a tool loop resumes from them; None: none kept."""
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,8 @@ class StepOutput:
     data: Any = None
     usage: Usage = field(default_factory=Usage)
     llm_calls: int = 0
+    resumed_turns: int = 0
+    """LLM answers replayed from the step's checkpoint instead of asked again (0: a fresh run)."""
 
 
 class Engine(Protocol):

@@ -9,7 +9,11 @@
 3. an answer without tool calls is the final answer. With an output schema,
    the call asks for JSON (``response_format`` json_schema), and an answer
    that does not parse or validate gets one repair request, then fails;
-4. at most ``max_iter`` LLM calls; the job's cancel is checked before each.
+4. at most ``max_iter`` LLM calls; the job's cancel is checked before each;
+5. the loop is checkpointed (``roles.step.checkpoint``): the prompt, each
+   answer and each tool result are recorded before it goes on, so a
+   redelivered step replays them and resumes where the last run stopped; each
+   tool call gets an idempotency key stable across runs.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
+from functools import partial
 from typing import Any
 
 from jsonschema import Draft202012Validator
@@ -26,6 +31,7 @@ from inference.results import ChatResult, ToolCall, Usage
 from roles.engines import prompts
 from roles.engines.base import StepOutput, StepRun
 from roles.errors import StepFailed, ToolError
+from roles.step.checkpoint import StepCheckpoint
 
 Message = dict[str, Any]
 FENCE = re.compile(r"^```(?:json)?\s*(.*?)\s*```$", re.DOTALL)
@@ -75,6 +81,7 @@ class NativeEngine:
     async def run(self, step: StepRun) -> StepOutput:
         work = step.work
         schema = OutputSchema(work.output_schema, work.step) if work.output_schema is not None else None
+        checkpoint = step.checkpoint or StepCheckpoint.off(work.job, work.step)
         memory = await step.memory.read_all()
         messages: list[Message] = [
             {"role": "system", "content": prompts.system_prompt(work.prompt)},
@@ -83,16 +90,20 @@ class NativeEngine:
                 "content": prompts.task_prompt(work, memory, memory_max_chars=step.memory_prompt_max_chars),
             },
         ]
-        return await _Loop(step, messages, schema).run()
+        messages = await checkpoint.prompt(messages)
+        return await _Loop(step, messages, schema, checkpoint).run()
 
 
 class _Loop:
     """The state of one run: the conversation, the tokens used, whether the one repair was spent."""
 
-    def __init__(self, step: StepRun, messages: list[Message], schema: OutputSchema | None) -> None:
-        self.step, self.messages, self.schema = step, messages, schema
+    def __init__(
+        self, step: StepRun, messages: list[Message], schema: OutputSchema | None, checkpoint: StepCheckpoint
+    ) -> None:
+        self.step, self.messages, self.schema, self.checkpoint = step, messages, schema, checkpoint
         self.usage = Usage()
         self.calls = 0
+        self.replayed = 0
         self.repaired = False
 
     async def run(self) -> StepOutput:
@@ -116,8 +127,16 @@ class _Loop:
         )
 
     async def _chat(self) -> ChatResult:
+        """The next answer: recorded by an earlier run of the step, or asked for now (and recorded)."""
+        result, replayed = await self.checkpoint.answer(self.calls + 1, self._ask)
+        self.usage += result.usage
+        self.calls += 1
+        self.replayed += replayed
+        return result
+
+    async def _ask(self) -> ChatResult:
         work = self.step.work
-        result = await self.step.llm.chat(
+        return await self.step.llm.chat(
             self.messages,
             job_id=work.job,
             role=work.role,
@@ -130,25 +149,26 @@ class _Loop:
             budget=self.step.budget,
             extra_body=work.llm.extra_body(),
         )
-        self.usage += result.usage
-        self.calls += 1
-        return result
 
     async def _run_tools(self, result: ChatResult) -> None:
         self.messages.append(result.to_message())
-        for call in result.tool_calls:
-            self.messages.append({"role": "tool", "tool_call_id": call.id, "content": await self._tool(call)})
+        for index, call in enumerate(result.tool_calls, start=1):
+            output = await self.checkpoint.tool_result(self.calls, index, partial(self._tool, call, index))
+            self.messages.append({"role": "tool", "tool_call_id": call.id, "content": output})
 
-    async def _tool(self, call: ToolCall) -> str:
+    async def _tool(self, call: ToolCall, index: int) -> str:
+        key = self.checkpoint.idempotency_key(self.calls, index)
         try:
-            return await self.step.tools.call(call)
+            return await self.step.tools.call(call, idempotency_key=key)
         except ToolError as exc:
             return f"Error: {exc}"
 
     def _final(self, result: ChatResult, answer: str) -> StepOutput | None:
         """The step's output, or None after asking for the one repair of a malformed answer."""
         if self.schema is None:
-            return StepOutput(output=answer, usage=self.usage, llm_calls=self.calls)
+            return StepOutput(
+                output=answer, usage=self.usage, llm_calls=self.calls, resumed_turns=self.replayed
+            )
         try:
             text, data = self.schema.parse(answer)
         except OutputInvalid as exc:
@@ -160,7 +180,9 @@ class _Loop:
             self.repaired = True
             self._follow_up(result, prompts.schema_repair(str(exc), self.schema.schema))
             return None
-        return StepOutput(output=text, data=data, usage=self.usage, llm_calls=self.calls)
+        return StepOutput(
+            output=text, data=data, usage=self.usage, llm_calls=self.calls, resumed_turns=self.replayed
+        )
 
     def _follow_up(self, result: ChatResult, request: str) -> None:
         answer = result.to_message()

@@ -11,8 +11,10 @@
 - Each call runs in an ``execute_tool <name>`` span (GenAI attributes; never
   the arguments or the result, which may hold secrets).
 
-A tool with side effects gets ``ToolContext.idempotency_key`` (``<job>:<step>``)
-and must honour it: a step may run again after a crash.
+A tool with side effects gets ``ToolContext.idempotency_key`` and must honour
+it: a step may run again after a crash. Called from the native tool loop it is
+``<job>:<step>:<turn>:<call>``, the same in every run of the step
+(``roles.step.checkpoint``); elsewhere ``<job>:<step>``.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from jsonschema import Draft202012Validator
@@ -47,10 +49,12 @@ class ToolContext:
     step: str
     role: str
     memory: SharedMemory
+    call_key: str = ""
+    """The idempotency key of this one call, when the caller gives one (the native loop does)."""
 
     @property
     def idempotency_key(self) -> str:
-        return f"{self.job}:{self.step}"
+        return self.call_key or f"{self.job}:{self.step}"
 
 
 ToolFunction = Callable[[ToolContext, dict[str, Any]], Awaitable[str]]
@@ -152,8 +156,11 @@ class ToolBox:
     def specs(self) -> list[dict[str, Any]]:
         return [self._tools[name].spec() for name in self.names]
 
-    async def call(self, call: ToolCall) -> str:
-        """Run one tool call; ``ToolNotAllowed`` outside the allow-list, ``ToolError`` for the model."""
+    async def call(self, call: ToolCall, *, idempotency_key: str = "") -> str:
+        """Run one tool call; ``ToolNotAllowed`` outside the allow-list, ``ToolError`` for the model.
+
+        ``idempotency_key``: the call's stable key (``ToolContext.idempotency_key``), if the caller has one.
+        """
         tool = self._tools.get(call.name)
         if tool is None:
             ctx = self.context
@@ -171,7 +178,8 @@ class ToolBox:
             _set_tool_attributes(span, tool, call, self.context)
             try:
                 tool.check_arguments(call.arguments)
-                output = await tool.function(self.context, call.arguments)
+                context = replace(self.context, call_key=idempotency_key) if idempotency_key else self.context
+                output = await tool.function(context, call.arguments)
             except ToolError as exc:
                 span.set_attribute("error.type", type(exc).__name__)
                 span.set_status(Status(StatusCode.ERROR, str(exc)))

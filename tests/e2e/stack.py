@@ -50,10 +50,19 @@ class Stack:
         return env
 
     def start(self, *args: str, ready: str) -> ServerProcess:
-        proc = ServerProcess(args[0], [CREWS, *args], ready, 0, env=self.env(), cwd=str(ROOT))
+        return self.start_argv(args[0], [CREWS, *args], ready=ready)
+
+    def start_argv(self, name: str, argv: list[str], *, ready: str) -> ServerProcess:
+        proc = ServerProcess(name, argv, ready, 0, env=self.env(), cwd=str(ROOT))
         proc.start()
         self.procs.append(proc)
         return proc
+
+    def ledger_worker(self, crew: str, role: str) -> ServerProcess:
+        """A worker with the test-only ``ledger_append`` tool (``tests.chaos.worker``)."""
+        target = f"{crew}/{role}"
+        argv = [sys.executable, "-m", "tests.chaos.worker", target]
+        return self.start_argv(f"ledger worker {target}", argv, ready=f"role {target} ready")
 
     def coordinator(self) -> ServerProcess:
         return self.start("coordinator", ready="coordinator ready")

@@ -76,5 +76,6 @@ async def roles(deps: Deps) -> RoleList:
         roles=[
             RoleLoad(crew=crew, role=role, queue_depth=depth, workers=workers.get(f"{crew}/{role}"))
             for (crew, role), depth in sorted(depths.items())
-        ]
+        ],
+        processes=await deps.store.stack_processes(),
     )

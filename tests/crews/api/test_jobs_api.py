@@ -129,6 +129,9 @@ async def test_get_shows_plan_step_states_outputs_and_usage(
     await store.redis.hset(job_keys(job).results, "research", result.model_dump_json())
     await store.set_step_state(job, "research", "completed")
     await store.set_step_state(job, "write", "working")
+    await store.record_attempt(job, "research", 1)
+    await store.record_attempt(job, "write", 2)
+    await store.record_attempt(job, "write", 1)  # an older delivery's event, handled late
     await store.redis.hset(
         job_keys(job).usage,
         mapping={
@@ -157,6 +160,7 @@ async def test_get_shows_plan_step_states_outputs_and_usage(
         "role": "researcher",
         "depends_on": [],
         "state": "completed",
+        "attempts": 1,
         "output": "- bees dance",
         "data": None,
         "worker": "w-1",
@@ -167,9 +171,10 @@ async def test_get_shows_plan_step_states_outputs_and_usage(
     }
     listed = (await client.get("/jobs")).json()["jobs"]
     assert [(j["id"], j["tokens"], j["cost_usd"]) for j in listed] == [(job, 150, 0.00042)]
-    assert (write["id"], write["state"], write["output"], write["depends_on"]) == (
+    assert (write["id"], write["state"], write["attempts"], write["output"], write["depends_on"]) == (
         "write",
         "working",
+        2,
         None,
         ["research"],
     )

@@ -1,0 +1,119 @@
+"""The checkpointed tool loop: each LLM answer and each tool result of a step is recorded before the loop goes on.
+
+One hash per job, ``StepKeys.turns`` (``crews:{job:<id>}:turns``), holds the
+running steps' loops under ``StepKeys.turn_field``:
+
+| field | value |
+|---|---|
+| ``<step>:prompt`` | the first messages (JSON), so a resumed run asks with the same prompt |
+| ``<step>:llm:<turn>`` | the ``turn``-th LLM answer (``ChatResult`` JSON; turns count from 1) |
+| ``<step>:tool:<turn>:<call>`` | the result of the ``call``-th tool call (from 1) of that answer |
+
+A redelivered step loads its fields and replays them: recorded answers are not
+asked for again (no token is paid twice) and recorded tool results are not run
+again (no side effect is repeated). Every field is written with ``HSETNX``, so
+two runs of one step at once (a redelivery while the first is still alive)
+agree on the first answer recorded. A tool gets ``idempotency_key(turn,
+call)`` = ``<job>:<step>:<turn>:<call>``, the same in every run, for the side
+effect that ran but whose result was not recorded before a crash.
+
+The worker removes the step's fields once its result is recorded (``clear``);
+the job store expires the hash with the job's other keys.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from bus.contracts.keys import StepKeys
+from inference.results import ChatResult
+
+if TYPE_CHECKING:
+    import redis.asyncio as aioredis
+
+Message = dict[str, Any]
+
+# Delete one step's fields of the turns hash (fields are prefixed with "<step>:").
+_CLEAR = """
+local deleted = 0
+for _, field in ipairs(redis.call('HKEYS', KEYS[1])) do
+  if string.sub(field, 1, #ARGV[1]) == ARGV[1] then
+    redis.call('HDEL', KEYS[1], field)
+    deleted = deleted + 1
+  end
+end
+return deleted
+"""
+
+
+class StepCheckpoint:
+    """One step's recorded turns; without a key (``""``) nothing is recorded and everything runs."""
+
+    def __init__(
+        self, client: aioredis.Redis | None, key: str, job: str, step: str, recorded: dict[str, str]
+    ) -> None:
+        self._redis, self.key, self.job, self.step = client, key, job, step
+        self._recorded = recorded
+        self.resumed_turns = sum(1 for field in recorded if field.startswith(f"{step}:llm:"))
+        """LLM answers this run found recorded by an earlier run (0: a fresh start)."""
+        self.resumed_tools = sum(1 for field in recorded if field.startswith(f"{step}:tool:"))
+
+    @classmethod
+    async def load(cls, client: aioredis.Redis, key: str, job: str, step: str) -> StepCheckpoint:
+        """The step's turns recorded so far (none on a first run)."""
+        if not key:
+            return cls.off(job, step)
+        raw: dict[str, str] = await client.hgetall(key)
+        prefix = StepKeys.turn_field(step, "")
+        return cls(client, key, job, step, {k: v for k, v in raw.items() if k.startswith(prefix)})
+
+    @classmethod
+    def off(cls, job: str, step: str) -> StepCheckpoint:
+        """A checkpoint that records nothing (a step carrying no turns key, a test)."""
+        return cls(None, "", job, step, {})
+
+    def idempotency_key(self, turn: int, call: int) -> str:
+        """The key a tool call receives for its side effects: the same in every run of the step."""
+        return f"{self.job}:{self.step}:{turn}:{call}"
+
+    async def prompt(self, messages: list[Message]) -> list[Message]:
+        """The step's first messages: the recorded ones when resuming, else ``messages`` (now recorded)."""
+
+        async def dump() -> str:
+            return json.dumps(messages, ensure_ascii=False)
+
+        loaded: list[Message] = json.loads(await self._once(StepKeys.turn_field(self.step, "prompt"), dump))
+        return loaded
+
+    async def answer(self, turn: int, ask: Callable[[], Awaitable[ChatResult]]) -> tuple[ChatResult, bool]:
+        """The ``turn``-th LLM answer, and True when it was recorded by an earlier run (not asked again)."""
+        field = StepKeys.turn_field(self.step, "llm", turn)
+        if field in self._recorded:
+            return ChatResult.model_validate_json(self._recorded[field]), True
+
+        async def asked() -> str:
+            return (await ask()).model_dump_json()
+
+        return ChatResult.model_validate_json(await self._once(field, asked)), False
+
+    async def tool_result(self, turn: int, call: int, run: Callable[[], Awaitable[str]]) -> str:
+        """The result of tool call ``call`` of answer ``turn``: recorded, or run now and recorded."""
+        return await self._once(StepKeys.turn_field(self.step, "tool", turn, call), run)
+
+    async def clear(self) -> None:
+        """Forget the step's turns (its result is recorded)."""
+        if self._redis is not None:
+            await self._redis.eval(_CLEAR, 1, self.key, StepKeys.turn_field(self.step, ""))
+
+    async def _once(self, field: str, produce: Callable[[], Awaitable[str]]) -> str:
+        """The recorded value of ``field``, or ``produce()``'s, recorded unless another run was first."""
+        if field in self._recorded:
+            return self._recorded[field]
+        value = await produce()
+        if self._redis is not None and not await self._redis.hsetnx(self.key, field, value):
+            stored: str | None = await self._redis.hget(self.key, field)
+            value = stored if stored is not None else value  # another run of this step recorded first
+        self._recorded[field] = value
+        return value

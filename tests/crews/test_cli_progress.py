@@ -1,0 +1,30 @@
+"""``crews status`` / ``crews run``: the step table shows each step's attempts, from the job and from its events."""
+
+from __future__ import annotations
+
+from rich.console import Console
+
+from crews.cli.progress import JobProgress
+
+
+def rendered(progress: JobProgress) -> str:
+    console = Console(width=120, record=True)
+    console.print(progress.table())
+    return console.export_text()
+
+
+def test_attempts_come_from_the_job_view_and_from_working_events() -> None:
+    progress = JobProgress("j1", state="running")
+    progress.seed([{"id": "research", "role": "researcher", "state": "completed", "attempts": 2}])
+    progress.apply(
+        {"statusUpdate": {"taskId": "j1.write", "status": {"state": "TASK_STATE_WORKING"}, "metadata": {
+            "role": "writer", "attempt": 3.0}}}
+    )  # fmt: skip
+
+    lines = rendered(progress).splitlines()
+
+    assert "attempts" in lines[2]
+    research = next(line for line in lines if "research" in line)
+    write = next(line for line in lines if "write" in line and "writer" in line)
+    assert research.split("│")[4].strip() == "2"
+    assert write.split("│")[4].strip() == "3"
