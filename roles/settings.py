@@ -8,6 +8,8 @@ import socket
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from roles.outside_agents import OutsideAgent, parse_agents
+
 
 def _default_worker_id() -> str:
     # In Kubernetes the hostname is the pod name.
@@ -37,3 +39,12 @@ class RoleSettings(BaseSettings):
         ge=100,
         description="longer shared memory is cut in the prompt (memory_read still reads it all)",
     )
+    a2a_agents: list[OutsideAgent] = Field(
+        default_factory=list,
+        description="outside A2A agents crews may name (JSON list; see roles.outside_agents)",
+    )
+    a2a_agents_file: str | None = Field(None, description="a file with more of them (JSON or YAML list)")
+
+    def outside_agents(self) -> dict[str, OutsideAgent]:
+        """The operator's outside agents by name (``OutsideAgentsError`` when they cannot be read)."""
+        return parse_agents(self.a2a_agents, self.a2a_agents_file)

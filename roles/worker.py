@@ -80,6 +80,7 @@ class RoleWorker:
         self.crew, self.role = crew, role
         self.consumer = subjects.role_consumer(crew, role)
         self.tools = tools or default_registry()
+        self.agents = settings.outside_agents()
 
     async def handle(self, delivery: Delivery) -> None:
         work = await self._decode(delivery)
@@ -176,6 +177,7 @@ class RoleWorker:
             check_cancelled=watch.check,
             memory_prompt_max_chars=self.settings.memory_prompt_max_chars,
             nc=self.nc,
+            agents=self.agents,
         )
         deadline = asyncio.timeout(work.max_execution_time_s)
         try:

@@ -7,7 +7,7 @@ framework its role needs (none, for a native role).
 from __future__ import annotations
 
 import importlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -16,6 +16,7 @@ from bus.contracts.step import StepWork
 from inference.budget import TokenBudget
 from inference.results import Usage
 from roles.errors import StepFailed
+from roles.outside_agents import OutsideAgent
 from roles.step.memory import SharedMemory
 from roles.tools.registry import ToolBox
 
@@ -39,6 +40,8 @@ class StepRun:
     memory_prompt_max_chars: int = 8_000
     nc: NATS | None = None
     """The worker's NATS connection: engines that talk on the bus (``a2a``) use it; None outside a worker."""
+    agents: Mapping[str, OutsideAgent] = field(default_factory=dict)
+    """The outside A2A agents the operator declared (``roles.outside_agents``), by name."""
 
 
 @dataclass(frozen=True)

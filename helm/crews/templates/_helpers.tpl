@@ -204,3 +204,12 @@ livenessProbe:
 - name: tmp
   mountPath: /tmp
 {{- end -}}
+
+{{/* The operator's declaration of the outside agent .name (a2aAgents), as JSON; fails when it is missing. */}}
+{{- define "crews.outsideAgent" -}}
+{{- $agent := index (.root.Values.a2aAgents | default dict) .name -}}
+{{- if not $agent -}}
+{{- fail (printf "a role names the outside agent %q, which a2aAgents does not declare: add it to the values (url or nats, authorizationSecret)" .name) -}}
+{{- end -}}
+{{- toJson $agent -}}
+{{- end -}}
