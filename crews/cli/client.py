@@ -78,7 +78,7 @@ class CrewsClient:
         return roles
 
     async def cancel(self, job: str) -> dict[str, Any]:
-        result: dict[str, Any] = await self._call("POST", f"/jobs/{job}/cancel")
+        result: dict[str, Any] = await self._call("POST", f"/jobs/{job}/cancel", json={})
         return result
 
     async def events(self, job: str) -> AsyncIterator[dict[str, Any]]:
