@@ -6,8 +6,8 @@ error rather than a silent overwrite, and merge keys (``<<``) work as in YAML.
 A crew file is untrusted: aliases and merge keys repeat what they refer to, so
 a few hundred bytes can stand for billions of values ("billion laughs"). The
 walk stops at ``MAX_NODES`` values (aliases counted each time they are used),
-at ``MAX_DEPTH`` levels of nesting, and merges stop growing at ``MAX_NODES``
-keys, each with an error that says so.
+at ``MAX_DEPTH`` levels of nesting, and a mapping at ``MAX_NODES`` keys
+(merges included), each with an error that says so.
 """
 
 from __future__ import annotations
@@ -99,7 +99,7 @@ class _Loader(yaml.SafeLoader):
     def flatten_mapping(self, node: yaml.MappingNode) -> None:
         super().flatten_mapping(node)  # calls this method again for each merged mapping, deepest first
         if len(node.value) > MAX_NODES:
-            raise _TooLarge(node.start_mark, f"merge keys (<<) expand a mapping to over {MAX_NODES} keys")
+            raise _TooLarge(node.start_mark, f"a mapping has over {MAX_NODES} keys (merged keys counted)")
 
 
 class _TooLarge(Exception):
