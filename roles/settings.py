@@ -8,6 +8,7 @@ import socket
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from crews.spec.limits import SpecLimits
 from roles.outside_agents import OutsideAgent, parse_agents
 
 
@@ -38,6 +39,17 @@ class RoleSettings(BaseSettings):
         8_000,
         ge=100,
         description="longer shared memory is cut in the prompt (memory_read still reads it all)",
+    )
+    memory_max_chars: int = Field(256_000, ge=1000, description="most characters a job's shared memory holds")
+    max_tool_calls_per_turn: int = Field(
+        8, ge=1, description="tool calls of one LLM answer that run; the rest are answered with an error"
+    )
+    default_job_tokens: int = Field(
+        200_000, ge=1, description="a job's token budget when its crew sets no budgets.max_tokens"
+    )
+    limits: SpecLimits = Field(
+        default_factory=SpecLimits,
+        description="ceilings on crew-file numbers (CREWS_MAX_*), clamped here too",
     )
     a2a_agents: list[OutsideAgent] = Field(
         default_factory=list,

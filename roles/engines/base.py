@@ -38,6 +38,8 @@ class StepRun:
     check_cancelled: Callable[[], Awaitable[None]]
     """Raises ``StepCancelled`` when the job is no longer running; engines call it between LLM calls."""
     memory_prompt_max_chars: int = 8_000
+    max_tool_calls_per_turn: int = 8
+    """Tool calls of one LLM answer that run; the rest are answered with an error."""
     nc: NATS | None = None
     """The worker's NATS connection: engines that talk on the bus (``a2a``) use it; None outside a worker."""
     agents: Mapping[str, OutsideAgent] = field(default_factory=dict)

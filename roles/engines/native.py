@@ -136,8 +136,14 @@ class _Loop:
 
     async def _run_tools(self, result: ChatResult) -> None:
         self.messages.append(result.to_message())
-        for call in result.tool_calls:
-            self.messages.append({"role": "tool", "tool_call_id": call.id, "content": await self._tool(call)})
+        most = self.step.max_tool_calls_per_turn
+        for i, call in enumerate(result.tool_calls):
+            content = (
+                await self._tool(call)
+                if i < most
+                else f"Error: not run: at most {most} tool calls run per answer; ask for this one again"
+            )
+            self.messages.append({"role": "tool", "tool_call_id": call.id, "content": content})
 
     async def _tool(self, call: ToolCall) -> str:
         try:

@@ -3,9 +3,12 @@
 ``RedisUsage`` is the ``inference.budget.TokenBudget`` the LLM pool is given
 for a step: after each call it adds ``<role>:input_tokens``,
 ``<role>:output_tokens`` and ``<role>:calls`` (one transaction), and before
-each call it refuses (``BudgetExceeded``) once the job as a whole has used
-``limit`` tokens (``StepWork.max_tokens_budget``, the crew's
-``budgets.max_tokens``).
+each call it refuses (``BudgetExceeded``) once the job as a whole has used or
+reserved ``limit`` tokens (``StepWork.max_tokens_budget``: the crew's
+``budgets.max_tokens``, else the operator's default). The check and the
+reservation are one script, and calls in flight hold their reservation in
+``<usage key>:reserved`` (same hash tag, same slot), so workers calling at
+once cannot overshoot the budget by more than one call.
 """
 
 from __future__ import annotations
@@ -20,32 +23,63 @@ if TYPE_CHECKING:
     import redis.asyncio as aioredis
 
 
+# Refuse when used + reserved reach the limit; else reserve. Returns {admitted, used, reserved}.
+_RESERVE = """
+local used = 0
+local raw = redis.call('HGETALL', KEYS[1])
+for i = 1, #raw, 2 do
+  local field = raw[i]
+  if string.sub(field, -13) == ':input_tokens' or string.sub(field, -14) == ':output_tokens' then
+    used = used + tonumber(raw[i + 1])
+  end
+end
+local reserved = tonumber(redis.call('GET', KEYS[2]) or '0')
+if used + reserved >= tonumber(ARGV[1]) then return {0, used, reserved} end
+redis.call('INCRBY', KEYS[2], ARGV[2])
+redis.call('EXPIRE', KEYS[2], ARGV[3])
+return {1, used, reserved}
+"""
+RESERVATION_TTL_S = 24 * 3600
+
+
 class RedisUsage:
     """Records usage in ``key`` and enforces the job's token budget (None: only record)."""
 
     def __init__(self, client: aioredis.Redis, key: str, *, limit: int | None = None) -> None:
         self._redis = client
         self.key = key
+        self.reserved_key = f"{key}:reserved"
         self.limit = limit
+        self._reserve = client.register_script(_RESERVE)
 
-    async def check(self, job_id: str, role: str) -> None:
+    async def check(self, job_id: str, role: str, *, reserve: int = 0) -> None:
         if self.limit is None:
             return
-        used = await self.used_tokens()
-        if used >= self.limit:
+        admitted, used, reserved = await self._reserve(
+            keys=[self.key, self.reserved_key],
+            args=[self.limit, reserve if reserve > 0 else 0, RESERVATION_TTL_S],
+        )
+        if not admitted:
+            held = f" (and calls running now hold {reserved} more)" if int(reserved) else ""
             raise BudgetExceeded(
-                f"job {job_id} has used {used} of its {self.limit} tokens, so role {role} may not call the "
-                "LLM again: raise the crew's budgets.max_tokens or make its tasks shorter",
+                f"job {job_id} has used {used} of its {self.limit} tokens{held}, so role {role} may not call "
+                "the LLM again: raise the crew's budgets.max_tokens or make its tasks shorter",
                 job_id=job_id,
-                used=used,
+                used=int(used),
                 limit=self.limit,
             )
 
-    async def record(self, job_id: str, role: str, usage: Usage) -> None:
+    async def record(self, job_id: str, role: str, usage: Usage, *, reserved: int = 0) -> None:
         async with self._redis.pipeline(transaction=True) as pipe:
             for field, amount in usage_increments(role, usage.input_tokens, usage.output_tokens).items():
                 pipe.hincrby(self.key, field, amount)
+            if reserved and self.limit is not None:
+                pipe.decrby(self.reserved_key, reserved)
             await pipe.execute()
+
+    async def release(self, job_id: str, role: str, reserved: int) -> None:
+        if reserved and self.limit is not None:
+            await self._redis.decrby(self.reserved_key, reserved)
 
     async def used_tokens(self) -> int:
         """Input plus output tokens of every role of the job so far."""

@@ -7,8 +7,18 @@ no cap on open streams.
 
 from __future__ import annotations
 
-import httpx
+import asyncio
 
+import httpx
+import pytest
+import redis.asyncio as aioredis
+
+from bus.contracts.step import LLMParams, RolePrompt, StepKeys, StepWork
+from inference.errors import BudgetExceeded
+from inference.results import Usage
+from roles.settings import RoleSettings
+from roles.step.usage import RedisUsage
+from roles.worker import bounded
 from tests.crews.api.conftest import CREW_YAML, StartApi
 
 YAML = {"content-type": "application/yaml"}
@@ -99,3 +109,38 @@ async def test_a_body_over_the_size_limit_is_refused(start_api: StartApi) -> Non
     async with start_api(api_max_body_bytes=10_000) as client:
         big = await client.post("/crews", content="#" * 20_000, headers=YAML)
         assert big.status_code == 413
+
+
+async def test_concurrent_llm_calls_cannot_overshoot_the_budget_by_more_than_one_call(
+    redis_client: aioredis.Redis,
+) -> None:
+    budget = RedisUsage(redis_client, "crews:{job:b1}:usage", limit=250)
+
+    async def call() -> bool:
+        try:
+            await budget.check("b1", "writer", reserve=100)
+        except BudgetExceeded:
+            return False
+        await asyncio.sleep(0)  # every call is in flight before any is recorded
+        await budget.record("b1", "writer", Usage(input_tokens=60, output_tokens=40), reserved=100)
+        return True
+
+    admitted = await asyncio.gather(*(call() for _ in range(10)))
+    assert sum(admitted) == 3  # without reservations all ten would pass the check
+    assert await budget.used_tokens() == 300  # the limit, plus at most one call
+    assert await redis_client.get(budget.reserved_key) == "0"
+    with pytest.raises(BudgetExceeded, match="has used 300 of its 250 tokens"):
+        await budget.check("b1", "writer", reserve=1)
+
+
+def test_steps_are_clamped_to_the_ceilings_and_get_a_default_budget() -> None:
+    work = StepWork(
+        job="j", crew="c", step="s", task="s", role="r", prompt=RolePrompt(role="R", goal="G"),
+        description="d", max_iter=100_000_000, llm=LLMParams(max_tokens=10_000_000), keys=StepKeys.for_job("j"),
+    )  # fmt: skip
+    settings = RoleSettings(default_job_tokens=5000)
+    clamped = bounded(work, settings)
+    assert (clamped.max_iter, clamped.llm.max_tokens) == (settings.limits.iter, settings.limits.llm_tokens)
+    assert (
+        clamped.max_tokens_budget == 5000 and clamped.max_execution_time_s == settings.limits.execution_time_s
+    )
