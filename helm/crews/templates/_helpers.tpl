@@ -213,3 +213,11 @@ livenessProbe:
 {{- end -}}
 {{- toJson $agent -}}
 {{- end -}}
+
+{{/* The Host names the API serves: its Service's in-cluster names, the ingress host, api.allowedHosts. */}}
+{{- define "crews.apiHosts" -}}
+{{- $ns := .root.Release.Namespace -}}
+{{- $hosts := list "localhost" "127.0.0.1" .name (printf "%s.%s" .name $ns) (printf "%s.%s.svc" .name $ns) (printf "%s.%s.svc.cluster.local" .name $ns) -}}
+{{- if .root.Values.api.ingress.enabled }}{{ $hosts = append $hosts .root.Values.api.ingress.host }}{{ end -}}
+{{- join "," (concat $hosts (.root.Values.api.allowedHosts | default list)) -}}
+{{- end -}}
