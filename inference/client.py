@@ -97,8 +97,9 @@ class LLMPool:
         refused the request (4xx) or answered with unusable tool arguments.
         """
         budget = budget or self.budget
+        reserve = (max_tokens or self.settings.llm_default_max_tokens) + prompt_estimate(messages)
         if budget is not None:
-            await budget.check(job_id, role)
+            await budget.check(job_id, role, reserve=reserve)
         model = model or self.settings.llm_model
         request: dict[str, Any] = {"model": model, "messages": list(messages)}
         optional = {
@@ -113,10 +114,15 @@ class LLMPool:
         with self._tracer.start_as_current_span(f"chat {model}", kind=SpanKind.CLIENT) as span:
             _set_request_attributes(span, self.settings.llm_provider, request, job_id, role, step)
             try:
-                completion, endpoint, attempts = await self._complete(request, job_id, role, step)
+                try:
+                    completion, endpoint, attempts = await self._complete(request, job_id, role, step)
+                except BaseException:
+                    if budget is not None:
+                        await budget.release(job_id, role, reserve)
+                    raise
                 usage = _usage(completion, model, self.settings)
                 if budget is not None:
-                    await budget.record(job_id, role, usage)
+                    await budget.record(job_id, role, usage, reserved=reserve)
                 result = _result(completion, usage, endpoint.url, attempts)
             except InferenceError as exc:
                 span.set_attribute("error.type", type(exc).__name__)
@@ -291,3 +297,8 @@ def _set_response_attributes(span: Span, completion: ChatCompletion, result: Cha
     if url.port:
         span.set_attribute("server.port", url.port)
     span.set_attribute("crews.llm.attempts", result.attempts)
+
+
+def prompt_estimate(messages: Sequence[Mapping[str, Any]]) -> int:
+    """A generous guess of a prompt's tokens before it is sent (about 3 characters per token)."""
+    return sum(len(str(message.get("content") or "")) + 8 for message in messages) // 3

@@ -255,6 +255,7 @@ async def _run_until_stopped(
 def main(crew: str, role: str) -> None:
     """Run a worker with settings from the environment (``CREWS_*``), printing its ready line."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.getLogger("a2a.client.card_resolver").setLevel(logging.WARNING)  # it logs whole cards at INFO
     provider = setup_tracing(f"crews-role-{crew}-{role}")
 
     def ready() -> None:

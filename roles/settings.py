@@ -8,6 +8,9 @@ import socket
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from crews.spec.limits import SpecLimits
+from roles.outside_agents import OutsideAgent, parse_agents
+
 
 def _default_worker_id() -> str:
     # In Kubernetes the hostname is the pod name.
@@ -37,3 +40,23 @@ class RoleSettings(BaseSettings):
         ge=100,
         description="longer shared memory is cut in the prompt (memory_read still reads it all)",
     )
+    memory_max_chars: int = Field(256_000, ge=1000, description="most characters a job's shared memory holds")
+    max_tool_calls_per_turn: int = Field(
+        8, ge=1, description="tool calls of one LLM answer that run; the rest are answered with an error"
+    )
+    default_job_tokens: int = Field(
+        200_000, ge=1, description="a job's token budget when its crew sets no budgets.max_tokens"
+    )
+    limits: SpecLimits = Field(
+        default_factory=SpecLimits,
+        description="ceilings on crew-file numbers (CREWS_MAX_*), clamped here too",
+    )
+    a2a_agents: list[OutsideAgent] = Field(
+        default_factory=list,
+        description="outside A2A agents crews may name (JSON list; see roles.outside_agents)",
+    )
+    a2a_agents_file: str | None = Field(None, description="a file with more of them (JSON or YAML list)")
+
+    def outside_agents(self) -> dict[str, OutsideAgent]:
+        """The operator's outside agents by name (``OutsideAgentsError`` when they cannot be read)."""
+        return parse_agents(self.a2a_agents, self.a2a_agents_file)

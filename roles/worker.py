@@ -84,6 +84,7 @@ class RoleWorker:
         self.crew, self.role = crew, role
         self.consumer = subjects.role_consumer(crew, role)
         self.tools = tools or default_registry()
+        self.agents = settings.outside_agents()
 
     async def handle(self, delivery: Delivery) -> None:
         work = await self._decode(delivery)
@@ -188,8 +189,9 @@ class RoleWorker:
     async def run_step(
         self, work: StepWork, watch: CancelWatch, checkpoint: StepCheckpoint | None = None
     ) -> StepOutput:
+        work = bounded(work, self.settings)
         engine = engine_for(work.engine)
-        memory = SharedMemory(self.redis, work.keys.memory)
+        memory = SharedMemory(self.redis, work.keys.memory, max_chars=self.settings.memory_max_chars)
         context = ToolContext(job=work.job, step=work.step, role=work.role, memory=memory)
         run = StepRun(
             work=work,
@@ -207,8 +209,10 @@ class RoleWorker:
             budget=self._budget(work),
             check_cancelled=watch.check,
             memory_prompt_max_chars=self.settings.memory_prompt_max_chars,
+            max_tool_calls_per_turn=self.settings.max_tool_calls_per_turn,
             nc=self.nc,
             checkpoint=checkpoint,
+            agents=self.agents,
         )
         deadline = asyncio.timeout(work.max_execution_time_s)
         try:
@@ -232,6 +236,26 @@ class RoleWorker:
             await record_dead_letter(self.js, dead)
             log.warning("dead-lettered %s seq %d: %s", delivery.subject, delivery.stream_seq, reason)
             return None
+
+
+def bounded(work: StepWork, settings: RoleSettings) -> StepWork:
+    """``work`` within the operator's ceilings, with the default token budget when the crew sets none.
+
+    The API refuses crew files over the ceilings; this holds for crews stored before a ceiling was
+    lowered, and for steps that reach the worker another way (a role's A2A agent).
+    """
+    limits = settings.limits
+    budget = min(work.max_tokens_budget or settings.default_job_tokens, limits.job_tokens)
+    max_tokens = min(work.llm.max_tokens, limits.llm_tokens) if work.llm.max_tokens else None
+    execution = min(work.max_execution_time_s or limits.execution_time_s, limits.execution_time_s)
+    return work.model_copy(
+        update={
+            "max_iter": min(work.max_iter, limits.iter),
+            "max_tokens_budget": budget,
+            "max_execution_time_s": execution,
+            "llm": work.llm.model_copy(update={"max_tokens": max_tokens}),
+        }
+    )
 
 
 def _set_error(span: Span, exc: Exception, reason: str) -> None:

@@ -54,13 +54,14 @@ class LLMParams(BaseModel):
 
 
 class RemoteAgent(BaseModel):
-    """Where an ``engine: a2a`` role's steps go."""
+    """Where an ``engine: a2a`` role's steps go: an outside agent the operator declared, by name.
 
-    url: str | None = None
-    nats: str | None = None
-    auth_header_env: str | None = Field(
-        None, description="environment variable holding the Authorization value"
-    )
+    The address and the credentials are the worker's (the operator's declaration), never the step's.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    agent: str
 
 
 class StepWork(BaseModel):

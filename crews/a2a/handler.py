@@ -14,7 +14,11 @@ replica answers any call, and a stream cut by a restart is taken up again with
 | ``CancelTask`` | ``cancel_job`` (``TaskNotCancelableError`` once ended) |
 
 The crew comes from the call context (``state["crew"]``: the URL path over
-HTTP, the subject over NATS).
+HTTP, the subject over NATS), the caller from its user (``PrincipalUser``, set
+by the edge that checked its key). Tasks are the caller's jobs: a principal
+sees, follows and cancels only its own (``admin`` sees all); SendMessage needs
+``jobs:submit``, CancelTask ``jobs:submit``, the reads ``jobs:read``; message ids
+are idempotency keys in the caller's own namespace.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Any
 
+from a2a.auth.user import User
 from a2a.server.context import ServerCallContext
 from a2a.server.events import Event
 from a2a.server.request_handlers import RequestHandler
@@ -48,6 +53,7 @@ from a2a.types import (
 from a2a.utils.errors import (
     ExtendedAgentCardNotConfiguredError,
     InvalidParamsError,
+    InvalidRequestError,
     PushNotificationNotSupportedError,
     TaskNotCancelableError,
     TaskNotFoundError,
@@ -64,6 +70,7 @@ from crews.coordinator.settings import CrewsSettings
 from crews.errors import CrewNotFound, JobError, JobNotFound
 from crews.jobs.control import cancel_job, submit_job
 from crews.jobs.events import is_job_end
+from crews.jobs.owners import LOCAL, Principal, Scope
 from crews.jobs.store import JobRecord, RedisJobStore
 from crews.spec.models import CrewSpec
 
@@ -81,6 +88,39 @@ class CrewAgentDeps:
     store: RedisJobStore
     crews: CrewsSettings
     scan_jobs: int
+    open_access: bool = False
+    """No API keys (loopback only): an unauthenticated caller is the local user."""
+
+
+class PrincipalUser(User):
+    """An A2A caller identified by its API key: the principal and its scopes."""
+
+    def __init__(self, principal: Principal) -> None:
+        self.principal = principal
+
+    @property
+    def is_authenticated(self) -> bool:
+        return True
+
+    @property
+    def user_name(self) -> str:
+        return self.principal.name
+
+
+def caller_of(context: ServerCallContext, deps: CrewAgentDeps, scope: Scope) -> Principal:
+    """The principal of a call, if it may use ``scope``; ``InvalidRequestError`` otherwise."""
+    user = context.user
+    if isinstance(user, PrincipalUser):
+        principal = user.principal
+    elif deps.open_access:
+        principal = LOCAL
+    else:
+        raise InvalidRequestError(message="this call carries no API key: send 'Authorization: Bearer <key>'")
+    if not principal.can(scope):
+        raise InvalidRequestError(
+            message=f"the API key of {principal.name!r} does not have the scope {scope!r}: ask for a key with it"
+        )
+    return principal
 
 
 class CrewRequestHandler(RequestHandler):
@@ -116,12 +156,13 @@ class CrewRequestHandler(RequestHandler):
 
     async def _start(self, params: SendMessageRequest, context: ServerCallContext) -> tuple[JobRecord, str]:
         """Submit the job the message asks for (once per message id); returns it and its context id."""
+        caller = caller_of(context, self.deps, "jobs:submit")
         crew, message = crew_of(context), params.message
         if not params.HasField("message") or not message.message_id:
             raise InvalidParamsError(message="the request needs a message with a messageId")
         validate_history_length(params.configuration)
         if message.task_id:
-            await self._record(crew, message.task_id)  # TaskNotFoundError for an unknown task
+            await self._record(crew, message.task_id, caller)  # TaskNotFoundError for an unknown task
             raise UnsupportedOperationError(
                 message=f"task {message.task_id} takes no further messages (a crew's job runs to its end "
                 "on the first one): send a new message without a taskId to start another job"
@@ -136,6 +177,7 @@ class CrewRequestHandler(RequestHandler):
             inputs,
             idempotency_key=f"a2a:{crew}:{message.message_id}",
             timeout_s=deps.crews.job_timeout_s,
+            owner=caller.name,
         )
         if record.crew != crew or record.inputs != inputs:
             raise InvalidParamsError(
@@ -150,11 +192,11 @@ class CrewRequestHandler(RequestHandler):
 
     async def on_get_task(self, params: GetTaskRequest, context: ServerCallContext) -> Task | None:
         validate_history_length(params)
-        await self._record(crew_of(context), params.id)
+        await self._record(crew_of(context), params.id, caller_of(context, self.deps, "jobs:read"))
         return apply_history_length(await self._task(params.id), params)
 
     async def on_cancel_task(self, params: CancelTaskRequest, context: ServerCallContext) -> Task | None:
-        record = await self._record(crew_of(context), params.id)
+        record = await self._record(crew_of(context), params.id, caller_of(context, self.deps, "jobs:submit"))
         if record.terminal:
             raise TaskNotCancelableError(message=f"task {record.id} has already ended ({record.status})")
         try:
@@ -166,7 +208,7 @@ class CrewRequestHandler(RequestHandler):
     async def on_subscribe_to_task(
         self, params: SubscribeToTaskRequest, context: ServerCallContext
     ) -> AsyncGenerator[Event]:
-        record = await self._record(crew_of(context), params.id)
+        record = await self._record(crew_of(context), params.id, caller_of(context, self.deps, "jobs:read"))
         if record.terminal:
             raise UnsupportedOperationError(
                 message=f"task {record.id} has ended ({record.status}): read it with GetTask"
@@ -178,14 +220,14 @@ class CrewRequestHandler(RequestHandler):
 
     async def on_list_tasks(self, params: ListTasksRequest, context: ServerCallContext) -> ListTasksResponse:
         """The crew's recent jobs as tasks, filtered, ordered and paged as the SDK's own stores do."""
-        crew = crew_of(context)
+        crew, caller = crew_of(context), caller_of(context, self.deps, "jobs:read")
         if params.HasField("page_size"):
             validate_page_size(params.page_size)
         validate_history_length(params)
         deps = self.deps
         found = InMemoryTaskStore()
         for record in await deps.store.list_jobs(limit=deps.scan_jobs):
-            if record.crew == crew:
+            if record.crew == crew and caller.owns(record.owner):
                 await found.save(await self._task(record.id, params.include_artifacts), context)
         listed = await found.list(params, context)
         pruned = [apply_history_length(task, params) for task in listed.tasks]
@@ -199,14 +241,14 @@ class CrewRequestHandler(RequestHandler):
         results = await store.results(job) if artifacts else None
         return job_task(record, await self._records().get(job), results, await store.usage(job))
 
-    async def _record(self, crew: str, job: str) -> JobRecord:
-        """The job ``job`` of ``crew``; ``TaskNotFoundError`` when it has no such job."""
+    async def _record(self, crew: str, job: str, caller: Principal) -> JobRecord:
+        """The job ``job`` of ``crew``, if ``caller`` may see it; ``TaskNotFoundError`` otherwise."""
         try:
             record = await self.deps.store.get(job)
         except JobNotFound as exc:
             raise TaskNotFoundError(message=f"no task {job!r}: {exc}") from exc
-        if record.crew != crew:
-            raise TaskNotFoundError(message=f"no task {job!r} of crew '{crew}'")
+        if record.crew != crew or not caller.owns(record.owner):
+            raise TaskNotFoundError(message=f"no task {job!r} of crew '{crew}' of yours")
         return record
 
     async def _spec(self, crew: str) -> CrewSpec:

@@ -17,7 +17,6 @@ an ``A2A-Version`` header is taken as A2A 1.0.
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from importlib import metadata
@@ -38,12 +37,13 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from bus.a2a_nats.server import ApiKeyUser, Authenticator, NatsA2AServer, api_key_authenticator
+from bus.a2a_nats.server import Authenticator, NatsA2AServer
 from bus.subjects import A2A_PREFIX
 from crews.a2a.card import crew_card
-from crews.a2a.handler import CREW_HEADER, CREW_STATE, CrewAgentDeps, CrewRequestHandler
-from crews.api.deps import Services
+from crews.a2a.handler import CREW_HEADER, CREW_STATE, CrewAgentDeps, CrewRequestHandler, PrincipalUser
+from crews.api.deps import Services, principal_of_key
 from crews.api.errors import Unauthorized, error_response
+from crews.api.settings import ApiKey
 from crews.errors import CrewNotFound
 
 PREFIX = "/a2a"
@@ -52,7 +52,7 @@ HTTP_ONLY = "/http"
 USER_SCOPE = "crews.a2a.user"
 
 
-def mount_a2a(app: FastAPI, keys: tuple[str, ...]) -> None:
+def mount_a2a(app: FastAPI, keys: tuple[ApiKey, ...]) -> None:
     """Serve every crew's A2A endpoints under ``/a2a`` of ``app`` (whose lifespan opens the services)."""
 
     def services() -> Services:
@@ -75,7 +75,11 @@ def mount_a2a(app: FastAPI, keys: tuple[str, ...]) -> None:
 def agent_deps(services: Services) -> CrewAgentDeps:
     """The part of the API's services the crews' A2A handler uses."""
     return CrewAgentDeps(
-        js=services.js, store=services.store, crews=services.crews, scan_jobs=services.api.api_scan_jobs
+        js=services.js,
+        store=services.store,
+        crews=services.crews,
+        scan_jobs=services.api.api_scan_jobs,
+        open_access=not services.api.api_keys,
     )
 
 
@@ -83,7 +87,7 @@ def agent_deps(services: Services) -> CrewAgentDeps:
 async def crews_on_nats(services: Services) -> AsyncIterator[None]:
     """Serve every crew on ``crews.a2a.<crew>`` while the API runs (the same handler as over HTTP)."""
     keys = services.api.api_keys
-    authenticate = api_key_authenticator(dict.fromkeys(keys, "api-key")) if keys else None
+    authenticate = principal_authenticator(keys) if keys else None
     server = CrewsNatsServer(
         services.nc, CrewRequestHandler(lambda: agent_deps(services)), authenticate=authenticate
     )
@@ -126,12 +130,22 @@ class CrewCallContextBuilder(DefaultServerCallContextBuilder):
         return user if isinstance(user, User) else UnauthenticatedUser()
 
 
+def principal_authenticator(keys: tuple[ApiKey, ...]) -> Authenticator:
+    """An ``Authenticator`` for the NATS binding: the principal of the bearer key, as a ``PrincipalUser``."""
+
+    async def authenticate(token: str | None) -> User | None:
+        found = principal_of_key(keys, token) if token is not None else None
+        return PrincipalUser(found) if found is not None else None
+
+    return authenticate
+
+
 class BearerKeys:
     """401 for an A2A call without one of ``keys`` as its bearer token (open when there are none); the card is public."""
 
-    def __init__(self, app: ASGIApp, keys: tuple[str, ...]) -> None:
+    def __init__(self, app: ASGIApp, keys: tuple[ApiKey, ...]) -> None:
         self.app = app
-        self._keys = [key.encode() for key in keys]
+        self._keys = keys
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not self._keys or scope["path"].endswith(AGENT_CARD_WELL_KNOWN_PATH):
@@ -145,13 +159,14 @@ class BearerKeys:
             )
             await error_response(refusal)(scope, receive, send)
             return
-        if not any(hmac.compare_digest(token.strip().encode(), key) for key in self._keys):
+        found = principal_of_key(self._keys, token.strip())
+        if found is None:
             refusal = Unauthorized(
                 "the API key is not valid: use one of the keys in the server's CREWS_API_KEYS"
             )
             await error_response(refusal)(scope, receive, send)
             return
-        scope[USER_SCOPE] = ApiKeyUser("api-key")
+        scope[USER_SCOPE] = PrincipalUser(found)
         await self.app(scope, receive, send)
 
 

@@ -22,6 +22,7 @@ from crews.api import errors as api_errors
 from crews.api.a2a_mount import crews_on_nats, mount_a2a
 from crews.api.deps import Services, require_key
 from crews.api.errors import BodyTooLarge
+from crews.api.guard import RequestGuard
 from crews.api.metrics import ASGIApp, Message, Receive, RequestMetrics, Scope, Send
 from crews.api.routes import approvals as api_approvals
 from crews.api.routes import crews as api_crews
@@ -39,7 +40,9 @@ Run multi-agent crews: register a crew from its YAML file, submit jobs, and
 watch them run as Server-Sent Events of A2A task updates.
 
 Every endpoint but `/healthz` and `/readyz` needs `Authorization: Bearer <key>`
-when the server has `CREWS_API_KEYS`. Errors are JSON: `{"error": code,
+when the server has `CREWS_API_KEYS`; each key names a principal and its
+scopes, and a principal sees only its own jobs. A POST must send JSON
+(`application/json`; a crew file may be `application/yaml`). Errors are JSON: `{"error": code,
 "message": what to fix, "issues": [crew file mistakes with line and field]}`.
 """
 
@@ -79,6 +82,7 @@ def create_app(
     )
     metrics = RequestMetrics()
     app.state.request_metrics = metrics
+    app.state.open_access = not api.api_keys  # no keys: loopback only (crews.api.server.check_exposure)
     api_errors.install(app)
     auth = [Depends(require_key)]
     for router in (api_crews.router, api_jobs.router, api_events.router, api_approvals.router):
@@ -87,6 +91,7 @@ def create_app(
     mount_web(app)
     mount_a2a(app, api.api_keys)
     app.add_middleware(SpanRoute)
+    app.add_middleware(RequestGuard, allowed_hosts=api.api_allowed_hosts)
     app.add_middleware(BodyLimit, max_bytes=api.api_max_body_bytes)
     app.add_middleware(_Measured, metrics=metrics)
     instrument(app)

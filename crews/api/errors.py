@@ -7,6 +7,10 @@ issues. A mistake in the request is a 4xx; an unreachable NATS or Redis is a
 
 ApiRequestError (CrewsError)   a request the API refuses before it reaches the job store
  ├── Unauthorized              no or unknown bearer key (401, with WWW-Authenticate: Bearer)
+ ├── Forbidden                 the key lacks the scope, or the crew is another principal's (403)
+ ├── MisdirectedHost           a Host or Origin header that names no served name (421 / 403)
+ ├── LimitExceeded             a number in the request over the server's ceiling (422)
+ ├── TooManyRequests           a principal over its rate or concurrency limit (429, with Retry-After)
  ├── BadRequest                a header or parameter the API cannot use (400)
  ├── UnsupportedMediaType      a crew body that is neither YAML nor JSON (415)
  ├── BodyTooLarge              a body over the size limit (413)
@@ -44,6 +48,24 @@ class Unauthorized(ApiRequestError):
     pass
 
 
+class Forbidden(ApiRequestError):
+    pass
+
+
+class MisdirectedHost(ApiRequestError):
+    pass
+
+
+class LimitExceeded(ApiRequestError):
+    pass
+
+
+class TooManyRequests(ApiRequestError):
+    def __init__(self, message: str, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.retry_after_s = max(1, retry_after_s)
+
+
 class BadRequest(ApiRequestError):
     pass
 
@@ -68,6 +90,10 @@ ERRORS: dict[type[Exception], tuple[int, str]] = {
     JobNotFound: (404, "job_not_found"),
     JobError: (409, "job_state_conflict"),
     Unauthorized: (401, "unauthorized"),
+    Forbidden: (403, "forbidden"),
+    MisdirectedHost: (421, "misdirected_request"),
+    TooManyRequests: (429, "too_many_requests"),
+    LimitExceeded: (422, "over_limit"),
     BadRequest: (400, "bad_request"),
     UnsupportedMediaType: (415, "unsupported_media_type"),
     BodyTooLarge: (413, "body_too_large"),
@@ -106,6 +132,8 @@ def error_response(exc: BaseException) -> JSONResponse:
     else:
         message = str(exc)
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    if isinstance(exc, TooManyRequests):
+        headers = {"Retry-After": str(exc.retry_after_s)}
     body = ErrorBody(error=code, message=message, issues=issues)
     return JSONResponse(body.model_dump(mode="json"), status_code=status, headers=headers)
 

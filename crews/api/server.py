@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import signal
 import socket
 from collections.abc import Iterator
@@ -20,6 +21,25 @@ from crews.errors import CrewsError
 
 class ApiServerError(CrewsError):
     """The API server could not start (its log says why: NATS or Redis unreachable, port taken)."""
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (an address or a name) is this machine only."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_exposure(app: FastAPI, host: str) -> None:
+    """An API without keys serves loopback only: refuse to listen anywhere else."""
+    if getattr(app.state, "open_access", False) and not is_loopback(host):
+        raise ApiServerError(
+            f"refusing to serve the API on {host} without API keys: anyone who can reach it could run "
+            "crews. Set CREWS_API_KEYS (see the README's Security section), or listen on 127.0.0.1"
+        )
 
 
 class _Server(uvicorn.Server):
@@ -68,6 +88,7 @@ class ApiServer:
         return f"http://{host}:{self.port}"
 
     async def start(self) -> None:
+        check_exposure(self.app, self.host)
         sock = socket.socket(socket.AF_INET6 if ":" in self.host else socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((self.host, self.port))

@@ -32,4 +32,14 @@ def api(
         settings.api_host = host
     if port is not None:
         settings.api_port = port
-    asyncio.run(serve(settings))
+    from crews.errors import CrewsError
+
+    try:
+        asyncio.run(serve(settings))
+    except CrewsError as exc:
+        raise typer.Exit(_fail(str(exc))) from None
+
+
+def _fail(message: str) -> int:
+    typer.echo(f"error: {message}", err=True)
+    return 1

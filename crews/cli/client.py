@@ -77,7 +77,7 @@ class CrewsClient:
         return RoleList.model_validate(await self._call("GET", "/roles")).processes
 
     async def cancel(self, job: str) -> JobView:
-        return JobView.model_validate(await self._call("POST", f"/jobs/{job}/cancel"))
+        return JobView.model_validate(await self._call("POST", f"/jobs/{job}/cancel", json={}))
 
     async def events(self, job: str) -> AsyncIterator[dict[str, Any]]:
         """The job's A2A events (StreamResponse JSON) from the start until it ends."""

@@ -18,7 +18,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import NotRequired, TypedDict
-from urllib.parse import urlsplit
 
 import yaml
 
@@ -82,6 +81,7 @@ class RoleValues(TypedDict):
     scaling: ScalingValues
     maxExecutionTime: NotRequired[float]
     egress: NotRequired[list[EgressRule]]
+    outsideAgent: NotRequired[str]
 
 
 class CrewValues(TypedDict):
@@ -133,24 +133,16 @@ def role_values(crew: str, key: str, role: RoleSpec) -> RoleValues:
         subject=subjects.task_subject(crew, key),
         deadLetterSubject=subjects.dead_letter_subject(subjects.TASKS_STREAM, consumer),
         a2aSubject=subjects.a2a_subject(f"{crew}.{key}"),
-        a2aPeers=[subjects.a2a_subject(role.nats)] if role.engine == "a2a" and role.nats else [],
+        a2aPeers=[],  # an outside agent's subject comes from the operator's a2aAgents, not the crew file
         scaling=ScalingValues(
             min=role.scaling.min, max=role.scaling.max, targetQueueDepth=role.scaling.target_queue_depth
         ),
     )
     if role.max_execution_time is not None:
         values["maxExecutionTime"] = role.max_execution_time
-    port = _url_port(role.url) if role.engine == "a2a" and role.url else None
-    if port is not None:
-        values["egress"] = [EgressRule(ports=[EgressPort(port=port, protocol="TCP")])]
+    if role.engine == "a2a" and role.agent:
+        values["outsideAgent"] = role.agent  # declared by the operator in the chart's a2aAgents
     return values
-
-
-def _url_port(url: str) -> int | None:
-    parts = urlsplit(url)
-    if parts.port is not None:
-        return parts.port
-    return {"https": 443, "http": 80}.get(parts.scheme)
 
 
 def crew_values(spec: CrewSpec) -> CrewValues:

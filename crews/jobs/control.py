@@ -10,8 +10,9 @@ from pydantic import BaseModel
 
 from bus import subjects
 from bus.jetstream.dispatch import publish_durable
-from crews.errors import JobError
+from crews.errors import JobError, JobNotFound
 from crews.jobs.events import publish_job_output, publish_job_status
+from crews.jobs.owners import Principal
 from crews.jobs.store import JobRecord, JobStatus, RedisJobStore, new_job_id
 
 tracer = trace.get_tracer("crews")
@@ -23,6 +24,7 @@ class JobSubmission(BaseModel):
     job: str
     crew: str
     inputs: dict[str, Any] = {}
+    owner: str = ""
 
 
 async def submit_job(
@@ -33,19 +35,24 @@ async def submit_job(
     *,
     idempotency_key: str | None = None,
     timeout_s: float = 3600.0,
+    owner: str = "",
 ) -> JobRecord:
-    """Create the job (or return the one this idempotency key already made) and publish it once."""
+    """Create ``owner``'s job (or return the one its idempotency key already made) and publish it once."""
     await store.get_crew(crew)  # CrewNotFound before anything is recorded
     job = new_job_id()
     if idempotency_key:
-        job = await store.claim_idempotency_key(idempotency_key, job)
+        job = await store.claim_idempotency_key(idempotency_key, job, owner)
     with tracer.start_as_current_span("submit job", kind=trace.SpanKind.PRODUCER) as span:
         span.set_attribute("crews.job", job)
         span.set_attribute("crews.crew", crew)
-        record = await store.create(job, crew, inputs, timeout_s)
+        record = await store.create(job, crew, inputs, timeout_s, owner=owner)
         if record.status != "submitted":
             return record  # a repeat of a job a coordinator already took: nothing to publish again
-        payload = JobSubmission(job=job, crew=record.crew, inputs=record.inputs).model_dump_json().encode()
+        payload = (
+            JobSubmission(job=job, crew=record.crew, inputs=record.inputs, owner=record.owner)
+            .model_dump_json()
+            .encode()
+        )
         await publish_durable(js, subjects.JOBS_SUBMIT, payload, f"job:{job}", subjects.JOBS_STREAM)
         await publish_job_status(js, job, "submitted")
     return record
@@ -83,6 +90,14 @@ async def _announce(
         await publish_job_output(js, job, output)
     await publish_job_status(js, job, status, reason)
     await store.forget_deadline(job)
+
+
+async def owned_job(store: RedisJobStore, job: str, principal: Principal) -> JobRecord:
+    """The job, if ``principal`` may see it; ``JobNotFound`` otherwise (another's job is not shown to exist)."""
+    record = await store.get(job)
+    if not principal.owns(record.owner):
+        raise JobNotFound(f"no job {job!r} of yours ({principal.name})")
+    return record
 
 
 async def cancel_job(js: JetStreamContext, store: RedisJobStore, job: str) -> JobRecord:

@@ -4,7 +4,11 @@ Keys (docs/architecture.md, "Redis keys") carry a hash tag per job so one job's 
 share a cluster slot: ``crews:{job:<id>}:state|results|memory|usage|approvals|turns``. Besides
 them: ``crews:crew:<name>`` (crew definitions), ``crews:jobs`` (sorted set of
 job ids by creation time, for listing), ``crews:jobs:deadlines`` (sorted set
-of running jobs by deadline, and of ended jobs until their end is announced) and ``crews:idem:<key>`` (idempotency keys).
+of running jobs by deadline, and of ended jobs until their end is announced),
+``crews:idem:<owner>:<key>`` (idempotency keys, one namespace per principal),
+``crews:crews:owners`` (crew name → the principal that registered it) and
+``crews:owner:<owner>:running`` (the principal's jobs that have not ended, for
+its limit on running jobs).
 """
 
 from __future__ import annotations
@@ -35,6 +39,25 @@ JOBS_INDEX = "crews:jobs"
 WORKERS = "crews:stack:workers"  # worker processes per "crew/role", written by the local autoscaler
 PROCESSES = "crews:stack:processes"  # the local stack's processes: name → StackProcess JSON (crews up)
 DEADLINES = "crews:jobs:deadlines"
+CREW_OWNERS = "crews:crews:owners"
+
+# Record who registered a crew; 0 when another principal did first (and the caller is no admin).
+_CLAIM_CREW = """
+local owner = redis.call('HGET', KEYS[1], ARGV[1])
+if owner and owner ~= ARGV[2] and ARGV[3] ~= '1' then return 0 end
+if not owner then redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) end
+return 1
+"""
+
+
+def running_key(owner: str) -> str:
+    """The set of ``owner``'s jobs that have not ended."""
+    return f"crews:owner:{owner}:running"
+
+
+def idempotency_key(owner: str, key: str) -> str:
+    return f"crews:idem:{owner}:{key}"
+
 
 # Move a job to a terminal status only if it is not terminal yet; returns 1 when it moved.
 _FINISH = """
@@ -50,7 +73,7 @@ return 1
 _CREATE = """
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 redis.call('HSET', KEYS[1], 'id', ARGV[1], 'crew', ARGV[2], 'status', 'submitted', 'inputs', ARGV[3],
-           'created_at', ARGV[4], 'timeout_s', ARGV[5])
+           'created_at', ARGV[4], 'timeout_s', ARGV[5], 'owner', ARGV[6])
 return 1
 """
 
@@ -113,6 +136,7 @@ class JobRecord(BaseModel):
     output: str = ""
     reason: str = ""
     traceparent: str = ""
+    owner: str = Field("", description="the principal that submitted the job")
     created_at: float = 0.0
     finished_at: float | None = None
 
@@ -139,6 +163,7 @@ class RedisJobStore:
         self._create = client.register_script(_CREATE)
         self._step_state = client.register_script(_STEP_STATE)
         self._attempt = client.register_script(_ATTEMPT)
+        self._claim_crew = client.register_script(_CLAIM_CREW)
 
     @classmethod
     def from_url(cls, url: str, *, job_ttl_s: int = 7 * 24 * 3600) -> RedisJobStore:
@@ -165,29 +190,58 @@ class RedisJobStore:
         return sorted(names)
 
     async def delete_crew(self, name: str) -> bool:
-        return bool(await self.redis.delete(crew_key(name)))
+        deleted = bool(await self.redis.delete(crew_key(name)))
+        await self.redis.hdel(CREW_OWNERS, name)
+        return deleted
+
+    async def claim_crew(self, name: str, owner: str, *, admin: bool = False) -> bool:
+        """Make ``owner`` the crew's owner unless another principal is (an admin may take any crew)."""
+        return bool(await self._claim_crew(keys=[CREW_OWNERS], args=[name, owner, "1" if admin else "0"]))
+
+    async def crew_owner(self, name: str) -> str | None:
+        """The principal that registered the crew (None: unknown, e.g. registered before owners existed)."""
+        owner: str | None = await self.redis.hget(CREW_OWNERS, name)
+        return owner
 
     # --- jobs ------------------------------------------------------------------------------
 
-    async def claim_idempotency_key(self, key: str, job: str) -> str:
-        """The job id for ``key``: ``job`` when the key is new, else the job it was first given to."""
-        name = f"crews:idem:{key}"
+    async def claim_idempotency_key(self, key: str, job: str, owner: str = "") -> str:
+        """The job id for ``owner``'s ``key``: ``job`` when the key is new, else the job it was first given to."""
+        name = idempotency_key(owner, key)
         if await self.redis.set(name, job, nx=True, ex=self.job_ttl_s):
             return job
         existing = await self.redis.get(name)
         return existing or job
 
-    async def create(self, job: str, crew: str, inputs: dict[str, Any], deadline_s: float) -> JobRecord:
-        """Record a submitted job, atomically; an existing job is returned unchanged."""
+    async def create(
+        self, job: str, crew: str, inputs: dict[str, Any], deadline_s: float, *, owner: str = ""
+    ) -> JobRecord:
+        """Record a submitted job of ``owner``, atomically; an existing job is returned unchanged."""
         keys, now = job_keys(job), time.time()
-        await self._create(keys=[keys.state], args=[job, crew, json.dumps(inputs), str(now), str(deadline_s)])
+        await self._create(
+            keys=[keys.state], args=[job, crew, json.dumps(inputs), str(now), str(deadline_s), owner]
+        )
         record = await self.get(job)
         async with self.redis.pipeline(transaction=False) as pipe:  # idempotent: safe after a crash
             pipe.zadd(JOBS_INDEX, {job: record.created_at}, nx=True)
             if not record.terminal:
                 pipe.zadd(DEADLINES, {job: record.created_at + deadline_s}, nx=True)
+                pipe.sadd(running_key(record.owner), job)
             await pipe.execute()
         return record
+
+    async def running_jobs(self, owner: str) -> int:
+        """How many of ``owner``'s jobs have not ended (ended ones are pruned on the way)."""
+        key = running_key(owner)
+        ids: set[str] = await self.redis.smembers(key)
+        alive = 0
+        for job in ids:
+            status = await self.redis.hget(job_keys(job).state, "status")
+            if status is None or status in TERMINAL:
+                await self.redis.srem(key, job)
+            else:
+                alive += 1
+        return alive
 
     async def start(self, job: str, plan: Plan, crew_spec: CrewSpec, traceparent: str) -> JobRecord:
         """Store the plan and mark the job running, unless it already has a plan or has ended."""
@@ -249,6 +303,9 @@ class RedisJobStore:
         now = time.time()
         moved = await self._finish(keys=[keys.state], args=[status, reason, output, str(now)])
         await self.redis.zadd(DEADLINES, {job: now}, xx=True)
+        owner = await self.redis.hget(keys.state, "owner")
+        if owner is not None:
+            await self.redis.srem(running_key(owner), job)
         if moved:
             for key in (keys.state, keys.results, keys.memory, keys.usage, keys.approvals, keys.turns):
                 await self.redis.expire(key, self.job_ttl_s)
@@ -335,6 +392,7 @@ def _record(raw: dict[str, str]) -> JobRecord:
         output=raw.get("output", ""),
         reason=raw.get("reason", ""),
         traceparent=raw.get("traceparent", ""),
+        owner=raw.get("owner", ""),
         created_at=float(raw.get("created_at", 0)),
         finished_at=float(raw["finished_at"]) if "finished_at" in raw else None,
     )

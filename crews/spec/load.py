@@ -12,22 +12,27 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from crews.spec.limits import SpecLimits, limit_problems
 from crews.spec.models import CrewSpec
 from crews.spec.positions import Positions, load_yaml, require_mapping
 from crews.spec.problems import CrewFileError, CrewSpecProblems, Problem, SpecIssue, problems_from_validation
 
 
-def crew_from_data(data: object, positions: Positions) -> CrewSpec:
-    """Validate a parsed crew file; every problem is reported at its place in the file(s)."""
+def crew_from_data(data: object, positions: Positions, limits: SpecLimits | None = None) -> CrewSpec:
+    """Validate a parsed crew file (within ``limits``); every problem is reported at its place in the file(s)."""
     hint = _crewai_hint(data)
     if hint is not None:
         raise CrewFileError(positions.locate([hint]))
     try:
-        return CrewSpec.model_validate(data)
+        spec = CrewSpec.model_validate(data)
     except CrewSpecProblems as exc:
         raise CrewFileError(positions.locate(exc.problems)) from None
     except ValidationError as exc:
         raise CrewFileError(positions.locate(problems_from_validation(exc, data, CrewSpec))) from None
+    over = limit_problems(spec, limits) if limits is not None else []
+    if over:
+        raise CrewFileError(positions.locate(over))
+    return spec
 
 
 def _crewai_hint(data: object) -> Problem | None:
@@ -43,11 +48,11 @@ def _crewai_hint(data: object) -> Problem | None:
     return None
 
 
-def load_crew_text(text: str, filename: str = "<crew>") -> CrewSpec:
-    """Read a crew file's text; raises :class:`CrewFileError` naming file, line, column and field."""
+def load_crew_text(text: str, filename: str = "<crew>", limits: SpecLimits | None = None) -> CrewSpec:
+    """Read a crew file's text (within ``limits``); raises :class:`CrewFileError` naming file, line and field."""
     located = load_yaml(text, filename)
     data = require_mapping(located, "crew file", "name, roles and tasks")
-    return crew_from_data(data, located.positions)
+    return crew_from_data(data, located.positions, limits)
 
 
 def load_crew(path: str | os.PathLike[str]) -> CrewSpec:

@@ -24,10 +24,11 @@ from pydantic import (
 
 from bus.contracts.evals import EvalPolicy, EvalSpec
 from crews.spec import rules as _spec_checks
-from crews.spec.problems import CrewFileError, CrewSpecProblems, SpecIssue
+from crews.spec.problems import FORBIDDEN_ROLE_FIELDS, CrewFileError, CrewSpecProblems, SpecIssue
 from crews.spec.rules import PLACEHOLDER, matches_type, placeholders
 
 __all__ = [
+    "FORBIDDEN_ROLE_FIELDS",
     "MANAGER_ROLE",
     "PLACEHOLDER",
     "Budgets",
@@ -101,6 +102,7 @@ def _pattern(regex: re.Pattern[str]) -> WithJsonSchema:
 
 
 CrewName = Annotated[str, _token_name("crew"), _pattern(_TOKEN)]
+AgentName = Annotated[str, _token_name("outside agent"), _pattern(_TOKEN)]
 RoleName = Annotated[str, _token_name("role"), _pattern(_TOKEN)]
 TaskName = Annotated[str, AfterValidator(_task_name), _pattern(_TASK)]
 InputName = Annotated[str, AfterValidator(_input_name), _pattern(_INPUT)]
@@ -180,12 +182,10 @@ class RoleSpec(_Model):
     backstory: str = ""
     llm: LLM | None = None
     engine: Engine = "native"
-    url: str | None = Field(None, description="engine a2a: the remote agent's HTTP A2A endpoint.")
-    nats: str | None = Field(
-        None, description="engine a2a: the remote agent's name on NATS (crews.a2a.<name>)."
-    )
-    headers_from: str | None = Field(
-        None, description="engine a2a: name of the setting holding the headers (e.g. an API key) to send."
+    agent: AgentName | None = Field(
+        None,
+        description="engine a2a: the name of an outside A2A agent the operator declared (CREWS_A2A_AGENTS); "
+        "its address and credentials are the operator's, never the crew file's.",
     )
     tools: list[Tool] = []
     allow_delegation: bool = False

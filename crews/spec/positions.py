@@ -2,6 +2,12 @@
 
 Keys are always read as text (``on:`` stays ``"on"``), duplicate keys are an
 error rather than a silent overwrite, and merge keys (``<<``) work as in YAML.
+
+A crew file is untrusted: aliases and merge keys repeat what they refer to, so
+a few hundred bytes can stand for billions of values ("billion laughs"). The
+walk stops at ``MAX_NODES`` values (aliases counted each time they are used),
+at ``MAX_DEPTH`` levels of nesting, and a mapping at ``MAX_NODES`` keys
+(merges included), each with an error that says so.
 """
 
 from __future__ import annotations
@@ -13,6 +19,11 @@ from typing import Any
 import yaml
 
 from crews.spec.problems import CrewFileError, DocPath, Problem, SpecIssue
+
+MAX_NODES = 20_000
+"""Most values one document may expand to (a crew file has a few hundred)."""
+MAX_DEPTH = 40
+"""Deepest nesting of mappings and lists."""
 
 
 @dataclass(frozen=True)
@@ -82,15 +93,37 @@ def _mark(file: str, mark: yaml.Mark | None) -> Mark:
     return Mark(file, mark.line + 1, mark.column + 1)
 
 
+class _Loader(yaml.SafeLoader):
+    """The safe loader, with merges (``<<``) that stop growing at ``MAX_NODES`` keys."""
+
+    def flatten_mapping(self, node: yaml.MappingNode) -> None:
+        super().flatten_mapping(node)  # calls this method again for each merged mapping, deepest first
+        if len(node.value) > MAX_NODES:
+            raise _TooLarge(node.start_mark, f"a mapping has over {MAX_NODES} keys (merged keys counted)")
+
+
+class _TooLarge(Exception):
+    def __init__(self, mark: yaml.Mark | None, what: str) -> None:
+        super().__init__(what)
+        self.mark, self.what = mark, what
+
+
 class _Walker:
     def __init__(self, loader: yaml.SafeLoader, file: str) -> None:
         self.loader = loader
         self.file = file
+        self.nodes = 0
         self.positions = Positions(Mark(file, 1, 1))
         self.open: set[int] = set()  # collections being walked, to refuse an alias inside itself
         self.written: dict[int, set[int]] = {}  # mapping node → its own (not merged) key nodes
 
     def walk(self, node: yaml.Node, path: DocPath) -> Any:
+        self.nodes += 1
+        if self.nodes > MAX_NODES:
+            raise _TooLarge(node.start_mark, f"the file expands to over {MAX_NODES} values (aliases repeat "
+                            "what they refer to)")  # fmt: skip
+        if len(path) > MAX_DEPTH:
+            raise _TooLarge(node.start_mark, f"the file nests deeper than {MAX_DEPTH} levels")
         mark = _mark(self.file, node.start_mark)
         self.positions.values[path] = mark
         if not isinstance(node, yaml.MappingNode | yaml.SequenceNode):
@@ -142,7 +175,7 @@ class _Walker:
 
 def load_yaml(text: str, file: str) -> Located:
     """Parse one YAML document; a syntax error becomes a located :class:`CrewFileError`."""
-    loader = yaml.SafeLoader(text)
+    loader = _Loader(text)
     try:
         node = loader.get_single_node()
         if node is None:
@@ -160,6 +193,14 @@ def load_yaml(text: str, file: str) -> Located:
         ) from None
     except yaml.YAMLError as exc:
         raise CrewFileError([SpecIssue(file, 1, 1, "", f"invalid YAML: {exc}")]) from None
+    except _TooLarge as exc:
+        mark = _mark(file, exc.mark)
+        raise CrewFileError(
+            [SpecIssue(file, mark.line, mark.column, "", f"{exc.what}: a crew file is refused past that")]
+        ) from None
+    except RecursionError:
+        message = f"the file nests too deeply to be read (a crew file needs fewer than {MAX_DEPTH} levels)"
+        raise CrewFileError([SpecIssue(file, 1, 1, "", message)]) from None
     finally:
         loader.dispose()
 

@@ -156,10 +156,27 @@ def _child(node: object, part: PathPart) -> tuple[bool, object]:
     return False, None
 
 
+FORBIDDEN_ROLE_FIELDS = ("url", "nats", "headers_from", "command")
+"""Role fields a crew file may not carry (an address, a command, a variable to read): the operator declares them."""
+
+
+def _forbidden(path: DocPath) -> str | None:
+    """The message for a role field that only the operator may set (None: not one of them)."""
+    if len(path) != 3 or path[0] != "roles" or path[2] not in FORBIDDEN_ROLE_FIELDS:
+        return None
+    return (
+        f"a crew file cannot set '{path[2]}': an outside agent's address and credentials are declared by "
+        "the operator (CREWS_A2A_AGENTS on the role workers, or the chart's a2aAgents), and the role "
+        "names it with `engine: a2a` and `agent: <name>`"
+    )
+
+
 def _message(error: ErrorDetails, path: DocPath, model: type[BaseModel]) -> str:
     kind, ctx, value = error["type"], error.get("ctx", {}), error["input"]
     if kind == "missing":
         return f"missing required field '{path[-1]}'"
+    if kind == "extra_forbidden" and (forbidden := _forbidden(path)) is not None:
+        return forbidden
     if kind == "extra_forbidden":
         allowed = _fields_at(model, path[:-1])
         return f"unknown field '{path[-1]}'" + suggest(str(path[-1]), allowed)

@@ -26,9 +26,6 @@ TYPE_WORDS = {
     "object": "a mapping",
     "array": "a list",
 }
-_A2A_FIELDS = ("url", "nats", "headers_from")
-_NATS_NAME = re.compile(r"[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*")
-_SETTING = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 def placeholders(text: str) -> list[str]:
@@ -95,27 +92,14 @@ def _manager(spec: CrewSpec) -> Iterator[Problem]:
 
 def _role(key: str, role: RoleSpec) -> Iterator[Problem]:
     here: DocPath = ("roles", key)
-    if role.engine != "a2a":
-        for name in _A2A_FIELDS:
-            if getattr(role, name) is not None:
-                yield Problem((*here, name), f"{name} is only used with engine: a2a", at_key=True)
-    elif role.url is None and role.nats is None:
+    if role.engine != "a2a" and role.agent is not None:
+        yield Problem((*here, "agent"), "agent is only used with engine: a2a", at_key=True)
+    elif role.engine == "a2a" and role.agent is None:
         message = (
-            "engine a2a needs the remote agent's address: set `url:` (HTTP) or `nats:` (its name on NATS)"
+            "engine a2a needs `agent: <name>`, the name of an outside agent the operator declared "
+            "(CREWS_A2A_AGENTS on the role workers)"
         )
         yield Problem((*here, "engine"), message)
-    elif role.url is not None and role.nats is not None:
-        yield Problem((*here, "nats"), "set either url or nats, not both", at_key=True)
-    if role.url is not None and not role.url.startswith(("http://", "https://")):
-        yield Problem((*here, "url"), "url must start with http:// or https://")
-    if role.nats is not None and not _NATS_NAME.fullmatch(role.nats):
-        message = f"'{role.nats}' is not an agent name on NATS: use letters, digits, '_' and '-', parts joined by '.'"
-        yield Problem((*here, "nats"), message)
-    if role.headers_from is not None and not _SETTING.fullmatch(role.headers_from):
-        message = (
-            f"'{role.headers_from}' is not a setting name: use letters, digits and '_' (e.g. REMOTE_HEADERS)"
-        )
-        yield Problem((*here, "headers_from"), message)
     if role.scaling.min > role.scaling.max:
         message = f"min ({role.scaling.min}) is more than max ({role.scaling.max})"
         yield Problem((*here, "scaling", "min"), message)

@@ -57,7 +57,5 @@ def build_step_work(
         max_tokens_budget=spec.budgets.max_tokens,
         max_cost_usd_budget=spec.budgets.max_cost_usd,
         keys=StepKeys.for_job(job),
-        remote=RemoteAgent(url=role.url, nats=role.nats, auth_header_env=role.headers_from)
-        if role.engine == "a2a"
-        else None,
+        remote=RemoteAgent(agent=role.agent) if role.engine == "a2a" and role.agent else None,
     )

@@ -1,15 +1,14 @@
 """The ``a2a`` engine: an outside A2A agent does the role's steps.
 
-A role with ``engine: a2a`` and ``url:`` (the agent's HTTP address, where its
-``/.well-known/agent-card.json`` is, or the card's own URL) or ``nats:`` (its
-name on the bus, ``crews.a2a.<name>``) sends each step to that agent with
-a2a-sdk's client:
+A role with ``engine: a2a`` names an outside agent (``agent: translator``)
+that the operator declared on the role workers (``roles.outside_agents``:
+its URL or its name on NATS, and where its credential is). Each step goes to
+that agent with a2a-sdk's client:
 
 1. one message: the step as text (``step_text``: the task, the expected output,
    the context outputs), message id ``<job>.<step>:<plan version>`` (stable
-   across redeliveries), context id the job; ``Authorization`` is the value of
-   the environment variable ``headers_from`` names (a bare key is sent as
-   ``Bearer <key>``);
+   across redeliveries), context id the job; ``Authorization`` is the
+   credential the declaration names;
 2. the agent's updates go into the job's events as the step's: a status with a
    message becomes a ``WORKING`` of the step, an artifact becomes an artifact of
    the step (``<job>.<step>.remote.<artifact id>``);
@@ -18,8 +17,11 @@ a2a-sdk's client:
    schema it must be JSON that matches. Usage the agent reports in its task
    metadata (``usage.input_tokens`` / ``output_tokens``) is added to the role's.
 
-The agent failing, rejecting, or asking for input fails the step; an agent
-that cannot be reached (connection, timeout, 5xx, no NATS responder) is
+Over HTTP the calls keep to the declared origin, and addresses inside the
+network are refused unless the declaration allows them
+(``roles.engines._guarded_http``). The agent failing, rejecting, asking for
+input, or answering 4xx fails the step (a retry cannot help); an agent that
+cannot be reached (connection, timeout, 5xx, 429, no NATS responder) is
 retried (``RetryableError``). When the job stops, the agent's task is
 cancelled too.
 """
@@ -29,7 +31,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
 import re
 from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
@@ -55,16 +56,19 @@ from a2a.types import (
 from a2a.utils.constants import TransportProtocol
 from a2a.utils.errors import A2AError
 from google.protobuf import json_format
+from google.protobuf.json_format import ParseError
 from nats.aio.client import Client as NATS
 
 from bus.a2a_nats.client import nats_agent_interface, nats_client_factory
-from bus.contracts.step import RemoteAgent, StepWork
+from bus.contracts.step import StepWork
 from bus.errors import A2ANatsError, RetryableError
 from bus.jetstream.events import publish_event
 from inference.results import Usage
+from roles.engines._guarded_http import AddressRefused, GuardedTransport, Origin
 from roles.engines.base import StepOutput, StepRun
 from roles.engines.native import OutputInvalid, OutputSchema
 from roles.errors import StepFailed
+from roles.outside_agents import OutsideAgent
 
 FAILED = {
     TaskState.TASK_STATE_FAILED: "failed",
@@ -78,55 +82,61 @@ _HTTP_STATUS = re.compile(r"HTTP Error (\d{3})")
 
 
 class A2AEngine:
-    """Runs a step on the outside agent the role names."""
+    """Runs a step on the outside agent the role names, as the operator declared it."""
 
     async def run(self, step: StepRun) -> StepOutput:
-        work = step.work
-        remote = work.remote
-        if remote is None or not (remote.url or remote.nats):
-            raise StepFailed(f"role {work.role!r} has engine a2a but no url: or nats: to send its steps to")
-        where = remote.url or f"crews.a2a.{remote.nats}"
-        authorization = authorization_from(remote)
+        agent = declared_agent(step)
+        authorization = agent.authorization()
         try:
-            async with _client(remote, step.nc, authorization) as client:
-                return await _Exchange(step, client, authorization, where).run()
+            async with _client(agent, step.nc, authorization) as client:
+                return await _Exchange(step, client, authorization, agent.where).run()
         except (httpx.TransportError, A2AClientTimeoutError, A2ANatsError) as exc:
-            raise RetryableError(f"the A2A agent at {where} cannot be reached: {exc}", RETRY_AFTER_S) from exc
+            raise RetryableError(
+                f"the A2A agent {agent.where} cannot be reached: {exc}", RETRY_AFTER_S
+            ) from exc
         except A2AError as exc:
-            raise _refused(where, exc) from exc
+            raise _refused(agent.where, exc) from exc
+        except (ValueError, ParseError) as exc:  # a card or an answer that is not A2A: it will not improve
+            raise StepFailed(f"the A2A agent {agent.where} answered with something unusable: {exc}") from exc
 
 
-def authorization_from(remote: RemoteAgent) -> str | None:
-    """The ``Authorization`` value from the environment variable ``headers_from`` names (None: send none)."""
-    if not remote.auth_header_env:
-        return None
-    value = os.environ.get(remote.auth_header_env, "").strip()
-    if not value:
+def declared_agent(step: StepRun) -> OutsideAgent:
+    """The operator's declaration of the agent the step's role names; ``StepFailed`` when there is none."""
+    work = step.work
+    if work.remote is None:
+        raise StepFailed(f"role {work.role!r} has engine a2a but names no outside agent (`agent: <name>`)")
+    agent = step.agents.get(work.remote.agent)
+    if agent is None:
+        known = ", ".join(sorted(step.agents)) or "none"
         raise StepFailed(
-            f"the environment variable {remote.auth_header_env} (the role's headers_from) is not set: "
-            "set it to the agent's key in the role worker's environment"
+            f"role {work.role!r} names the outside agent {work.remote.agent!r}, which the operator has not "
+            f"declared on this role worker (declared: {known}): declare it in CREWS_A2A_AGENTS"
         )
-    return value if " " in value else f"Bearer {value}"
+    return agent
 
 
 @contextlib.asynccontextmanager
-async def _client(remote: RemoteAgent, nc: NATS | None, authorization: str | None) -> AsyncIterator[Client]:
-    if remote.nats:
+async def _client(agent: OutsideAgent, nc: NATS | None, authorization: str | None) -> AsyncIterator[Client]:
+    if agent.nats is not None:
         if nc is None:
             raise StepFailed("this engine needs the worker's NATS connection to call an agent on NATS")
-        card = AgentCard(name=remote.nats, capabilities=AgentCapabilities(streaming=True))
-        card.supported_interfaces.append(nats_agent_interface(remote.nats))
+        card = AgentCard(name=agent.nats, capabilities=AgentCapabilities(streaming=True))
+        card.supported_interfaces.append(nats_agent_interface(agent.nats))
         yield nats_client_factory(nc, ClientConfig(streaming=True)).create(card)
         return
-    assert remote.url is not None
+    assert agent.url is not None
+    origin = Origin.of(agent.url)
     headers = {"Authorization": authorization} if authorization else {}
     timeout = httpx.Timeout(30.0, read=None)  # a step may stream for long; max_execution_time bounds it
-    async with httpx.AsyncClient(headers=headers, timeout=timeout) as http:
-        base, card_path = remote.url.rstrip("/"), None
+    transport = GuardedTransport(origin, allow_private=agent.allow_private, agent=agent.name)
+    async with httpx.AsyncClient(headers=headers, timeout=timeout, transport=transport) as http:
+        base, card_path = agent.url.rstrip("/"), None
         if base.endswith(".json"):  # the card's own URL
             base, _, name = base.rpartition("/")
             card_path = name
-        card = await A2ACardResolver(http, base).get_agent_card(relative_card_path=card_path)
+        card = keep_to_origin(
+            await A2ACardResolver(http, base).get_agent_card(relative_card_path=card_path), origin, agent
+        )
         bindings = [TransportProtocol.JSONRPC.value, TransportProtocol.HTTP_JSON.value]
         config = ClientConfig(httpx_client=http, streaming=True, supported_protocol_bindings=bindings)
         client = ClientFactory(config).create(card)
@@ -136,14 +146,28 @@ async def _client(remote: RemoteAgent, nc: NATS | None, authorization: str | Non
             await client.close()
 
 
+def keep_to_origin(card: AgentCard, origin: Origin, agent: OutsideAgent) -> AgentCard:
+    """The card with only the interfaces on the declared origin: a card cannot redirect the calls."""
+    kept = [i for i in card.supported_interfaces if Origin.of(i.url) == origin]
+    if not kept:
+        named = ", ".join(sorted({str(Origin.of(i.url)) for i in card.supported_interfaces})) or "nothing"
+        raise AddressRefused(
+            f"the card of outside agent {agent.where} sends calls to {named}, not to its declared origin "
+            f"{origin}: the operator must declare the agent at the address its card uses"
+        )
+    del card.supported_interfaces[:]
+    card.supported_interfaces.extend(kept)
+    return card
+
+
 def _refused(where: str, exc: A2AError) -> Exception:
-    """An error answer: retry what may pass (5xx, 429), fail the step on the rest."""
+    """An error answer: retry what may pass (5xx, 429, unreachable), fail the step on the rest (4xx)."""
     found = _HTTP_STATUS.search(str(exc))
     status = getattr(exc, "status_code", None) or (int(found.group(1)) if found else 0)
-    if status >= 500 or status == 429:
-        return RetryableError(f"the A2A agent at {where} is unavailable: {exc}", RETRY_AFTER_S)
-    hint = " (check the key in the role's headers_from variable)" if status in (401, 403) else ""
-    return StepFailed(f"the A2A agent at {where} refused the step: {exc}{hint}")
+    if status >= 500 or status == 429 or (not status and isinstance(exc.__cause__, httpx.TransportError)):
+        return RetryableError(f"the A2A agent {where} is unavailable: {exc}", RETRY_AFTER_S)
+    hint = " (check the credential its declaration names)" if status in (401, 403) else ""
+    return StepFailed(f"the A2A agent {where} refused the step: {exc}{hint}")
 
 
 def step_text(work: StepWork) -> str:
@@ -206,7 +230,7 @@ class _Exchange:
             raise
         if self.state != TaskState.TASK_STATE_COMPLETED and self.task_id:
             raise RetryableError(
-                f"the A2A agent at {self.where} stopped streaming task {self.task_id} before it ended "
+                f"the A2A agent {self.where} stopped streaming task {self.task_id} before it ended "
                 f"({TaskState.Name(self.state)})",
                 RETRY_AFTER_S,
             )
@@ -238,7 +262,7 @@ class _Exchange:
             self.said = said
         if state in FAILED:
             reason = f": {said}" if said else ""
-            raise StepFailed(f"the A2A agent at {self.where} {FAILED[state]} (task {self.task_id}){reason}")
+            raise StepFailed(f"the A2A agent {self.where} {FAILED[state]} (task {self.task_id}){reason}")
 
     def _artifact(self, update: TaskArtifactUpdateEvent) -> None:
         known = self.artifacts.get(update.artifact.artifact_id)
@@ -259,7 +283,7 @@ class _Exchange:
     def _output(self) -> StepOutput:
         last = list(self.artifacts.values())[-1] if self.artifacts else None
         if last is None and not self.said:
-            raise StepFailed(f"the A2A agent at {self.where} completed without an artifact or a message")
+            raise StepFailed(f"the A2A agent {self.where} completed without an artifact or a message")
         data = _data(last.parts) if last is not None else None
         text = _text(last.parts) if last is not None else self.said
         if self.work.output_schema is None:
@@ -270,7 +294,7 @@ class _Exchange:
             )
         except OutputInvalid as exc:
             raise StepFailed(
-                f"the answer of the A2A agent at {self.where} does not match the output_schema: {exc}"
+                f"the answer of the A2A agent {self.where} does not match the output_schema: {exc}"
             ) from exc
         return StepOutput(output=parsed_text, data=parsed, usage=self.usage)
 

@@ -7,7 +7,7 @@ framework its role needs (none, for a native role).
 from __future__ import annotations
 
 import importlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -16,6 +16,7 @@ from bus.contracts.step import StepWork
 from inference.budget import TokenBudget
 from inference.results import Usage
 from roles.errors import StepFailed
+from roles.outside_agents import OutsideAgent
 from roles.step.checkpoint import StepCheckpoint
 from roles.step.memory import SharedMemory
 from roles.tools.registry import ToolBox
@@ -38,10 +39,14 @@ class StepRun:
     check_cancelled: Callable[[], Awaitable[None]]
     """Raises ``StepCancelled`` when the job is no longer running; engines call it between LLM calls."""
     memory_prompt_max_chars: int = 8_000
+    max_tool_calls_per_turn: int = 8
+    """Tool calls of one LLM answer that run; the rest are answered with an error."""
     nc: NATS | None = None
     """The worker's NATS connection: engines that talk on the bus (``a2a``) use it; None outside a worker."""
     checkpoint: StepCheckpoint | None = None
     """The step's recorded turns (``roles.step.checkpoint``): a tool loop resumes from them; None: none kept."""
+    agents: Mapping[str, OutsideAgent] = field(default_factory=dict)
+    """The outside A2A agents the operator declared (``roles.outside_agents``), by name."""
 
 
 @dataclass(frozen=True)

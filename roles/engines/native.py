@@ -152,8 +152,14 @@ class _Loop:
 
     async def _run_tools(self, result: ChatResult) -> None:
         self.messages.append(result.to_message())
+        most = self.step.max_tool_calls_per_turn
         for index, call in enumerate(result.tool_calls, start=1):
-            output = await self.checkpoint.tool_result(self.calls, index, partial(self._tool, call, index))
+            if index > most:
+                output = f"Error: not run: at most {most} tool calls run per answer; ask for this one again"
+            else:
+                output = await self.checkpoint.tool_result(
+                    self.calls, index, partial(self._tool, call, index)
+                )
             self.messages.append({"role": "tool", "tool_call_id": call.id, "content": output})
 
     async def _tool(self, call: ToolCall, index: int) -> str:

@@ -4,10 +4,13 @@
 for a step: after each call it adds ``<role>:input_tokens``,
 ``<role>:output_tokens``, ``<role>:cost_usd`` (the call's priced usage,
 ``inference.pricing``) and ``<role>:calls`` (one transaction), and before
-each call it refuses (``BudgetExceeded``) once the job as a whole has used
-``limit`` tokens (``StepWork.max_tokens_budget``, the crew's
-``budgets.max_tokens``) or spent ``cost_limit`` USD
-(``StepWork.max_cost_usd_budget``, the crew's ``budgets.max_cost_usd``).
+each call it refuses (``BudgetExceeded``) once the job as a whole has used or
+reserved ``limit`` tokens (``StepWork.max_tokens_budget``: the crew's
+``budgets.max_tokens``, else the operator's default) or spent ``cost_limit``
+USD (``StepWork.max_cost_usd_budget``, the crew's ``budgets.max_cost_usd``). The check and the
+reservation are one script, and calls in flight hold their reservation in
+``<usage key>:reserved`` (same hash tag, same slot), so workers calling at
+once cannot overshoot the budget by more than one call.
 """
 
 from __future__ import annotations
@@ -22,8 +25,27 @@ if TYPE_CHECKING:
     import redis.asyncio as aioredis
 
 
+# Refuse when used + reserved reach the limit; else reserve. Returns {admitted, used, reserved}.
+_RESERVE = """
+local used = 0
+local raw = redis.call('HGETALL', KEYS[1])
+for i = 1, #raw, 2 do
+  local field = raw[i]
+  if string.sub(field, -13) == ':input_tokens' or string.sub(field, -14) == ':output_tokens' then
+    used = used + tonumber(raw[i + 1])
+  end
+end
+local reserved = tonumber(redis.call('GET', KEYS[2]) or '0')
+if used + reserved >= tonumber(ARGV[1]) then return {0, used, reserved} end
+redis.call('INCRBY', KEYS[2], ARGV[2])
+redis.call('EXPIRE', KEYS[2], ARGV[3])
+return {1, used, reserved}
+"""
+RESERVATION_TTL_S = 24 * 3600
+
+
 class RedisUsage:
-    """Records usage in ``key`` and enforces the job's budgets (None: only record)."""
+    """Records usage in ``key`` and enforces the job's token budget (None: only record)."""
 
     def __init__(
         self,
@@ -35,37 +57,51 @@ class RedisUsage:
     ) -> None:
         self._redis = client
         self.key = key
+        self.reserved_key = f"{key}:reserved"
         self.limit = limit
         self.cost_limit = cost_limit
+        self._reserve = client.register_script(_RESERVE)
 
-    async def check(self, job_id: str, role: str) -> None:
-        if self.limit is None and self.cost_limit is None:
+    async def check(self, job_id: str, role: str, *, reserve: int = 0) -> None:
+        if self.cost_limit is not None:
+            _, cost = await self.used()
+            if cost >= self.cost_limit:
+                raise BudgetExceeded(
+                    f"job {job_id} has spent ${cost:.6f} of its ${self.cost_limit:g}, so role {role} may not "
+                    "call the LLM again: raise the crew's budgets.max_cost_usd or make its tasks shorter",
+                    job_id=job_id,
+                    used=cost,
+                    limit=self.cost_limit,
+                )
+        if self.limit is None:
             return
-        tokens, cost = await self.used()
-        if self.limit is not None and tokens >= self.limit:
+        admitted, used, reserved = await self._reserve(
+            keys=[self.key, self.reserved_key],
+            args=[self.limit, reserve if reserve > 0 else 0, RESERVATION_TTL_S],
+        )
+        if not admitted:
+            held = f" (and calls running now hold {reserved} more)" if int(reserved) else ""
             raise BudgetExceeded(
-                f"job {job_id} has used {tokens} of its {self.limit} tokens, so role {role} may not call the "
-                "LLM again: raise the crew's budgets.max_tokens or make its tasks shorter",
+                f"job {job_id} has used {used} of its {self.limit} tokens{held}, so role {role} may not call "
+                "the LLM again: raise the crew's budgets.max_tokens or make its tasks shorter",
                 job_id=job_id,
-                used=tokens,
+                used=int(used),
                 limit=self.limit,
             )
-        if self.cost_limit is not None and cost >= self.cost_limit:
-            raise BudgetExceeded(
-                f"job {job_id} has spent ${cost:.6f} of its ${self.cost_limit:g}, so role {role} may not call "
-                "the LLM again: raise the crew's budgets.max_cost_usd or make its tasks shorter",
-                job_id=job_id,
-                used=cost,
-                limit=self.cost_limit,
-            )
 
-    async def record(self, job_id: str, role: str, usage: Usage) -> None:
+    async def record(self, job_id: str, role: str, usage: Usage, *, reserved: int = 0) -> None:
         async with self._redis.pipeline(transaction=True) as pipe:
             for field, amount in usage_increments(role, usage.input_tokens, usage.output_tokens).items():
                 pipe.hincrby(self.key, field, amount)
             if usage.cost_usd:
                 pipe.hincrbyfloat(self.key, cost_field(role), usage.cost_usd)
+            if reserved and self.limit is not None:
+                pipe.decrby(self.reserved_key, reserved)
             await pipe.execute()
+
+    async def release(self, job_id: str, role: str, reserved: int) -> None:
+        if reserved and self.limit is not None:
+            await self._redis.decrby(self.reserved_key, reserved)
 
     async def used(self) -> tuple[int, float]:
         """Input plus output tokens, and USD, of every role of the job so far."""

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 import yaml
+from helm_python.errors import HelmRenderError
 from typer.testing import CliRunner
 
 from bus import subjects
@@ -25,13 +27,13 @@ roles:
     role: Helper
     goal: Help.
     engine: a2a
-    url: https://agents.example.com:8443/a2a
+    agent: helper
     max_execution_time: 45.5
   Peer:
     role: Peer
     goal: Ask a peer.
     engine: a2a
-    nats: other.agent
+    agent: peer
   worker:
     role: Worker
     goal: Work.
@@ -41,6 +43,15 @@ tasks:
     description: Do it.
     expected_output: Done.
 """
+
+AGENTS = {
+    "helper": {
+        "url": "https://agents.example.com:8443/a2a",
+        "authorizationSecret": {"name": "helper-key", "key": "token"},
+    },
+    "peer": {"nats": "other.agent"},
+}
+"""The operator's declarations of the outside agents MIXED names."""
 
 
 def test_role_values_come_from_bus_subjects() -> None:
@@ -57,13 +68,13 @@ def test_role_values_come_from_bus_subjects() -> None:
         assert role["a2aSubject"] == subjects.a2a_subject(f"Odd_Crew.{key}")
     assert roles["worker"]["scaling"] == {"min": 2, "max": 9, "targetQueueDepth": 3}
     assert roles["Remote_Helper"]["maxExecutionTime"] == 45.5
-    assert roles["Remote_Helper"]["egress"] == [{"ports": [{"port": 8443, "protocol": "TCP"}]}]
-    assert roles["Peer"]["a2aPeers"] == [subjects.a2a_subject("other.agent")]
-    assert "egress" not in roles["Peer"] and "maxExecutionTime" not in roles["worker"]
+    assert (roles["Remote_Helper"]["outsideAgent"], roles["Peer"]["outsideAgent"]) == ("helper", "peer")
+    assert all(role["a2aPeers"] == [] and "egress" not in role for role in roles.values())
+    assert "maxExecutionTime" not in roles["worker"]
 
 
 def test_odd_names_render_valid_objects() -> None:
-    objects = render(dict(chart_values([load_crew_text(MIXED, "mixed.yaml")])))
+    objects = render({**chart_values([load_crew_text(MIXED, "mixed.yaml")]), "a2aAgents": AGENTS})
     for obj in objects:
         validate(obj)
     names = [d["metadata"]["name"] for d in of_kind(objects, "Deployment")]
@@ -73,7 +84,42 @@ def test_odd_names_render_valid_objects() -> None:
         for p in of_kind(objects, "NetworkPolicy")
         if p["metadata"].get("annotations", {}).get("crews.dev/role") == "Remote_Helper"
     ]
-    assert egress["spec"]["egress"] == [{"ports": [{"port": 8443, "protocol": "TCP"}]}]
+    metadata_and_private = [
+        "169.254.0.0/16",
+        "10.0.0.0/8",
+        "172.16.0.0/12",
+        "192.168.0.0/16",
+        "100.64.0.0/10",
+    ]
+    assert egress["spec"]["egress"] == [
+        {
+            "to": [{"ipBlock": {"cidr": "0.0.0.0/0", "except": [*metadata_and_private, "127.0.0.0/8"]}}],
+            "ports": [{"port": 8443, "protocol": "TCP"}],
+        }
+    ]
+    [helper] = [
+        d
+        for d in of_kind(objects, "Deployment")
+        if d["metadata"].get("annotations", {}).get("crews.dev/role") == "Remote_Helper"
+    ]
+    env = {e["name"]: e for e in helper["spec"]["template"]["spec"]["containers"][0]["env"]}
+    declared = json.loads(env["CREWS_A2A_AGENTS"]["value"])
+    assert declared == [
+        {
+            "name": "helper",
+            "url": "https://agents.example.com:8443/a2a",
+            "allow_private": False,
+            "authorization_env": "CREWS_A2A_CREDENTIAL_HELPER",
+        }
+    ]
+    assert env["CREWS_A2A_CREDENTIAL_HELPER"]["valueFrom"] == {
+        "secretKeyRef": {"name": "helper-key", "key": "token"}
+    }
+
+
+def test_a_role_naming_an_undeclared_agent_does_not_render() -> None:
+    with pytest.raises(HelmRenderError, match="a2aAgents does not declare"):
+        render(dict(chart_values([load_crew_text(MIXED, "mixed.yaml")])))
 
 
 def test_names_that_would_collide_in_kubernetes_stay_apart() -> None:

@@ -40,6 +40,11 @@ def edit(old: str, new: str, text: str = BASE) -> str:
 
 WRITER_GOAL = "    goal: Write well\n"
 WRITE_AGENT = "    agent: writer\n"
+FORBIDDEN = (
+    "a crew file cannot set '{field}': an outside agent's address and credentials are declared by the "
+    "operator (CREWS_A2A_AGENTS on the role workers, or the chart's a2aAgents), and the role names it "
+    "with `engine: a2a` and `agent: <name>`"
+)
 NATS_NAMES = "use only letters, digits, '_' and '-' (it becomes part of NATS subjects)"
 
 # name: (file text, [(line, column, field, message), ...])
@@ -104,8 +109,8 @@ CASES: dict[str, tuple[str, list[tuple[int, int, str, str]]]] = {
                 11,
                 5,
                 "roles.writer.colour",
-                "unknown field 'colour' (expected one of: role, goal, backstory, llm, engine, url, nats, "
-                "headers_from, tools, allow_delegation, max_iter, max_execution_time, scaling)",
+                "unknown field 'colour' (expected one of: role, goal, backstory, llm, engine, agent, tools, "
+                "allow_delegation, max_iter, max_execution_time, scaling)",
             )
         ],
     ),
@@ -203,20 +208,29 @@ CASES: dict[str, tuple[str, list[tuple[int, int, str, str]]]] = {
         edit(WRITER_GOAL, WRITER_GOAL + "    engine: crewia\n"),
         [(11, 13, "roles.writer.engine", "'crewia' is not one of native, crewai, adk, a2a; did you mean 'crewai'?")],
     ),
-    "a2a role without an address": (
+    "a2a role without an agent": (
         edit(WRITER_GOAL, WRITER_GOAL + "    engine: a2a\n"),
         [
             (
                 11,
                 13,
                 "roles.writer.engine",
-                "engine a2a needs the remote agent's address: set `url:` (HTTP) or `nats:` (its name on NATS)",
+                "engine a2a needs `agent: <name>`, the name of an outside agent the operator declared "
+                "(CREWS_A2A_AGENTS on the role workers)",
             )
         ],
     ),
-    "url on a native role": (
-        edit(WRITER_GOAL, WRITER_GOAL + "    url: http://agent.example\n"),
-        [(11, 5, "roles.writer.url", "url is only used with engine: a2a")],
+    "agent on a native role": (
+        edit(WRITER_GOAL, WRITER_GOAL + "    agent: translator\n"),
+        [(11, 5, "roles.writer.agent", "agent is only used with engine: a2a")],
+    ),
+    "url in a crew file": (
+        edit(WRITER_GOAL, WRITER_GOAL + "    engine: a2a\n    url: http://169.254.169.254/latest\n"),
+        [(12, 5, "roles.writer.url", FORBIDDEN.format(field="url"))],
+    ),
+    "headers_from in a crew file": (
+        edit(WRITER_GOAL, WRITER_GOAL + "    engine: a2a\n    agent: x\n    headers_from: CREWS_REDIS_URL\n"),
+        [(13, 5, "roles.writer.headers_from", FORBIDDEN.format(field="headers_from"))],
     ),
     "max_iter as text": (
         edit(WRITER_GOAL, WRITER_GOAL + "    max_iter: ten\n"),

@@ -1,12 +1,14 @@
 """A crew uses an outside A2A agent (a small a2a-sdk agent this test serves) as one of its roles.
 
 The coordinator and both role workers are real ``crews`` processes; the agent
-is reached over HTTP (its agent card, JSON-RPC) or over NATS (the binding), with
-the key the role's ``headers_from`` variable holds.
+is reached over HTTP (its agent card, JSON-RPC) or over NATS (the binding). The
+crew file only names it (``agent: shouter``); the operator declares where it is
+and which variable holds its key (``CREWS_A2A_AGENTS`` on the role workers).
 """
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator
 
@@ -36,8 +38,7 @@ roles:
     role: Outside writer
     goal: Write about {topic}
     engine: a2a
-    ADDRESS
-    headers_from: SHOUTER_KEY
+    agent: shouter
 tasks:
   research: {description: "Research {topic}.", expected_output: Three facts., agent: researcher}
   write: {description: "Write about {topic}.", expected_output: One loud line., agent: shouter}
@@ -56,8 +57,15 @@ def stack_env() -> dict[str, str]:
     return {"SHOUTER_KEY": OUTSIDE_KEY}
 
 
-async def run_crew(stack: Stack, nc: NATS, store: RedisJobStore, address: str) -> str:
-    spec = load_crew_text(CREW.replace("ADDRESS", address), "outsourced.yaml")
+def declare(stack: Stack, **where: object) -> None:
+    """The operator's declaration of the shouter on the role workers: where it is, which variable holds its key."""
+    agent = {"name": "shouter", "authorization_env": "SHOUTER_KEY", **where}
+    stack.extra_env["CREWS_A2A_AGENTS"] = json.dumps([agent])
+
+
+async def run_crew(stack: Stack, nc: NATS, store: RedisJobStore, **where: object) -> str:
+    declare(stack, **where)
+    spec = load_crew_text(CREW, "outsourced.yaml")
     await store.save_crew(spec)
     stack.coordinator()
     stack.worker("outsourced", "researcher")
@@ -91,7 +99,7 @@ async def check_job(nc: NATS, store: RedisJobStore, job: str, shouter: Shouter) 
 async def test_a_crew_uses_an_outside_agent_over_http(stack: Stack, nc: NATS, store: RedisJobStore) -> None:
     shouter = Shouter()
     async with serve_over_http(shouter) as url:
-        job = await run_crew(stack, nc, store, f"url: {url}")
+        job = await run_crew(stack, nc, store, url=url, allow_private=True)  # the test serves on loopback
         await check_job(nc, store, job, shouter)
 
 
@@ -100,14 +108,14 @@ async def test_a_crew_uses_an_outside_agent_over_nats(
 ) -> None:
     shouter = Shouter()
     async with serve_over_nats(nc, "outside.shouter", nats_server.url, shouter):
-        job = await run_crew(stack, nc, store, "nats: outside.shouter")
+        job = await run_crew(stack, nc, store, nats="outside.shouter")
         await check_job(nc, store, job, shouter)
 
 
 async def test_a_role_is_an_a2a_agent_on_nats(
     stack: Stack, nc: NATS, store: RedisJobStore, nats_server: ManagedServer, llm: ScriptedServer
 ) -> None:
-    spec = load_crew_text(CREW.replace("ADDRESS", "nats: outside.shouter"), "outsourced.yaml")
+    spec = load_crew_text(CREW, "outsourced.yaml")
     await store.save_crew(spec)
     stack.worker("outsourced", "researcher")  # from its ready line; the agent loads on the first call
     card = role_card("outsourced", "researcher", None, nats_server.url)

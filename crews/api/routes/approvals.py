@@ -7,9 +7,10 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from crews.api.deps import Deps
+from crews.api.deps import Decider, Deps, Reader
 from crews.api.models import ErrorBody
 from crews.jobs.approvals import Approval, decide, list_approvals
+from crews.jobs.control import owned_job
 
 router = APIRouter(tags=["jobs"])
 
@@ -28,8 +29,9 @@ class Decision(BaseModel):
 
 
 @router.get("/jobs/{job}/approvals", responses={404: _404})
-async def get_approvals(job: str, deps: Deps) -> ApprovalList:
-    """Tool calls of the job that need (or had) a person's approval; pending ones pause their step."""
+async def get_approvals(job: str, deps: Deps, caller: Reader) -> ApprovalList:
+    """Tool calls of your job that need (or had) a person's approval; pending ones pause their step."""
+    await owned_job(deps.store, job, caller)
     return ApprovalList(approvals=await list_approvals(deps.store, job))
 
 
@@ -37,6 +39,7 @@ async def get_approvals(job: str, deps: Deps) -> ApprovalList:
     "/jobs/{job}/approvals/{approval}",
     responses={404: _404, 409: {"model": ErrorBody, "description": "Already decided, or the job has ended."}},
 )
-async def post_decision(job: str, approval: str, decision: Decision, deps: Deps) -> Approval:
-    """Approve or deny one waiting tool call; its step resumes at once."""
+async def post_decision(job: str, approval: str, decision: Decision, deps: Deps, caller: Decider) -> Approval:
+    """Approve or deny one waiting tool call of your job; its step resumes at once."""
+    await owned_job(deps.store, job, caller)
     return await decide(deps.js, deps.store, job, approval, decision.approve, decision.comment)

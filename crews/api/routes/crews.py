@@ -2,28 +2,22 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import PlainTextResponse
 
-from crews.api.deps import Deps
-from crews.api.errors import UnsupportedMediaType
+from crews.api.deps import CrewWriter, Deps
+from crews.api.errors import Forbidden
 from crews.api.models import CrewList, CrewSummary, ErrorBody
+from crews.api.parsing import YAML_TYPES, parse_crew_off_loop
 from crews.errors import CrewNotFound
 from crews.spec.dump import dump_crew
-from crews.spec.load import crew_json_schema, load_crew_text
+from crews.spec.load import crew_json_schema
 from crews.spec.models import CrewSpec
-from crews.spec.problems import CrewFileError, SpecIssue
 
 router = APIRouter(tags=["crews"])
 
-BODY_NAME = "<body>"
-"""The file name crew-file errors give for a crew sent in a request body."""
-
-YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml")
-JSON_TYPES = ("application/json",)
 
 _EXAMPLE = """\
 name: research
@@ -49,29 +43,9 @@ _CREW_BODY: dict[str, Any] = {
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorBody, "description": "No or unknown API key."},
+    403: {"model": ErrorBody, "description": "The key lacks the scope, or the crew is another's."},
     404: {"model": ErrorBody, "description": "No crew by that name."},
 }
-
-
-def parse_crew(body: bytes, content_type: str) -> CrewSpec:
-    """The crew in a request body; a bad file raises ``CrewFileError`` naming line, column and field."""
-    media = content_type.split(";", 1)[0].strip().lower()
-    if media not in YAML_TYPES + JSON_TYPES:
-        raise UnsupportedMediaType(
-            f"send the crew file as YAML (Content-Type: application/yaml) or JSON (application/json), "
-            f"not {media or 'a body without Content-Type'}"
-        )
-    try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError:
-        raise CrewFileError([SpecIssue(BODY_NAME, 1, 1, "", "the body is not UTF-8 text")]) from None
-    if media in JSON_TYPES:
-        try:
-            json.loads(text)
-        except json.JSONDecodeError as exc:
-            issue = SpecIssue(BODY_NAME, exc.lineno, exc.colno, "", f"not valid JSON: {exc.msg}")
-            raise CrewFileError([issue]) from None
-    return load_crew_text(text, BODY_NAME)  # JSON is YAML, so its errors get lines too
 
 
 @router.post(
@@ -86,10 +60,18 @@ def parse_crew(body: bytes, content_type: str) -> CrewSpec:
         401: _ERRORS[401],
     },
 )
-async def register_crew(request: Request, response: Response, deps: Deps) -> CrewSummary:
-    """Register a crew (201), or replace the crew of the same name (200): its next jobs use the new file."""
-    spec = parse_crew(await request.body(), request.headers.get("content-type", ""))
+async def register_crew(request: Request, response: Response, deps: Deps, caller: CrewWriter) -> CrewSummary:
+    """Register a crew (201), or replace your crew of the same name (200): its next jobs use the new file.
+
+    A crew belongs to the principal that registered it: another may not replace it (403) unless admin.
+    """
+    spec = await parse_crew_off_loop(await request.body(), request.headers.get("content-type", ""), deps)
     existed = await _exists(deps, spec.name)
+    if not await deps.store.claim_crew(spec.name, caller.name, admin=caller.admin):
+        raise Forbidden(
+            f"the crew {spec.name!r} was registered by another principal: choose another name "
+            "(or ask an admin to replace it)"
+        )
     await deps.store.save_crew(spec)
     response.status_code = 200 if existed else 201
     response.headers["Location"] = f"/crews/{spec.name}"
@@ -135,8 +117,13 @@ async def get_crew(name: str, request: Request, deps: Deps) -> CrewSpec | Respon
 
 
 @router.delete("/crews/{name}", status_code=204, responses=_ERRORS)
-async def delete_crew(name: str, deps: Deps) -> Response:
-    """Forget the crew; its running jobs keep their own copy of it and run to the end."""
+async def delete_crew(name: str, deps: Deps, caller: CrewWriter) -> Response:
+    """Forget your crew; its running jobs keep their own copy of it and run to the end."""
     await deps.store.get_crew(name)  # CrewNotFound → 404
+    owner = await deps.store.crew_owner(name)
+    if owner is not None and not caller.owns(owner):
+        raise Forbidden(
+            f"the crew {name!r} was registered by another principal: only it or an admin may delete it"
+        )
     await deps.store.delete_crew(name)
     return Response(status_code=204)

@@ -23,9 +23,10 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 from bus import subjects
 from bus.contracts.codec import encode
 from bus.jetstream.events import follow_events
-from crews.api.deps import Deps
+from crews.api.deps import Deps, Reader
 from crews.api.errors import BadRequest
 from crews.api.models import ErrorBody
+from crews.jobs.control import owned_job
 from crews.jobs.events import is_job_end
 
 router = APIRouter(tags=["jobs"])
@@ -84,13 +85,17 @@ async def sse_events(
 
 
 @router.get("/jobs/{job}/events", response_class=EventSourceResponse, responses=_RESPONSES)
-async def job_events(job: str, deps: Deps, last_event_id: LastEventId = None) -> Response:
-    """The job's events from the start (or after ``Last-Event-ID``), then live until the job ends."""
+async def job_events(job: str, deps: Deps, caller: Reader, last_event_id: LastEventId = None) -> Response:
+    """Your job's events from the start (or after ``Last-Event-ID``), then live until the job ends."""
     after_seq = parse_last_event_id(last_event_id)
-    record = await deps.store.get(job)
+    record = await owned_job(deps.store, job, caller)
     until_seq = None
     if record.terminal:
         until_seq = await last_sequence(deps.js, job)
         if until_seq <= after_seq:
             return Response(status_code=204)
-    return EventSourceResponse(sse_events(deps.js, job, after_seq, until_seq), ping=deps.api.api_sse_ping_s)
+    stream = deps.limiter.open_stream(caller)  # 429 when the principal holds too many streams
+    return EventSourceResponse(
+        deps.limiter.held(stream, sse_events(deps.js, job, after_seq, until_seq)),
+        ping=deps.api.api_sse_ping_s,
+    )

@@ -6,10 +6,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Header, Query, Response
 
-from crews.api.deps import Deps
+from crews.api.deps import Deps, Reader, Submitter
 from crews.api.errors import IdempotencyConflict
+from crews.api.limits import job_timeout
 from crews.api.models import ErrorBody, JobList, JobRequest, JobSummary, JobView
-from crews.jobs.control import cancel_job, submit_job
+from crews.jobs.control import cancel_job, owned_job, submit_job
 from crews.jobs.store import JobStatus
 from crews.plan.planner import plan
 
@@ -43,6 +44,7 @@ async def submit(
     name: str,
     response: Response,
     deps: Deps,
+    caller: Submitter,
     body: Annotated[JobRequest | None, Body()] = None,
     idempotency_key: IdempotencyKey = None,
 ) -> JobSummary:
@@ -52,15 +54,18 @@ async def submit(
     missing or mistyped input is a 422 that names it, not a failed job.
     """
     job_request = body or JobRequest()
+    timeout_s = job_timeout(job_request.timeout_s, deps.crews.job_timeout_s, deps.limits.job_timeout_s)
     spec = await deps.store.get_crew(name)
     plan(spec, job_request.inputs)  # PlanError → 422
+    await deps.limiter.admit_submit(caller)
     record = await submit_job(
         deps.js,
         deps.store,
         name,
         dict(job_request.inputs),
         idempotency_key=idempotency_key,
-        timeout_s=job_request.timeout_s or deps.crews.job_timeout_s,
+        timeout_s=timeout_s,
+        owner=caller.name,
     )
     if record.crew != name or record.inputs != job_request.inputs:
         raise IdempotencyConflict(
@@ -72,23 +77,28 @@ async def submit(
 
 
 @router.get("/jobs/{job}", responses={401: _401, 404: _404})
-async def get_job(job: str, deps: Deps) -> JobView:
-    """The job: status, plan with each step's state and output, usage per role, and why it failed."""
-    record = await deps.store.get(job)
+async def get_job(job: str, deps: Deps, caller: Reader) -> JobView:
+    """Your job: status, plan with each step's state and output, usage per role, and why it failed."""
+    record = await owned_job(deps.store, job, caller)
     return JobView.build(record, await deps.store.results(job), await deps.store.usage(job))
 
 
 @router.get("/jobs", responses={401: _401})
 async def list_jobs(
     deps: Deps,
+    caller: Reader,
     crew: Annotated[str | None, Query(description="Only jobs of this crew.")] = None,
     status: Annotated[JobStatus | None, Query(description="Only jobs in this status.")] = None,
     limit: Annotated[int, Query(ge=1, le=1000, description="Most jobs to return.")] = 100,
 ) -> JobList:
-    """Recent jobs, newest first (filters apply to the most recent ``CREWS_API_SCAN_JOBS`` jobs)."""
+    """Your recent jobs (an admin: everyone's), newest first (of the most recent ``CREWS_API_SCAN_JOBS``)."""
     records = await deps.store.list_jobs(limit=max(limit, deps.api.api_scan_jobs))
     found = [
-        r for r in records if (crew is None or r.crew == crew) and (status is None or r.status == status)
+        r
+        for r in records
+        if caller.owns(r.owner)
+        and (crew is None or r.crew == crew)
+        and (status is None or r.status == status)
     ]
     return JobList(
         jobs=[JobSummary.of(record, await deps.store.usage(record.id)) for record in found[:limit]]
@@ -103,7 +113,8 @@ async def list_jobs(
         409: {"model": ErrorBody, "description": "The job has already ended."},
     },
 )
-async def cancel(job: str, deps: Deps) -> JobView:
-    """Cancel a job that has not ended: no step is dispatched or started after this returns."""
+async def cancel(job: str, deps: Deps, caller: Submitter) -> JobView:
+    """Cancel your job that has not ended: no step is dispatched or started after this returns."""
+    await owned_job(deps.store, job, caller)
     record = await cancel_job(deps.js, deps.store, job)
     return JobView.build(record, await deps.store.results(job), await deps.store.usage(job))

@@ -11,7 +11,7 @@ from nats import errors as nats_errors
 from nats.js import errors as js_errors
 
 from bus import subjects
-from crews.api.deps import Deps, Services, require_key
+from crews.api.deps import Deps, Services, require, require_key
 from crews.api.metrics import CONTENT_TYPE, RequestMetrics, queue_depths, render, take_snapshot
 from crews.api.models import Health, Readiness, RoleList, RoleLoad
 
@@ -56,7 +56,7 @@ async def _check_redis(deps: Services) -> str:
 
 @router.get(
     "/metrics",
-    dependencies=[Depends(require_key)],
+    dependencies=[Depends(require_key), Depends(require("admin"))],
     response_class=Response,
     responses={200: {"content": {CONTENT_TYPE: {"schema": {"type": "string"}}}}},
 )
@@ -67,7 +67,7 @@ async def metrics(request: Request, deps: Deps) -> Response:
     return Response(render(snapshot, requests), media_type=CONTENT_TYPE)
 
 
-@router.get("/roles", dependencies=[Depends(require_key)])
+@router.get("/roles", dependencies=[Depends(require_key), Depends(require("admin"))])
 async def roles(deps: Deps) -> RoleList:
     """Every role of every registered crew: steps waiting for it, and its workers (local stack)."""
     depths = await queue_depths(deps.store, deps.js)

@@ -233,3 +233,20 @@ livenessProbe:
 - name: tmp
   mountPath: /tmp
 {{- end -}}
+
+{{/* The operator's declaration of the outside agent .name (a2aAgents), as JSON; fails when it is missing. */}}
+{{- define "crews.outsideAgent" -}}
+{{- $agent := index (.root.Values.a2aAgents | default dict) .name -}}
+{{- if not $agent -}}
+{{- fail (printf "a role names the outside agent %q, which a2aAgents does not declare: add it to the values (url or nats, authorizationSecret)" .name) -}}
+{{- end -}}
+{{- toJson $agent -}}
+{{- end -}}
+
+{{/* The Host names the API serves: its Service's in-cluster names, the ingress host, api.allowedHosts. */}}
+{{- define "crews.apiHosts" -}}
+{{- $ns := .root.Release.Namespace -}}
+{{- $hosts := list "localhost" "127.0.0.1" .name (printf "%s.%s" .name $ns) (printf "%s.%s.svc" .name $ns) (printf "%s.%s.svc.cluster.local" .name $ns) -}}
+{{- if .root.Values.api.ingress.enabled }}{{ $hosts = append $hosts .root.Values.api.ingress.host }}{{ end -}}
+{{- join "," (concat $hosts (.root.Values.api.allowedHosts | default list)) -}}
+{{- end -}}

@@ -75,11 +75,16 @@ Anything not allowed is denied.
   $b.eventsSubjects
   $r.deadLetterSubject
   "_INBOX.>" -}}
+{{- $peers := $r.a2aPeers | default list -}}
+{{- with $r.outsideAgent -}}
+{{- $agent := include "crews.outsideAgent" (dict "root" $ "name" .) | fromJson -}}
+{{- if $agent.nats }}{{ $peers = append $peers (printf "%s.%s" $b.a2aPrefix $agent.nats) }}{{ end -}}
+{{- end -}}
 {{- $user := dict
   "user" (include "crews.roleUser" (dict "crew" $crew "role" $role))
   "secret" (printf "%s-nats" (include "crews.roleName" (dict "root" $ "crew" $crew "role" $role)))
   "permissions" (dict
-    "publish" (dict "allow" (concat $publish ($r.a2aPeers | default list)))
+    "publish" (dict "allow" (concat $publish $peers))
     "subscribe" (dict "allow" (list "_INBOX.>" $r.a2aSubject $b.eventsSubjects))) -}}
 {{- $users = append $users $user -}}
 {{- end -}}

@@ -77,6 +77,6 @@ async def test_a_job_runs_to_its_end_through_the_api(
     assert got["usage"]["writer"] == {"input_tokens": 50, "output_tokens": 19, "calls": 1, "cost_usd": 0.0}
     assert got["tokens"] == 50 + 12 + 50 + 19
 
-    cancel = await client.post(f"/jobs/{job}/cancel")
+    cancel = await client.post(f"/jobs/{job}/cancel", json={})
     assert cancel.status_code == 409
     assert "already ended (completed)" in cancel.json()["message"]

@@ -63,6 +63,6 @@ async def test_an_ended_job_takes_no_decision(
 ) -> None:
     job = await submit(client, crew, topic="owls")
     approval = await waiting_call(store, job)
-    await client.post(f"/jobs/{job}/cancel")
+    await client.post(f"/jobs/{job}/cancel", json={})
     late = await client.post(f"/jobs/{job}/approvals/{approval}", json={"approve": True})
     assert late.status_code == 409 and "can no longer be approved" in late.json()["message"]

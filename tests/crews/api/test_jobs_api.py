@@ -44,7 +44,7 @@ async def test_unknown_crew_is_404(client: httpx.AsyncClient) -> None:
 
 
 async def test_missing_input_is_422_naming_it(client: httpx.AsyncClient, crew: str) -> None:
-    bodies: list[dict[str, object] | None] = [{"inputs": {}}, None]
+    bodies: list[dict[str, object]] = [{"inputs": {}}, {}]
     for body in bodies:
         response = await client.post(f"/crews/{crew}/jobs", json=body)
         assert response.status_code == 422, response.text
@@ -183,7 +183,7 @@ async def test_get_shows_plan_step_states_outputs_and_usage(
 async def test_unknown_job_is_404(client: httpx.AsyncClient) -> None:
     for response in (
         await client.get("/jobs/nope"),
-        await client.post("/jobs/nope/cancel"),
+        await client.post("/jobs/nope/cancel", json={}),
         await client.get("/jobs/nope/events"),
     ):
         assert response.status_code == 404
@@ -195,7 +195,7 @@ async def test_list_filters_by_crew_and_status(client: httpx.AsyncClient, crew: 
     await client.post("/crews", content=other, headers={"content-type": "application/yaml"})
     first, second = await submit(client), await submit(client)
     third = await submit(client, "other")
-    await client.post(f"/jobs/{first}/cancel")
+    await client.post(f"/jobs/{first}/cancel", json={})
 
     def ids(response: httpx.Response) -> list[str]:
         assert response.status_code == 200, response.text
@@ -215,12 +215,12 @@ async def test_list_filters_by_crew_and_status(client: httpx.AsyncClient, crew: 
 
 async def test_cancel_then_cancel_again_is_409(client: httpx.AsyncClient, crew: str) -> None:
     job = await submit(client)
-    cancelled = await client.post(f"/jobs/{job}/cancel")
+    cancelled = await client.post(f"/jobs/{job}/cancel", json={})
     assert cancelled.status_code == 200
     assert (cancelled.json()["status"], cancelled.json()["reason"]) == ("canceled", "cancelled on request")
     assert cancelled.json()["finished_at"] is not None
 
-    again = await client.post(f"/jobs/{job}/cancel")
+    again = await client.post(f"/jobs/{job}/cancel", json={})
     assert again.status_code == 409
     assert again.json() == {
         "error": "job_state_conflict",

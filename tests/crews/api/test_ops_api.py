@@ -95,7 +95,7 @@ async def test_metrics(
     client: httpx.AsyncClient, crew: str, js: JetStreamContext, store: RedisJobStore
 ) -> None:
     first, second = await submit(client), await submit(client)
-    await client.post(f"/jobs/{second}/cancel")
+    await client.post(f"/jobs/{second}/cancel", json={})
     await store.redis.hset(
         job_keys(first).usage,
         mapping={"writer:input_tokens": 100, "writer:output_tokens": 20, "writer:calls": 2},
