@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rich.console import Console
 
+from crews.api.models import StepView
 from crews.cli.progress import JobProgress
 
 
@@ -15,7 +16,14 @@ def rendered(progress: JobProgress) -> str:
 
 def test_attempts_come_from_the_job_view_and_from_working_events() -> None:
     progress = JobProgress("j1", state="running")
-    progress.seed([{"id": "research", "role": "researcher", "state": "completed", "attempts": 2}])
+    progress.seed(
+        [
+            StepView(
+                id="research", kind="task", task="research", role="researcher", depends_on=[],
+                state="completed", attempts=2,
+            )
+        ]
+    )  # fmt: skip
     progress.apply(
         {"statusUpdate": {"taskId": "j1.write", "status": {"state": "TASK_STATE_WORKING"}, "metadata": {
             "role": "writer", "attempt": 3.0}}}

@@ -311,7 +311,7 @@ CASES: dict[str, tuple[str, list[tuple[int, int, str, str]]]] = {
         [
             (11, 8, "tasks", "must not be empty"),
             (12, 1, "unused", "unknown field 'unused' (expected one of: name, description, process, manager, "
-             "manager_llm, inputs, roles, tasks, budgets, memory)"),
+             "manager_llm, inputs, roles, tasks, budgets, eval_policy, memory)"),
         ],
     ),
 }  # fmt: skip

@@ -176,4 +176,7 @@ async def test_results_are_written_once_and_the_first_one_wins(redis_client: aio
         "worker": "a",
         "usage": {"input_tokens": 3, "output_tokens": 1, "cost_usd": 0.0},
         "duration_s": None,
+        "evals": [],
+        "attempt": None,
+        "resumed_turns": 0,
     }

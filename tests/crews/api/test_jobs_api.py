@@ -168,6 +168,7 @@ async def test_get_shows_plan_step_states_outputs_and_usage(
         "tokens": 150,
         "cost_usd": 0.00042,
         "duration_s": 1.5,
+        "evals": [],
     }
     listed = (await client.get("/jobs")).json()["jobs"]
     assert [(j["id"], j["tokens"], j["cost_usd"]) for j in listed] == [(job, 150, 0.00042)]

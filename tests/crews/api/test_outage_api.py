@@ -22,7 +22,7 @@ async def test_submit_while_nats_is_down_is_503(
     )
     async with ApiServer(app) as server, httpx.AsyncClient(base_url=server.url, timeout=60) as client:
         created = await client.post("/crews", content=CREW_YAML, headers={"content-type": "application/yaml"})
-        assert created.status_code == 201, created.text
+        assert created.status_code in (200, 201), created.text  # 200: the session's Redis already had it
         own_nats_server.kill()
 
         response = await client.post("/crews/digest/jobs", json={"inputs": {"topic": "bees"}})
