@@ -12,6 +12,7 @@ from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 
 from bus.settings import BusSettings
+from crews.a2a.settings import A2ASettings
 from crews.api.errors import Unauthorized
 from crews.api.settings import ApiSettings
 from crews.coordinator.settings import CrewsSettings
@@ -28,6 +29,7 @@ class Services:
     nc: NATS
     js: JetStreamContext
     store: RedisJobStore
+    a2a: A2ASettings
 
 
 def services(request: Request) -> Services:
