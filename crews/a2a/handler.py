@@ -258,6 +258,8 @@ class CrewRequestHandler(RequestHandler):
         """The job's events after ``after_seq`` as its task's updates, never going back from ``start``,
         up to its end or to the next question it asks (``crews.a2a.updates``)."""
         store = self.deps.store
+        if after_seq and (await store.get(job)).terminal:
+            return  # ended before ``after_seq``: nothing comes after it
         forward = Forward(start)
         events = follow_events(self.deps.js, job, after_seq)
         assert isinstance(events, AsyncGenerator)

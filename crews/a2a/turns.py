@@ -68,14 +68,14 @@ async def answer_task(
     an answer that does not fit the question.
     """
     job = record.id
+    key = answers_key(job)
+    if await store.redis.hexists(key, message.message_id):
+        return  # this message was answered before: a retry decides nothing twice
     if record.terminal:
         raise UnsupportedOperationError(
             message=f"task {job} has ended ({record.status}) and takes no further messages: "
             "send a new message without a taskId to start another job"
         )
-    key = answers_key(job)
-    if await store.redis.hexists(key, message.message_id):
-        return  # this message was answered before: a retry decides nothing twice
     pending = await pending_approvals(store, job)
     if not pending:
         raise UnsupportedOperationError(
