@@ -19,6 +19,8 @@ TASKS_ALL = "crews.tasks.>"
 EVENTS_ALL = "crews.events.>"
 DEAD_ALL = "crews.dead.>"
 A2A_PREFIX = "crews.a2a"
+PUSH_CONSUMER = "a2a-push"
+"""The durable consumer of ``CREWS_EVENTS`` that turns job events into A2A push notifications."""
 
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]+$")
 

@@ -14,20 +14,23 @@ from a2a.server.request_handlers import RequestHandler, build_error_response
 from a2a.server.routes.common import serialize_list_tasks_response
 from a2a.types import (
     CancelTaskRequest,
+    DeleteTaskPushNotificationConfigRequest,
     GetExtendedAgentCardRequest,
+    GetTaskPushNotificationConfigRequest,
     GetTaskRequest,
+    ListTaskPushNotificationConfigsRequest,
     ListTasksRequest,
     SendMessageRequest,
     SendMessageResponse,
     SubscribeToTaskRequest,
     Task,
+    TaskPushNotificationConfig,
 )
 from a2a.utils.errors import (
     A2AError,
     InvalidParamsError,
     InvalidRequestError,
     MethodNotFoundError,
-    PushNotificationNotSupportedError,
     TaskNotFoundError,
     UnsupportedOperationError,
 )
@@ -35,6 +38,7 @@ from google.protobuf.json_format import MessageToDict, ParseDict, ParseError
 from google.protobuf.message import Message as ProtoMessage
 
 from bus.a2a_nats.client import UNAUTHENTICATED_CODE
+from bus.a2a_nats.strict import unknown_enum_values
 
 logger = logging.getLogger(__name__)
 
@@ -48,16 +52,12 @@ _REQUEST_TYPES: dict[str, type[ProtoMessage]] = {
     "CancelTask": CancelTaskRequest,
     "SubscribeToTask": SubscribeToTaskRequest,
     "GetExtendedAgentCard": GetExtendedAgentCardRequest,
+    "CreateTaskPushNotificationConfig": TaskPushNotificationConfig,
+    "GetTaskPushNotificationConfig": GetTaskPushNotificationConfigRequest,
+    "ListTaskPushNotificationConfigs": ListTaskPushNotificationConfigsRequest,
+    "DeleteTaskPushNotificationConfig": DeleteTaskPushNotificationConfigRequest,
 }
 STREAMING = frozenset({"SendStreamingMessage", "SubscribeToTask"})
-_PUSH_METHODS = frozenset(
-    {
-        "CreateTaskPushNotificationConfig",
-        "GetTaskPushNotificationConfig",
-        "ListTaskPushNotificationConfigs",
-        "DeleteTaskPushNotificationConfig",
-    }
-)
 
 
 class Unauthenticated(A2AError):
@@ -80,18 +80,18 @@ def parse_call(envelope: object) -> tuple[str, ProtoMessage]:
     method = envelope.get("method")
     if not isinstance(method, str) or not method:
         raise InvalidRequestError("'method' is required")
-    if method in _PUSH_METHODS:
-        raise PushNotificationNotSupportedError(
-            "push notification configs are not carried by the NATS binding"
-        )
     request_type = _REQUEST_TYPES.get(method)
     if request_type is None:
         raise MethodNotFoundError(f"{method!r} is not an A2A method")
     params = envelope.get("params", {})
     try:
-        return method, ParseDict(params, request_type(), ignore_unknown_fields=True)
+        parsed = ParseDict(params, request_type(), ignore_unknown_fields=True)
     except ParseError as e:
         raise InvalidParamsError(data={"parseError": str(e)}) from e
+    unknown = unknown_enum_values(params, request_type.DESCRIPTOR)
+    if unknown:
+        raise InvalidParamsError(message=f"unknown enum value: {'; '.join(unknown)}")
+    return method, parsed
 
 
 async def unary_result(handler: RequestHandler, params: ProtoMessage, context: ServerCallContext) -> Any:
@@ -110,6 +110,20 @@ async def unary_result(handler: RequestHandler, params: ProtoMessage, context: S
         )
     if isinstance(params, GetExtendedAgentCardRequest):
         return MessageToDict(await handler.on_get_extended_agent_card(params, context))
+    return await _push_result(handler, params, context)
+
+
+async def _push_result(handler: RequestHandler, params: ProtoMessage, context: ServerCallContext) -> Any:
+    """The four push-notification config methods (the handler refuses them when it sends none)."""
+    if isinstance(params, TaskPushNotificationConfig):
+        return MessageToDict(await handler.on_create_task_push_notification_config(params, context))
+    if isinstance(params, GetTaskPushNotificationConfigRequest):
+        return MessageToDict(await handler.on_get_task_push_notification_config(params, context))
+    if isinstance(params, ListTaskPushNotificationConfigsRequest):
+        return MessageToDict(await handler.on_list_task_push_notification_configs(params, context))
+    if isinstance(params, DeleteTaskPushNotificationConfigRequest):
+        await handler.on_delete_task_push_notification_config(params, context)
+        return None
     raise UnsupportedOperationError(f"{type(params).__name__} has no unary method")
 
 

@@ -47,7 +47,7 @@ from a2a.types import (
     TaskPushNotificationConfig,
 )
 from a2a.utils.constants import PROTOCOL_VERSION_CURRENT, VERSION_HEADER
-from a2a.utils.errors import JSON_RPC_ERROR_CODE_MAP, A2AError, PushNotificationNotSupportedError
+from a2a.utils.errors import JSON_RPC_ERROR_CODE_MAP, A2AError
 from a2a.utils.proto_utils import parse_lenient
 from google.protobuf.json_format import MessageToDict
 from google.protobuf.message import Message as ProtoMessage
@@ -214,22 +214,25 @@ class NatsTransport(ClientTransport):
     async def create_task_push_notification_config(
         self, request: TaskPushNotificationConfig, *, context: ClientCallContext | None = None
     ) -> TaskPushNotificationConfig:
-        _no_push()
+        found = await self._call("CreateTaskPushNotificationConfig", request, context)
+        return parse_lenient(found, TaskPushNotificationConfig())
 
     async def get_task_push_notification_config(
         self, request: GetTaskPushNotificationConfigRequest, *, context: ClientCallContext | None = None
     ) -> TaskPushNotificationConfig:
-        _no_push()
+        found = await self._call("GetTaskPushNotificationConfig", request, context)
+        return parse_lenient(found, TaskPushNotificationConfig())
 
     async def list_task_push_notification_configs(
         self, request: ListTaskPushNotificationConfigsRequest, *, context: ClientCallContext | None = None
     ) -> ListTaskPushNotificationConfigsResponse:
-        _no_push()
+        found = await self._call("ListTaskPushNotificationConfigs", request, context)
+        return parse_lenient(found, ListTaskPushNotificationConfigsResponse())
 
     async def delete_task_push_notification_config(
         self, request: DeleteTaskPushNotificationConfigRequest, *, context: ClientCallContext | None = None
     ) -> None:
-        _no_push()
+        await self._call("DeleteTaskPushNotificationConfig", request, context)
 
     async def close(self) -> None:
         """Nothing to release: the NATS connection belongs to the caller."""
@@ -374,10 +377,6 @@ def _raise_error(error: dict[str, Any]) -> NoReturn:
     if isinstance(code, int) and code in _ERROR_TYPES:
         raise _ERROR_TYPES[code](message, data=data)
     raise A2AClientError(f"JSON-RPC Error {code}: {message}")
-
-
-def _no_push() -> NoReturn:
-    raise PushNotificationNotSupportedError("push notification configs are not carried by the NATS binding")
 
 
 async def _unsubscribe(sub: Subscription) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
+import nats.js.errors
 from a2a.types import StreamResponse, TaskArtifactUpdateEvent, TaskStatusUpdateEvent
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
@@ -59,3 +60,12 @@ async def follow_events(js: JetStreamContext, job: str, after_seq: int = 0) -> A
             yield JobEvent(seq=msg.metadata.sequence.stream, event=decode(msg.data, StreamResponse))
     finally:
         await sub.unsubscribe()
+
+
+async def last_event_seq(js: JetStreamContext, job: str) -> int:
+    """The stream sequence of ``job``'s latest event (0: none yet), to follow only what comes after."""
+    try:
+        msg = await js.get_last_msg(subjects.EVENTS_STREAM, subjects.events_subject(job))
+    except nats.js.errors.NotFoundError:
+        return 0
+    return int(msg.seq or 0)

@@ -2,7 +2,8 @@
 
 - One skill, the crew: its description, and its inputs with their types,
   defaults and descriptions (and how a message's parts fill them).
-- ``capabilities.streaming``: every job streams its steps' status and artifacts.
+- ``capabilities.streaming``: every job streams its steps' status and artifacts;
+  ``capabilities.pushNotifications``: every task takes webhooks (``crews.a2a.push``).
 - ``supportedInterfaces``: JSON-RPC at ``/a2a/<crew>`` and HTTP+JSON (REST) under
   the same URL, then the NATS binding (``crews.a2a.<crew>``) for peers on the bus.
 - ``securitySchemes`` ``api-key`` (HTTP bearer) when the API has keys, required
@@ -43,7 +44,7 @@ def crew_card(
         description=spec.description or f"The crew '{spec.name}' ({spec.process}, {len(spec.roles)} roles).",
         version=version,
         provider=AgentProvider(organization="crews", url=agent_url.split("/a2a/")[0]),
-        capabilities=AgentCapabilities(streaming=True, push_notifications=False),
+        capabilities=AgentCapabilities(streaming=True, push_notifications=True),
         default_input_modes=MODES,
         default_output_modes=MODES,
         skills=[crew_skill(spec)],

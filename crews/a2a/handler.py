@@ -7,11 +7,12 @@ replica answers any call, and a stream cut by a restart is taken up again with
 
 | A2A | crews |
 |---|---|
-| ``SendMessage`` | the message's parts → inputs (``crews.a2a.inputs``), ``submit_job`` with the idempotency key ``a2a:<crew>:<messageId>`` (a retried message starts no second job); blocking: follow the job's events to its end, then answer the task; ``returnImmediately``: answer the task at once |
-| ``SendStreamingMessage`` | the same, then the task and every event of the job until it ends |
-| ``SubscribeToTask`` | the task, then every event of the job from the first until it ends (``UnsupportedOperationError`` once the job has ended) |
-| ``GetTask`` / ``ListTasks`` | the job(s) of this crew as tasks (``crews.a2a.tasks``) |
+| ``SendMessage`` | checked (``crews.a2a.strict``); the message's parts → inputs (``crews.a2a.inputs``), ``submit_job`` with the idempotency key ``a2a:<crew>:<messageId>`` (a retried message starts no second job); with a ``taskId``: the answer to what the job asks (``crews.a2a.turns``); blocking: follow the job's events to its end or its next question, then answer the task; ``returnImmediately``: answer the task at once |
+| ``SendStreamingMessage`` | the same, then the task and the job's events until it ends or asks (``crews.a2a.updates``) |
+| ``SubscribeToTask`` | the task, then every event of the job from the first until it ends or asks (``UnsupportedOperationError`` once the job has ended) |
+| ``GetTask`` / ``ListTasks`` | the job(s) of this crew as tasks (``crews.a2a.tasks``; ``INPUT_REQUIRED`` while a tool call waits) |
 | ``CancelTask`` | ``cancel_job`` (``TaskNotCancelableError`` once ended) |
+| ``*TaskPushNotificationConfig`` | the task's webhooks (``crews.a2a.push``) |
 
 The crew comes from the call context (``state["crew"]``: the URL path over
 HTTP, the subject over NATS), the caller from its user (``PrincipalUser``, set
@@ -54,7 +55,6 @@ from a2a.utils.errors import (
     ExtendedAgentCardNotConfiguredError,
     InvalidParamsError,
     InvalidRequestError,
-    PushNotificationNotSupportedError,
     TaskNotCancelableError,
     TaskNotFoundError,
     UnsupportedOperationError,
@@ -63,9 +63,14 @@ from a2a.utils.task import apply_history_length, validate_history_length, valida
 from nats.js import JetStreamContext
 from pydantic import ValidationError
 
-from bus.jetstream.events import follow_events
+from bus.jetstream.events import follow_events, last_event_seq
 from crews.a2a.inputs import message_inputs
-from crews.a2a.tasks import A2ARecords, job_task, task_event
+from crews.a2a.push.configs import PushConfigs
+from crews.a2a.settings import A2ASettings
+from crews.a2a.strict import check_message
+from crews.a2a.tasks import A2ARecords, job_task
+from crews.a2a.turns import answer_task, asking_status, pending_approvals
+from crews.a2a.updates import Forward, interrupted, task_update
 from crews.coordinator.settings import CrewsSettings
 from crews.errors import CrewNotFound, JobError, JobNotFound
 from crews.jobs.control import cancel_job, submit_job
@@ -88,6 +93,7 @@ class CrewAgentDeps:
     store: RedisJobStore
     crews: CrewsSettings
     scan_jobs: int
+    push: A2ASettings
     open_access: bool = False
     """No API keys (loopback only): an unauthenticated caller is the local user."""
 
@@ -133,40 +139,62 @@ class CrewRequestHandler(RequestHandler):
     def deps(self) -> CrewAgentDeps:
         return self._deps()
 
+    def _ttl_s(self) -> int:
+        return self.deps.crews.job_ttl_s + int(self.deps.crews.job_timeout_s)
+
     def _records(self) -> A2ARecords:
+        return A2ARecords(self.deps.store.redis, self._ttl_s())
+
+    def _push(self) -> PushConfigs:
         deps = self.deps
-        return A2ARecords(deps.store.redis, deps.crews.job_ttl_s + int(deps.crews.job_timeout_s))
+        return PushConfigs(deps.store.redis, deps.push, self._ttl_s())
 
     # --- messages --------------------------------------------------------------------------
 
     async def on_message_send(self, params: SendMessageRequest, context: ServerCallContext) -> Task | Message:
-        record, context_id = await self._start(params, context)
+        job, context_id, after = await self._accept(params, context)
         if not params.configuration.return_immediately:
-            async for _ in self._follow(record.id, context_id):
-                pass
-        return apply_history_length(await self._task(record.id), params.configuration)
+            async for _ in self._follow(job, context_id, after):
+                pass  # to the end, or to the next question (input-required)
+        return apply_history_length(await self._task(job), params.configuration)
 
     async def on_message_send_stream(
         self, params: SendMessageRequest, context: ServerCallContext
     ) -> AsyncGenerator[Event]:
-        record, context_id = await self._start(params, context)
-        yield await self._task(record.id)
-        async for event in self._follow(record.id, context_id):
+        job, context_id, after = await self._accept(params, context)
+        task = await self._task(job)
+        yield task
+        async for event in self._follow(job, context_id, after, start=task):
             yield event
 
-    async def _start(self, params: SendMessageRequest, context: ServerCallContext) -> tuple[JobRecord, str]:
-        """Submit the job the message asks for (once per message id); returns it and its context id."""
-        caller = caller_of(context, self.deps, "jobs:submit")
-        crew, message = crew_of(context), params.message
-        if not params.HasField("message") or not message.message_id:
-            raise InvalidParamsError(message="the request needs a message with a messageId")
+    async def _accept(self, params: SendMessageRequest, context: ServerCallContext) -> tuple[str, str, int]:
+        """Start a job, or answer the one the message names; returns the job, its context id and where to follow from."""
+        message = check_message(params)
         validate_history_length(params.configuration)
+        crew = crew_of(context)
         if message.task_id:
-            await self._record(crew, message.task_id, caller)  # TaskNotFoundError for an unknown task
-            raise UnsupportedOperationError(
-                message=f"task {message.task_id} takes no further messages (a crew's job runs to its end "
-                "on the first one): send a new message without a taskId to start another job"
+            return await self._continue(crew, message, caller_of(context, self.deps, "approvals:decide"))
+        record, context_id = await self._start(crew, message, caller_of(context, self.deps, "jobs:submit"))
+        if params.configuration.HasField("task_push_notification_config"):
+            await self._push().create(record.id, params.configuration.task_push_notification_config)
+        return record.id, context_id, 0
+
+    async def _continue(self, crew: str, message: Message, caller: Principal) -> tuple[str, str, int]:
+        """A follow-up message: the answer to what the job asks (``crews.a2a.turns``)."""
+        record = await self._record(crew, message.task_id, caller)  # TaskNotFoundError for an unknown task
+        a2a = await self._records().get(record.id)
+        context_id = a2a.context_id if a2a else record.id
+        if message.context_id and message.context_id != context_id:
+            raise InvalidParamsError(
+                message=f"task {record.id} belongs to context {context_id!r}, not {message.context_id!r}"
             )
+        deps = self.deps
+        after = await last_event_seq(deps.js, record.id)
+        await answer_task(deps.js, deps.store, record, message, ttl_s=self._ttl_s())
+        return record.id, context_id, after
+
+    async def _start(self, crew: str, message: Message, caller: Principal) -> tuple[JobRecord, str]:
+        """Submit the job the message asks for (once per message id); returns it and its context id."""
         deps = self.deps
         spec = await self._spec(crew)
         inputs = message_inputs(spec, message)
@@ -215,7 +243,7 @@ class CrewRequestHandler(RequestHandler):
             )
         task = await self._task(record.id)
         yield task
-        async for event in self._follow(record.id, task.context_id):
+        async for event in self._follow(record.id, task.context_id, start=task):
             yield event
 
     async def on_list_tasks(self, params: ListTasksRequest, context: ServerCallContext) -> ListTasksResponse:
@@ -236,10 +264,14 @@ class CrewRequestHandler(RequestHandler):
         return listed
 
     async def _task(self, job: str, artifacts: bool = True) -> Task:
+        """The job as its task; a running job whose tool calls wait for a person is ``INPUT_REQUIRED``."""
         store = self.deps.store
         record = await store.get(job)
         results = await store.results(job) if artifacts else None
-        return job_task(record, await self._records().get(job), results, await store.usage(job))
+        task = job_task(record, await self._records().get(job), results, await store.usage(job))
+        if record.status == "running" and (pending := await pending_approvals(store, job)):
+            task.status.CopyFrom(asking_status(job, task.context_id, pending, task.status))
+        return task
 
     async def _record(self, crew: str, job: str, caller: Principal) -> JobRecord:
         """The job ``job`` of ``crew``, if ``caller`` may see it; ``TaskNotFoundError`` otherwise."""
@@ -261,50 +293,65 @@ class CrewRequestHandler(RequestHandler):
                 message=f"crew '{crew}' is stored in a form this API cannot read: {exc}"
             ) from exc
 
-    async def _follow(self, job: str, context_id: str) -> AsyncGenerator[Event]:
-        """The job's events from its first, as events of its task, up to its own final status."""
-        events = follow_events(self.deps.js, job)
+    async def _follow(
+        self, job: str, context_id: str, after_seq: int = 0, start: Task | None = None
+    ) -> AsyncGenerator[Event]:
+        """The job's events after ``after_seq`` as its task's updates, never going back from ``start``,
+        up to its end or to the next question it asks (``crews.a2a.updates``)."""
+        store = self.deps.store
+        if after_seq and (await store.get(job)).terminal:
+            return  # ended before ``after_seq``: nothing comes after it
+        forward = Forward(start)
+        events = follow_events(self.deps.js, job, after_seq)
         assert isinstance(events, AsyncGenerator)
         async with aclosing(events):
             async for item in events:
-                event = task_event(job, context_id, item.event)
-                if event is not None:
-                    yield event
+                update = await task_update(store, job, context_id, item.event)
+                if update is not None and forward.admit(update):
+                    yield update
+                    if interrupted(update):
+                        return
                 if is_job_end(job, item.event):
                     return
 
-    # --- not offered -----------------------------------------------------------------------
+    # --- push notifications (crews.a2a.push) ------------------------------------------------
 
     async def on_create_task_push_notification_config(
         self, params: TaskPushNotificationConfig, context: ServerCallContext
     ) -> TaskPushNotificationConfig:
-        raise _no_push()
+        record = await self._record(
+            crew_of(context), params.task_id, caller_of(context, self.deps, "jobs:submit")
+        )
+        if record.terminal:
+            raise UnsupportedOperationError(
+                message=f"task {record.id} has ended ({record.status}): it sends no more updates"
+            )
+        return await self._push().create(record.id, params)
 
     async def on_get_task_push_notification_config(
         self, params: GetTaskPushNotificationConfigRequest, context: ServerCallContext
     ) -> TaskPushNotificationConfig:
-        raise _no_push()
+        await self._record(crew_of(context), params.task_id, caller_of(context, self.deps, "jobs:read"))
+        return await self._push().get(params.task_id, params.id)
 
     async def on_list_task_push_notification_configs(
         self, params: ListTaskPushNotificationConfigsRequest, context: ServerCallContext
     ) -> ListTaskPushNotificationConfigsResponse:
-        raise _no_push()
+        await self._record(crew_of(context), params.task_id, caller_of(context, self.deps, "jobs:read"))
+        return await self._push().page(params.task_id, params.page_size, params.page_token)
 
     async def on_delete_task_push_notification_config(
         self, params: DeleteTaskPushNotificationConfigRequest, context: ServerCallContext
     ) -> None:
-        raise _no_push()
+        await self._record(crew_of(context), params.task_id, caller_of(context, self.deps, "jobs:submit"))
+        await self._push().delete(params.task_id, params.id)
+
+    # --- not offered -----------------------------------------------------------------------
 
     async def on_get_extended_agent_card(
         self, params: GetExtendedAgentCardRequest, context: ServerCallContext
     ) -> AgentCard:
         raise ExtendedAgentCardNotConfiguredError(message="a crew has no extended card: read its agent card")
-
-
-def _no_push() -> PushNotificationNotSupportedError:
-    return PushNotificationNotSupportedError(
-        message="crews sends no push notifications: stream the task (SubscribeToTask) instead"
-    )
 
 
 def crew_of(context: ServerCallContext) -> str:

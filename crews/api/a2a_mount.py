@@ -4,19 +4,23 @@
 |---|---|
 | ``GET /a2a/<crew>/.well-known/agent-card.json`` | the crew's agent card (``crews.a2a.card``); public |
 | ``GET /a2a/<crew>/http/.well-known/agent-card.json`` | the same card without the NATS interface, for clients that refuse a card naming another origin (Google ADK) |
-| ``POST /a2a/<crew>`` | A2A JSON-RPC 2.0 (1.0 methods; 0.3 method names too) |
-| ``/a2a/<crew>/message:send``, ``…/message:stream``, ``…/tasks``, ``…/tasks/<id>``, ``…/tasks/<id>:cancel``, ``…/tasks/<id>:subscribe`` | A2A HTTP+JSON (REST) |
+| ``GET /.well-known/agent-card.json`` | the card of the crew ``CREWS_A2A_DEFAULT_CREW`` names (404 when none) |
+| ``POST /a2a/<crew>`` | A2A JSON-RPC 2.0 (1.0 methods; 0.3 method names, without ``A2A-Version``, as 0.3) |
+| ``/a2a/<crew>/message:send``, ``…/message:stream``, ``…/tasks``, ``…/tasks/<id>``, ``…/tasks/<id>:cancel``, ``…/tasks/<id>:subscribe``, ``…/tasks/<id>/pushNotificationConfigs[/<config>]`` | A2A HTTP+JSON (REST) |
 
 The routes and the JSON-RPC/REST dispatch are a2a-sdk's
 (``create_jsonrpc_routes``, ``create_rest_routes``); the answers come from
 ``crews.a2a.handler.CrewRequestHandler``. Calls but the card need
 ``Authorization: Bearer <key>`` when the API has keys (401 otherwise, with
-``WWW-Authenticate: Bearer``; the card declares the scheme). A request without
-an ``A2A-Version`` header is taken as A2A 1.0.
+``WWW-Authenticate: Bearer``; the card declares the scheme). What the SDK's
+routes would let through or answer wrongly is fixed at the edge
+(``crews.api.a2a_edge``). While the API runs, it also serves every crew on NATS
+(``crews_on_nats``) and delivers push notifications (``push_delivery``).
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from importlib import metadata
@@ -41,6 +45,8 @@ from bus.a2a_nats.server import Authenticator, NatsA2AServer
 from bus.subjects import A2A_PREFIX
 from crews.a2a.card import crew_card
 from crews.a2a.handler import CREW_HEADER, CREW_STATE, CrewAgentDeps, CrewRequestHandler, PrincipalUser
+from crews.a2a.push.delivery import PushDelivery
+from crews.api.a2a_edge import A2AEdge, conflict_on_not_cancelable
 from crews.api.deps import Services, principal_of_key
 from crews.api.errors import Unauthorized, error_response
 from crews.api.settings import ApiKey
@@ -67,9 +73,16 @@ def mount_a2a(app: FastAPI, keys: tuple[ApiKey, ...]) -> None:
         Route(f"/{{crew}}{AGENT_CARD_WELL_KNOWN_PATH}", _card_endpoint(services), methods=["GET"]),
         Route(f"/{{crew}}{HTTP_ONLY}{AGENT_CARD_WELL_KNOWN_PATH}", _card_endpoint(services), methods=["GET"]),
         *create_jsonrpc_routes(handler, "/{crew}", context_builder=builder, enable_v0_3_compat=True),
-        *[route for route in rest if not isinstance(route, Mount)],  # no tenants: no /{tenant} mount
+        *conflict_on_not_cancelable([route for route in rest if not isinstance(route, Mount)]),  # no tenants
     ]
-    app.mount(PREFIX, Starlette(routes=routes, middleware=[Middleware(BearerKeys, keys=keys)]))
+    middleware = [Middleware(BearerKeys, keys=keys), Middleware(A2AEdge)]
+    app.mount(PREFIX, Starlette(routes=routes, middleware=middleware))
+    app.add_api_route(
+        AGENT_CARD_WELL_KNOWN_PATH,
+        _card_endpoint(services, default=True),
+        methods=["GET"],
+        include_in_schema=False,
+    )
 
 
 def agent_deps(services: Services) -> CrewAgentDeps:
@@ -79,8 +92,28 @@ def agent_deps(services: Services) -> CrewAgentDeps:
         store=services.store,
         crews=services.crews,
         scan_jobs=services.api.api_scan_jobs,
+        push=services.a2a,
         open_access=not services.api.api_keys,
     )
+
+
+@asynccontextmanager
+async def push_delivery(services: Services) -> AsyncIterator[None]:
+    """Deliver the tasks' push notifications while the API runs (``crews.a2a.push.delivery``)."""
+    crews = services.crews
+    delivery = PushDelivery(
+        services.js, services.store, services.a2a, crews.job_ttl_s + int(crews.job_timeout_s)
+    )
+    ready = asyncio.Event()
+    running = asyncio.create_task(delivery.run(ready))
+    await asyncio.wait({running, asyncio.ensure_future(ready.wait())}, return_when=asyncio.FIRST_COMPLETED)
+    if running.done():
+        running.result()  # raises what stopped it from starting
+    try:
+        yield
+    finally:
+        delivery.stop()
+        await running
 
 
 @asynccontextmanager
@@ -170,15 +203,26 @@ class BearerKeys:
         await self.app(scope, receive, send)
 
 
-def _card_endpoint(services: Callable[[], Services]) -> Callable[[Request], object]:
+def _card_endpoint(services: Callable[[], Services], *, default: bool = False) -> Callable[[Request], object]:
+    """The card of the crew in the path (``default``: of ``CREWS_A2A_DEFAULT_CREW``, at the origin)."""
+
     async def card(request: Request) -> Response:
         deps = services()
-        crew = request.path_params["crew"]
+        crew = deps.a2a.default_crew if default else request.path_params["crew"]
+        if not crew:
+            return error_response(
+                CrewNotFound(
+                    "this API names no default crew (CREWS_A2A_DEFAULT_CREW): "
+                    "read a crew's card at /a2a/<crew>/.well-known/agent-card.json"
+                )
+            )
         try:
             spec = await deps.store.get_crew(crew)
         except CrewNotFound as exc:
             return error_response(exc)
-        public = deps.crews.a2a_public_url.rstrip("/")
+        public = deps.crews.a2a_public_url.rstrip("/") or (
+            str(request.base_url).rstrip("/") if default else ""
+        )
         agent_url = f"{public}{PREFIX}/{crew}" if public else _agent_url(request, crew)
         http_only = request.url.path.endswith(HTTP_ONLY + AGENT_CARD_WELL_KNOWN_PATH)
         nats_url = None if http_only else deps.bus.nats_url

@@ -18,8 +18,9 @@ from fastapi import Depends, FastAPI
 from bus.connect import connect
 from bus.jetstream.streams import prepare_streams
 from bus.settings import BusSettings
+from crews.a2a.settings import A2ASettings
 from crews.api import errors as api_errors
-from crews.api.a2a_mount import crews_on_nats, mount_a2a
+from crews.api.a2a_mount import crews_on_nats, mount_a2a, push_delivery
 from crews.api.deps import Services, require_key
 from crews.api.errors import BodyTooLarge
 from crews.api.guard import RequestGuard
@@ -54,10 +55,14 @@ TAGS = [
 
 
 def create_app(
-    api: ApiSettings | None = None, crews: CrewsSettings | None = None, bus: BusSettings | None = None
+    api: ApiSettings | None = None,
+    crews: CrewsSettings | None = None,
+    bus: BusSettings | None = None,
+    a2a: A2ASettings | None = None,
 ) -> FastAPI:
     """The API app; settings default to the environment (``CREWS_*``)."""
     api, crews, bus = api or ApiSettings(), crews or CrewsSettings(), bus or BusSettings()
+    a2a = a2a or A2ASettings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -66,8 +71,8 @@ def create_app(
         try:
             js = nc.jetstream()
             await prepare_streams(js, bus)
-            app.state.services = Services(api=api, crews=crews, bus=bus, nc=nc, js=js, store=store)
-            async with crews_on_nats(app.state.services):
+            app.state.services = Services(api=api, crews=crews, bus=bus, nc=nc, js=js, store=store, a2a=a2a)
+            async with crews_on_nats(app.state.services), push_delivery(app.state.services):
                 yield
         finally:
             await store.aclose()

@@ -14,6 +14,7 @@ from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 
 from bus.settings import BusSettings
+from crews.a2a.settings import A2ASettings
 from crews.api.errors import Forbidden, Unauthorized
 from crews.api.limits import Limiter
 from crews.api.settings import ApiKey, ApiSettings
@@ -33,6 +34,7 @@ class Services:
     nc: NATS
     js: JetStreamContext
     store: RedisJobStore
+    a2a: A2ASettings
     limits: SpecLimits = field(default_factory=SpecLimits)
     limiter: Limiter = field(init=False)
     parse_slots: asyncio.Semaphore = field(init=False)

@@ -14,6 +14,7 @@ from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 
 from bus.settings import BusSettings
+from crews.a2a.settings import A2ASettings
 from crews.api.app import create_app
 from crews.api.server import ApiServer
 from crews.api.settings import ApiSettings
@@ -60,10 +61,14 @@ def start_api(
     """Start an API with these ApiSettings fields (the rest fixed, not from the environment)."""
 
     @asynccontextmanager
-    async def started(redis_url: str | None = None, **api_fields: Any) -> AsyncIterator[httpx.AsyncClient]:
+    async def started(
+        redis_url: str | None = None, a2a: A2ASettings | None = None, **api_fields: Any
+    ) -> AsyncIterator[httpx.AsyncClient]:
         api = ApiSettings(**{"api_keys": (), "api_sse_ping_s": 15.0, **api_fields})
         crews = CrewsSettings(redis_url=redis_url or redis_server.url)
-        app = create_app(api, crews, BusSettings(nats_url=nats_server.url))
+        app = create_app(
+            api, crews, BusSettings(nats_url=nats_server.url), a2a or A2ASettings(default_crew="")
+        )
         async with ApiServer(app) as server, httpx.AsyncClient(base_url=server.url, timeout=30) as client:
             yield client
 

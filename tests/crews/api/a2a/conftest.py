@@ -17,6 +17,7 @@ from bus.contracts.codec import decode
 from bus.contracts.step import from_request
 from bus.jetstream.streams import ensure_role_consumer, ensure_streams
 from bus.settings import BusSettings
+from crews.a2a.settings import A2ASettings
 from crews.jobs.store import RedisJobStore
 from crews.spec.load import load_crew_text
 from roles.step.events import StepEvents
@@ -42,9 +43,15 @@ async def digest(js: JetStreamContext, store: RedisJobStore) -> str:
 
 
 @pytest.fixture
-async def api_url(start_api: StartApi) -> AsyncIterator[str]:
+def a2a_settings() -> A2ASettings:
+    """The A2A settings of the API under test (a test module may override this fixture)."""
+    return A2ASettings(default_crew="digest", push_allow_private=False)
+
+
+@pytest.fixture
+async def api_url(start_api: StartApi, a2a_settings: A2ASettings) -> AsyncIterator[str]:
     """The API with one key, over real HTTP."""
-    async with start_api(api_keys=(KEY,)) as http:
+    async with start_api(api_keys=(KEY,), a2a=a2a_settings) as http:
         yield str(http.base_url).rstrip("/")
 
 

@@ -1,0 +1,268 @@
+"""The delivery loop of push notifications: job events in, one POST per update and webhook out, in order.
+
+Two halves, both in every API process (any number of replicas):
+
+- **Ingest**: the durable pull consumer ``a2a-push`` of ``CREWS_EVENTS`` reads
+  every job event. An event of a job with webhooks becomes its task's update
+  (``crews.a2a.updates.task_update``), appended once to each webhook's queue
+  (``crews:{job:<id>}:a2a:push:queue:<config>``; the last event sequence
+  taken, in ``…:a2a:push:state``, makes a redelivered event a no-op), and the
+  queue is marked due in ``crews:a2a:push:due`` (sorted set: ``<job>/<config>``
+  → when). The event is acked only after that, so a killed process loses
+  nothing: JetStream redelivers what it had not acked.
+- **Deliver**: a due queue is claimed (its score moves past a lease, so one
+  replica posts it), its head is POSTed (the A2A ``StreamResponse`` JSON, the
+  headers of ``crews.a2a.push.configs``); a 2xx takes it off the queue, anything
+  else retries it after ``CREWS_A2A_PUSH_BACKOFF_S`` doubling up to
+  ``…_BACKOFF_MAX_S``, and after ``…_MAX_ATTEMPTS`` the update is dropped (logged)
+  and the next one goes. A queue's updates leave in the order of the events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import logging
+import time
+from contextlib import suppress
+
+import httpx
+import nats.errors
+import nats.js.errors
+from a2a.types import StreamResponse
+from google.protobuf.json_format import MessageToDict
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from pydantic import BaseModel
+
+from bus import subjects
+from bus.contracts.codec import decode
+from bus.contracts.events import wrap
+from crews.a2a.push.configs import SIGNED, PushConfigs, StoredPush
+from crews.a2a.push.guard import WebhookRefused, check_webhook
+from crews.a2a.settings import A2ASettings
+from crews.a2a.tasks import A2ARecords
+from crews.a2a.updates import task_update
+from crews.jobs.store import RedisJobStore
+
+logger = logging.getLogger(__name__)
+
+DUE_KEY = "crews:a2a:push:due"
+SIGNATURE_HEADER = "X-Crews-Signature"
+DELIVERY_HEADER = "X-Crews-Delivery"
+TOKEN_HEADER = "X-A2A-Notification-Token"
+
+# KEYS: queue, state; ARGV: seq field, seq, item, ttl. 1: appended, 0: this event was taken before.
+_ENQUEUE = """
+local last = tonumber(redis.call('HGET', KEYS[2], ARGV[1]) or '0')
+if tonumber(ARGV[2]) <= last then return 0 end
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+redis.call('RPUSH', KEYS[1], ARGV[3])
+redis.call('EXPIRE', KEYS[1], ARGV[4])
+redis.call('EXPIRE', KEYS[2], ARGV[4])
+return 1
+"""
+# KEYS: due; ARGV: member, now, lease until. 1: claimed.
+_CLAIM = """
+local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if not score or tonumber(score) > tonumber(ARGV[2]) then return 0 end
+redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1])
+return 1
+"""
+
+
+class Queued(BaseModel):
+    """One update waiting for one webhook."""
+
+    seq: int
+    body: str
+
+
+def queue_key(job: str, config: str) -> str:
+    return f"crews:{{job:{job}}}:a2a:push:queue:{config}"
+
+
+def state_key(job: str) -> str:
+    return f"crews:{{job:{job}}}:a2a:push:state"
+
+
+def signature(secret: str, body: bytes) -> str:
+    """``sha256=<hex>``: the HMAC-SHA256 of the body under the config's secret (``X-Crews-Signature``)."""
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+class PushDelivery:
+    """Ingests job events and delivers the updates to the webhooks; ``run`` until ``stop``."""
+
+    def __init__(
+        self,
+        js: JetStreamContext,
+        store: RedisJobStore,
+        settings: A2ASettings,
+        ttl_s: int,
+        http: httpx.AsyncClient | None = None,
+    ) -> None:
+        self._js, self._store, self._settings, self._ttl_s = js, store, settings, ttl_s
+        self._redis = store.redis
+        self._configs = PushConfigs(store.redis, settings, ttl_s)
+        self._http = http or httpx.AsyncClient(timeout=settings.push_timeout_s, follow_redirects=False)
+        self._stopping = asyncio.Event()
+        self._wake = asyncio.Event()
+        self._enqueue = self._redis.register_script(_ENQUEUE)
+        self._claim = self._redis.register_script(_CLAIM)
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._wake.set()
+
+    async def run(self, ready: asyncio.Event | None = None) -> None:
+        sub = await self._subscribe()
+        if ready is not None:
+            ready.set()
+        self._sub = sub
+        try:
+            async with asyncio.TaskGroup() as group:
+                group.create_task(self._ingest_loop())
+                group.create_task(self._deliver_loop())
+        finally:
+            await self._http.aclose()
+            with suppress(nats.errors.Error):
+                await self._sub.unsubscribe()  # else the connection's drain waits for it
+
+    # --- ingest ----------------------------------------------------------------------------
+
+    async def _subscribe(self) -> JetStreamContext.PullSubscription:
+        config = ConsumerConfig(
+            durable_name=subjects.PUSH_CONSUMER,
+            filter_subject=subjects.EVENTS_ALL,
+            ack_policy=AckPolicy.EXPLICIT,
+            deliver_policy=DeliverPolicy.NEW,
+            ack_wait=60.0,
+        )
+        return await self._js.pull_subscribe(
+            subjects.EVENTS_ALL, durable=subjects.PUSH_CONSUMER, stream=subjects.EVENTS_STREAM, config=config
+        )
+
+    async def _ingest_loop(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                msgs = await self._sub.fetch(64, timeout=1.0)
+            except nats.errors.TimeoutError:
+                continue
+            except (nats.js.errors.NotFoundError, nats.errors.ConnectionClosedError) as exc:
+                if self._stopping.is_set():
+                    return
+                logger.warning("push consumer lost (%r): creating it again", exc)
+                with suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), 1.0)  # the streams may be coming back
+                if not self._stopping.is_set():
+                    self._sub = await self._subscribe()
+                continue
+            for msg in msgs:
+                await self._ingest(msg)
+
+    async def _ingest(self, msg: Msg) -> None:
+        job = msg.subject.removeprefix("crews.events.")
+        try:
+            configs = await self._configs.stored(job)
+            if configs:
+                await self._take(job, msg, configs)
+        except Exception:  # transport edge: log with context, let JetStream redeliver
+            logger.exception("push: event %s of job %s not taken; it will be redelivered", msg.subject, job)
+            await msg.nak(delay=1.0)
+            return
+        await msg.ack()
+
+    async def _take(self, job: str, msg: Msg, configs: list[StoredPush]) -> None:
+        a2a = await A2ARecords(self._redis, self._ttl_s).get(job)
+        update = await task_update(
+            self._store, job, a2a.context_id if a2a else job, decode(msg.data, StreamResponse)
+        )
+        if update is None:
+            return
+        seq = int(msg.metadata.sequence.stream)
+        item = Queued(seq=seq, body=json.dumps(MessageToDict(wrap(update)))).model_dump_json()
+        for config in configs:
+            args = [f"{config.id}:seq", seq, item, self._ttl_s]
+            await self._enqueue(keys=[queue_key(job, config.id), state_key(job)], args=args)
+            await self._redis.zadd(DUE_KEY, {f"{job}/{config.id}": time.time()}, nx=True)
+        self._wake.set()
+
+    # --- deliver ---------------------------------------------------------------------------
+
+    async def _deliver_loop(self) -> None:
+        while not self._stopping.is_set():
+            now = time.time()
+            due: list[str] = await self._redis.zrangebyscore(DUE_KEY, "-inf", now, start=0, num=32)
+            lease = now + self._settings.push_timeout_s + 5.0
+            claimed = [m for m in due if await self._claim(keys=[DUE_KEY], args=[m, now, lease]) == 1]
+            if claimed:
+                await asyncio.gather(*(self._deliver_head(member) for member in claimed))
+                continue
+            self._wake.clear()
+            with suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), await self._idle_s(now))
+
+    async def _idle_s(self, now: float) -> float:
+        first: list[tuple[str, float]] = await self._redis.zrange(DUE_KEY, 0, 0, withscores=True)
+        return max(0.01, min(1.0, first[0][1] - now)) if first else 1.0
+
+    async def _deliver_head(self, member: str) -> None:
+        job, _, config_id = member.partition("/")
+        queue = queue_key(job, config_id)
+        raw: str | None = await self._redis.lindex(queue, 0)
+        configs = {c.id: c for c in await self._configs.stored(job)}
+        if raw is None or config_id not in configs:  # nothing left, or the config was deleted
+            if config_id not in configs:
+                await self._redis.delete(queue)
+            await self._reschedule(member, queue)
+            return
+        item = Queued.model_validate_json(raw)
+        if await self._post(configs[config_id], member, item):
+            await self._done(member, queue, config_id, job)
+            return
+        attempts = int(await self._redis.hincrby(state_key(job), f"{config_id}:attempts", 1))
+        if attempts >= self._settings.push_max_attempts:
+            logger.warning("push: update %s/%s dropped after %d attempts", member, item.seq, attempts)
+            await self._done(member, queue, config_id, job)
+            return
+        wait = min(self._settings.push_backoff_s * 2 ** (attempts - 1), self._settings.push_backoff_max_s)
+        await self._redis.zadd(DUE_KEY, {member: time.time() + wait})
+
+    async def _done(self, member: str, queue: str, config_id: str, job: str) -> None:
+        await self._redis.lpop(queue)
+        await self._redis.hdel(state_key(job), f"{config_id}:attempts")
+        await self._reschedule(member, queue)
+
+    async def _reschedule(self, member: str, queue: str) -> None:
+        """Due now while the queue has updates; else off the due set (checked again, for a racing ingest)."""
+        if await self._redis.llen(queue):
+            await self._redis.zadd(DUE_KEY, {member: time.time()})
+            return
+        await self._redis.zrem(DUE_KEY, member)
+        if await self._redis.llen(queue):
+            await self._redis.zadd(DUE_KEY, {member: time.time()}, nx=True)
+
+    async def _post(self, config: StoredPush, member: str, item: Queued) -> bool:
+        body = item.body.encode()
+        headers = {"Content-Type": "application/json", DELIVERY_HEADER: f"{member}/{item.seq}"}
+        if config.token:
+            headers[TOKEN_HEADER] = config.token
+        if config.scheme == SIGNED:
+            headers[SIGNATURE_HEADER] = signature(config.credentials, body)
+        elif config.scheme and config.credentials:
+            headers["Authorization"] = f"{config.scheme} {config.credentials}"
+        try:
+            await check_webhook(config.url, allow_private=self._settings.push_allow_private)
+            response = await self._http.post(config.url, content=body, headers=headers)
+        except (httpx.HTTPError, WebhookRefused) as exc:
+            logger.info("push: delivery %s/%s to %s failed: %s", member, item.seq, config.url, exc)
+            return False
+        if not response.is_success:
+            logger.info(
+                "push: delivery %s/%s to %s answered %d", member, item.seq, config.url, response.status_code
+            )
+        return response.is_success

@@ -1,0 +1,258 @@
+"""Push notifications to a real webhook receiver (an HTTP server in the test, on loopback the operator allowed)."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import os
+import sys
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from a2a.types import (
+    AuthenticationInfo,
+    DeleteTaskPushNotificationConfigRequest,
+    GetTaskPushNotificationConfigRequest,
+    ListTaskPushNotificationConfigsRequest,
+    TaskPushNotificationConfig,
+)
+from a2a.utils.errors import InvalidParamsError
+from fastapi import FastAPI, Request, Response
+from nats.aio.client import Client as NATS
+from nats.js import JetStreamContext
+
+from bus.subjects import a2a_subject
+from crews.a2a.settings import A2ASettings
+from crews.api.server import ApiServer
+from crews.coordinator.coordinator import Coordinator
+from crews.jobs.store import RedisJobStore
+from crews.local.servers import ServerProcess, free_port
+from tests.crews.api.a2a.conftest import AUTH, KEY, WAIT_S, MakeClient, collect, take_step
+from tests.crews.api.a2a.test_crew_agent import ask, run_digest
+from tests.crews.api.conftest import StartApi
+from tests.servers import ManagedServer
+
+SECRET = "the-webhook-secret"
+CREWS = str(Path(sys.executable).with_name("crews"))
+
+
+@dataclass
+class Receiver:
+    """A webhook: records every delivery; answers 503 to the first ``fail_first`` of them."""
+
+    url: str = ""
+    fail_first: int = 0
+    seen: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
+    arrived: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def accepted(self) -> list[dict[str, Any]]:
+        return [json.loads(body) for _, body in self.seen[self.fail_first :]]
+
+    def states(self) -> list[str]:
+        return [d["statusUpdate"]["status"]["state"] for d in self.accepted() if "statusUpdate" in d]
+
+    async def until(self, state: str) -> None:
+        while state not in self.states():
+            self.arrived.clear()
+            await asyncio.wait_for(self.arrived.wait(), WAIT_S)
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    found = Receiver()
+    app = FastAPI()
+
+    @app.post("/hook")
+    async def hook(request: Request) -> Response:
+        found.seen.append((dict(request.headers), await request.body()))
+        found.arrived.set()
+        return Response(status_code=503 if len(found.seen) <= found.fail_first else 204)
+
+    async with ApiServer(app) as server:
+        found.url = f"{server.url}/hook"
+        yield found
+
+
+@pytest.fixture
+def a2a_settings() -> A2ASettings:
+    return A2ASettings(push_allow_private=True, push_backoff_s=0.05, push_backoff_max_s=0.2)
+
+
+def config(receiver: Receiver, task: str, config_id: str = "hook-1") -> TaskPushNotificationConfig:
+    return TaskPushNotificationConfig(
+        task_id=task,
+        id=config_id,
+        url=receiver.url,
+        token="caller-token",
+        authentication=AuthenticationInfo(scheme="HMAC-SHA256", credentials=SECRET),
+    )
+
+
+def assert_signed(receiver: Receiver) -> None:
+    for headers, body in receiver.seen:
+        expected = "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
+        assert headers["x-crews-signature"] == expected
+        assert headers["x-a2a-notification-token"] == "caller-token"
+
+
+@pytest.mark.parametrize("binding", ["JSONRPC", "HTTP+JSON"])
+async def test_every_update_reaches_the_webhook_signed_in_order_after_a_retry(
+    make_client: MakeClient,
+    receiver: Receiver,
+    digest: str,
+    nc: NATS,
+    js: JetStreamContext,
+    store: RedisJobStore,
+    coordinator: Coordinator,
+    binding: str,
+) -> None:
+    receiver.fail_first = 1
+    client = await make_client(binding=binding, streaming=False)
+    request = ask("bees")
+    request.configuration.return_immediately = True
+    [started] = await collect(client.send_message(request))
+    job = started.task.id
+
+    created = await client.create_task_push_notification_config(config(receiver, job))
+    assert (created.id, created.url, created.authentication.credentials) == ("hook-1", receiver.url, "")
+    got = await client.get_task_push_notification_config(
+        GetTaskPushNotificationConfigRequest(task_id=job, id="hook-1")
+    )
+    assert got.token == "caller-token" and got.authentication.scheme == "HMAC-SHA256"
+    body = json.dumps(
+        {"jsonrpc": "2.0", "id": 1, "method": "ListTaskPushNotificationConfigs", "params": {"taskId": job}}
+    )
+    listed_on_nats = json.loads(
+        (
+            await nc.request(
+                a2a_subject("digest"),
+                body.encode(),
+                timeout=WAIT_S,
+                headers={"Authorization": f"Bearer {KEY}"},
+            )
+        ).data
+    )
+    assert [c["id"] for c in listed_on_nats["result"]["configs"]] == ["hook-1"]
+
+    await run_digest(js, store)
+    await receiver.until("TASK_STATE_COMPLETED")
+
+    assert len(receiver.seen) > len(receiver.accepted())  # the first delivery failed and came again
+    assert receiver.seen[0][1] == receiver.seen[1][1]
+    states = receiver.states()
+    assert states[-1] == "TASK_STATE_COMPLETED" and "TASK_STATE_WORKING" in states
+    artifacts = [
+        d["artifactUpdate"]["artifact"]["name"] for d in receiver.accepted() if "artifactUpdate" in d
+    ]
+    assert artifacts == ["research", "write", "output"]
+    assert {
+        d.get("statusUpdate", d.get("artifactUpdate", {})).get("taskId") for d in receiver.accepted()
+    } == {job}
+    assert_signed(receiver)
+    deliveries = [headers["x-crews-delivery"] for headers, _ in receiver.seen[1:]]
+    assert len(set(deliveries)) == len(deliveries)  # each update once
+
+    await client.delete_task_push_notification_config(
+        DeleteTaskPushNotificationConfigRequest(task_id=job, id="hook-1")
+    )
+    left = await client.list_task_push_notification_configs(
+        ListTaskPushNotificationConfigsRequest(task_id=job)
+    )
+    assert list(left.configs) == []
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:9/hook",
+        "http://169.254.169.254/latest/meta-data",
+        "http://10.0.0.7/hook",
+        "file:///etc/passwd",
+    ],
+)
+async def test_webhooks_on_private_addresses_are_refused_unless_the_operator_allows_them(
+    start_api: StartApi,
+    digest: str,
+    js: JetStreamContext,
+    store: RedisJobStore,
+    http: httpx.AsyncClient,
+    url: str,
+) -> None:
+    from a2a.client import ClientConfig, ClientFactory
+
+    from crews.jobs.control import submit_job
+
+    job = (await submit_job(js, store, "digest", {"topic": "bees"})).id
+    async with start_api(api_keys=(KEY,), a2a=A2ASettings(push_allow_private=False)) as api:
+        client = await ClientFactory(ClientConfig(httpx_client=http)).create_from_url(
+            str(api.base_url).rstrip("/") + "/a2a/digest"
+        )
+        with pytest.raises(InvalidParamsError, match=r"private|http"):
+            await client.create_task_push_notification_config(
+                TaskPushNotificationConfig(task_id=job, url=url)
+            )
+
+
+@pytest.fixture
+def api_process(
+    nats_server: ManagedServer, redis_server: ManagedServer, digest: str, coordinator: Coordinator
+) -> Iterator[ServerProcess]:
+    """``crews api`` as a process that may be killed and started again on the same port."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CREWS_")}
+    env.update(
+        CREWS_NATS_URL=nats_server.url,
+        CREWS_REDIS_URL=redis_server.url,
+        CREWS_API_KEYS=KEY,
+        CREWS_API_PORT=str(port),
+        CREWS_A2A_PUSH_ALLOW_PRIVATE="true",
+        CREWS_A2A_PUSH_BACKOFF_S="0.05",
+        CREWS_A2A_PUSH_BACKOFF_MAX_S="0.2",
+        PYTHONUNBUFFERED="1",
+    )
+    process = ServerProcess("api", [CREWS, "api"], "api ready on", port, env=env)
+    process.start()
+    try:
+        yield process
+    finally:
+        process.stop()
+        print(process.log_tail)
+
+
+async def test_deliveries_survive_a_restart_of_the_process_that_delivers(
+    api_process: ServerProcess, receiver: Receiver, digest: str, js: JetStreamContext, store: RedisJobStore
+) -> None:
+    from a2a.client import ClientConfig, ClientFactory
+
+    url = f"http://127.0.0.1:{api_process.port}/a2a/digest"
+    receiver.fail_first = 10**6  # the webhook is down at first
+    async with httpx.AsyncClient(headers=AUTH, timeout=WAIT_S) as http:
+        client = await ClientFactory(ClientConfig(httpx_client=http, streaming=False)).create_from_url(url)
+        request = ask("bees")
+        request.configuration.return_immediately = True
+        [started] = await collect(client.send_message(request))
+        job = started.task.id
+        await client.create_task_push_notification_config(config(receiver, job))
+    assert await take_step(js, store, "digest", "researcher", "- bees dance") == "research"
+    while not receiver.seen:  # a delivery was tried (and refused)
+        receiver.arrived.clear()
+        await asyncio.wait_for(receiver.arrived.wait(), WAIT_S)
+
+    api_process.kill()  # SIGKILL: what it had not delivered is in Redis and JetStream
+    assert await take_step(js, store, "digest", "writer", "Bees dance to talk.") == "write"
+    tried = len(receiver.seen)
+    receiver.fail_first = tried  # the webhook is back
+    api_process.start()
+    await receiver.until("TASK_STATE_COMPLETED")
+
+    accepted = receiver.accepted()
+    artifacts = [d["artifactUpdate"]["artifact"]["name"] for d in accepted if "artifactUpdate" in d]
+    assert artifacts == ["research", "write", "output"]  # every update, in order, none lost in the restart
+    assert receiver.states()[-1] == "TASK_STATE_COMPLETED"
+    assert_signed(receiver)
