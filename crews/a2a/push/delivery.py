@@ -150,7 +150,7 @@ class PushDelivery:
         while not self._stopping.is_set():
             try:
                 msgs = await self._sub.fetch(64, timeout=1.0)
-            except nats.errors.TimeoutError:
+            except TimeoutError:  # nats' own, or asyncio's from a fetch with no heartbeat: nothing came
                 continue
             except (nats.js.errors.NotFoundError, nats.errors.ConnectionClosedError) as exc:
                 if self._stopping.is_set():

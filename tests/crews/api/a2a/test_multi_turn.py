@@ -61,7 +61,7 @@ BINDINGS = ["JSONRPC", "HTTP+JSON", "NATS"]
 @pytest.fixture
 async def careful(js: JetStreamContext, store: RedisJobStore) -> str:
     spec = load_crew_text(CAREFUL, "careful.yaml")
-    await store.save_crew(spec.name, spec.model_dump(mode="json"))
+    await store.save_crew(spec)
     await ensure_streams(js, BusSettings())
     await ensure_role_consumer(js, spec.name, "clerk", BusSettings())
     return spec.name
