@@ -31,6 +31,7 @@ from crews.api.routes import ops as api_ops
 from crews.api.settings import ApiSettings
 from crews.coordinator.settings import CrewsSettings
 from crews.jobs.store import RedisJobStore
+from crews.spec.tools import ToolsSource
 
 DESCRIPTION = """\
 Run multi-agent crews: register a crew from its YAML file, submit jobs, and
@@ -49,9 +50,17 @@ TAGS = [
 
 
 def create_app(
-    api: ApiSettings | None = None, crews: CrewsSettings | None = None, bus: BusSettings | None = None
+    api: ApiSettings | None = None,
+    crews: CrewsSettings | None = None,
+    bus: BusSettings | None = None,
+    *,
+    tools: ToolsSource | None = None,
 ) -> FastAPI:
-    """The API app; settings default to the environment (``CREWS_*``)."""
+    """The API app; settings default to the environment (``CREWS_*``).
+
+    ``tools``: what tools exist (the operator's MCP servers and Python tools, wired in by
+    ``crews api``); registering a crew that names others is refused. None: names are not checked.
+    """
     api, crews, bus = api or ApiSettings(), crews or CrewsSettings(), bus or BusSettings()
 
     @asynccontextmanager
@@ -61,10 +70,14 @@ def create_app(
         try:
             js = nc.jetstream()
             await prepare_streams(js, bus)
-            app.state.services = Services(api=api, crews=crews, bus=bus, nc=nc, js=js, store=store)
+            app.state.services = Services(
+                api=api, crews=crews, bus=bus, nc=nc, js=js, store=store, tools=tools
+            )
             async with crews_on_nats(app.state.services):
                 yield
         finally:
+            if tools is not None:
+                await tools.aclose()
             await store.aclose()
             await nc.drain()
 

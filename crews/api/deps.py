@@ -16,6 +16,7 @@ from crews.api.errors import Unauthorized
 from crews.api.settings import ApiSettings
 from crews.coordinator.settings import CrewsSettings
 from crews.jobs.store import RedisJobStore
+from crews.spec.tools import ToolsSource
 
 
 @dataclass
@@ -28,6 +29,8 @@ class Services:
     nc: NATS
     js: JetStreamContext
     store: RedisJobStore
+    tools: ToolsSource | None = None
+    """The operator's tools (MCP servers, Python tools), to check crew files' tool names; None: unchecked."""
 
 
 def services(request: Request) -> Services:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    from roles.tools.mcp.listing import DeclaredTools
 
 
 def register(app: typer.Typer) -> None:
@@ -32,4 +35,16 @@ def api(
         settings.api_host = host
     if port is not None:
         settings.api_port = port
-    asyncio.run(serve(settings))
+    asyncio.run(serve(settings, tools=declared_tools()))
+
+
+def declared_tools() -> DeclaredTools:
+    """The operator's MCP servers and the Python tools installed here: crews' tool names are checked."""
+    from roles.tools.mcp.config import McpConfigError, McpSettings
+    from roles.tools.mcp.listing import DeclaredTools
+
+    try:
+        return DeclaredTools(McpSettings().servers())
+    except McpConfigError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None

@@ -32,8 +32,8 @@ from types import TracebackType
 
 import httpx
 
-from inference.errors import LocalLLMError
 from inference.cache_dir import default_cache_dir
+from inference.errors import LocalLLMError
 from inference.local.install import InstallError, Step, ensure
 from inference.settings import DEFAULT_MODEL, InferenceSettings
 

@@ -17,7 +17,7 @@ from inference.budget import TokenBudget
 from inference.results import Usage
 from roles.errors import StepFailed
 from roles.step.memory import SharedMemory
-from roles.tools.registry import ToolBox
+from roles.tools.toolset import ToolSet
 
 if TYPE_CHECKING:
     from nats.aio.client import Client as NATS
@@ -31,7 +31,7 @@ class StepRun:
 
     work: StepWork
     llm: LLMPool
-    tools: ToolBox
+    tools: ToolSet
     memory: SharedMemory
     budget: TokenBudget
     check_cancelled: Callable[[], Awaitable[None]]

@@ -13,9 +13,10 @@ from crews.api.errors import UnsupportedMediaType
 from crews.api.models import CrewList, CrewSummary, ErrorBody
 from crews.errors import CrewNotFound
 from crews.spec.dump import dump_crew
-from crews.spec.load import crew_json_schema, load_crew_text
+from crews.spec.load import crew_json_schema, load_crew_text, problems_in_text
 from crews.spec.models import CrewSpec
 from crews.spec.problems import CrewFileError, SpecIssue
+from crews.spec.tools import check_tool_names
 
 router = APIRouter(tags=["crews"])
 
@@ -82,13 +83,22 @@ def parse_crew(body: bytes, content_type: str) -> CrewSpec:
         200: {"model": CrewSummary, "description": "A crew of that name was replaced."},
         413: {"model": ErrorBody, "description": "The body is over the size limit."},
         415: {"model": ErrorBody, "description": "The body is neither YAML nor JSON."},
-        422: {"model": ErrorBody, "description": "The crew file is invalid; issues name line and field."},
+        422: {
+            "model": ErrorBody,
+            "description": "The crew file is invalid (or names a tool or MCP server the operator has not "
+            "declared); issues name line and field.",
+        },
         401: _ERRORS[401],
     },
 )
 async def register_crew(request: Request, response: Response, deps: Deps) -> CrewSummary:
     """Register a crew (201), or replace the crew of the same name (200): its next jobs use the new file."""
-    spec = parse_crew(await request.body(), request.headers.get("content-type", ""))
+    body = await request.body()
+    spec = parse_crew(body, request.headers.get("content-type", ""))
+    if deps.tools is not None:
+        problems = check_tool_names(spec, await deps.tools.available())
+        if problems:
+            raise problems_in_text(body.decode("utf-8"), BODY_NAME, problems)
     existed = await _exists(deps, spec.name)
     await deps.store.save_crew(spec.name, spec.model_dump(mode="json"))
     response.status_code = 200 if existed else 201
