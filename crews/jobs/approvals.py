@@ -50,6 +50,9 @@ async def decide(
     """Approve or deny a waiting tool call; ``JobError`` if it was decided before or the digest differs."""
     state = await store.get(job)
     if state.terminal:
+        decided = [a for a in await list_approvals(store, job) if a.id == approval and a.status != "pending"]
+        if decided:
+            raise JobError(f"approval {approval} was already {decided[0].status} by {decided[0].decided_by}")
         raise JobError(f"job {job} has ended ({state.status}): its tool calls can no longer be approved")
     record = await _set_decision(
         store, job, approval, approve, comment, decided_by=decided_by, arguments_sha256=arguments_sha256

@@ -65,7 +65,8 @@ def _unknown(name: str, available: AvailableTools) -> str | None:
             "register the crew again once it answers"
         )
     if server not in available.servers:
-        known = suggest(server, sorted(available.servers)) or " (none are declared)"
+        declared = sorted({*available.servers, *available.unreachable})
+        known = suggest(server, declared) or " (none are declared)"
         return f"unknown MCP server '{server}'{known}: the operator declares servers, a crew file names them"
     listed = available.servers[server]
     if tool == "*" or tool in listed:

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 
-from bus.contracts.step import ContextOutput
 from bus.contracts.result import TokenUsage
+from bus.contracts.step import ContextOutput
 from inference.results import ToolCall
 from roles.engines import prompts
 from roles.errors import StepFailed, ToolArgumentsInvalid, ToolError, ToolNotAllowed
@@ -99,7 +99,10 @@ def context(redis_client: aioredis.Redis, job: str = "j") -> ToolContext:
 
 
 async def toolset(
-    redis_client: aioredis.Redis, tools: list[str], registry: ToolRegistry | None = None, max_chars: int = 1000
+    redis_client: aioredis.Redis,
+    tools: list[str],
+    registry: ToolRegistry | None = None,
+    max_chars: int = 1000,
 ) -> ToolSet:
     work = make_work("j", "s", tools=tools)
     catalog = ToolCatalog(registry or default_registry())
@@ -164,7 +167,15 @@ async def test_long_tool_output_is_cut(redis_client: aioredis.Redis) -> None:
         return "A" * 500
 
     registry = ToolRegistry(
-        [Tool(name="shout", description="Shout.", parameters={"type": "object"}, function=shout, read_only=True)]
+        [
+            Tool(
+                name="shout",
+                description="Shout.",
+                parameters={"type": "object"},
+                function=shout,
+                read_only=True,
+            )
+        ]
     )
     box = await toolset(redis_client, ["shout"], registry, max_chars=100)
     output = unframe(await box.call(ToolCall(id="1", name="shout")))
