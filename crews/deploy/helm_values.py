@@ -82,6 +82,7 @@ class RoleValues(TypedDict):
     scaling: ScalingValues
     maxExecutionTime: NotRequired[float]
     egress: NotRequired[list[EgressRule]]
+    mcpServers: NotRequired[list[str]]
 
 
 class CrewValues(TypedDict):
@@ -140,6 +141,9 @@ def role_values(crew: str, key: str, role: RoleSpec) -> RoleValues:
     )
     if role.max_execution_time is not None:
         values["maxExecutionTime"] = role.max_execution_time
+    servers = sorted({tool.name.partition(".")[0] for tool in role.tools if "." in tool.name})
+    if servers:
+        values["mcpServers"] = servers  # the chart lets these roles reach those servers, and no others
     port = _url_port(role.url) if role.engine == "a2a" and role.url else None
     if port is not None:
         values["egress"] = [EgressRule(ports=[EgressPort(port=port, protocol="TCP")])]
