@@ -83,7 +83,7 @@ async def stack(
         nats_server.url,
         redis_server.url,
         "",
-        extra_env={"CREWS_MCP_SERVERS": servers, "CREWS_ACK_WAIT_S": "2"},
+        extra_env={"CREWS_MCP_SERVERS": servers},
     )
     try:
         yield running
@@ -246,6 +246,7 @@ async def test_an_approved_refund_happens_once_when_the_worker_is_killed_after_i
     call = {"tool_calls": [refund("A-1001", 42.0)]}
     # The first worker dies during the LLM call after the refund; the replacement makes the same call again.
     replies = [call, {"text": "never seen", "latency_s": 15}, call, "Refunded."]
+    stack.extra_env["CREWS_ACK_WAIT_S"] = "5"  # the killed worker's step comes back after 5 s
     with ScriptedServer(script(*replies)) as llm:
         store = RedisJobStore(redis_client)
         crew = await start(stack, llm, store)

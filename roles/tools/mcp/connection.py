@@ -1,6 +1,6 @@
 """One MCP session per server per worker: connected on first use, reconnected when it drops.
 
-The official ``mcp`` SDK (2.x, imported here only) holds the session in a
+The official ``mcp`` SDK (2.x, imported here only, in a thread: it is heavy) holds the session in a
 task of its own (its client lives in an anyio task group, which must be left
 by the task that entered it); calls from any step go through it.
 
@@ -132,6 +132,7 @@ class McpConnection:
         )
 
     async def _connect(self) -> Client:
+        await asyncio.to_thread(import_sdk)  # seconds of imports the first time: never on the event loop
         async with self._lock:
             if self._client is not None and self._holder is not None and not self._holder.done():
                 return self._client
@@ -191,6 +192,15 @@ class McpConnection:
         if holder is not None:
             self._stop.set()
             await asyncio.gather(holder, return_exceptions=True)
+
+
+def import_sdk() -> None:
+    """Import the parts of the ``mcp`` SDK a session uses (call it in a thread: it takes a while once)."""
+    import mcp
+    import mcp.client.stdio
+    import mcp.client.streamable_http
+    import mcp.shared._httpx_utils
+    import mcp.types  # noqa: F401
 
 
 def _reason(exc: BaseException) -> str:
