@@ -2,9 +2,10 @@
 
 RoleError
  ├── StepFailed              the step cannot succeed; ``reason`` tells a person what to change (not retryable)
- │    └── ToolNotAllowed     the model called a tool outside the role's allow-list
+ │    └── ToolUnavailable    a tool's MCP server stayed unreachable through the retries
  ├── StepCancelled           the job was cancelled (or failed) before or while the step ran
  └── ToolError               one tool call failed; its message goes back to the model, which may recover
+      ├── ToolNotAllowed     the model called a tool outside the role's allow-list (nothing ran)
       └── ToolArgumentsInvalid   the arguments do not match the tool's JSON schema
 
 Retryable failures are not ours: the LLM pool raises ``inference.errors.LLMUnavailable``
@@ -30,12 +31,12 @@ class StepFailed(RoleError):
         self.reason = reason
 
 
-class ToolNotAllowed(StepFailed):
-    """The model asked for a tool the step does not allow (enforced in code, not by the prompt)."""
+class ToolUnavailable(StepFailed):
+    """A tool's server could not be reached (after retries with backoff), or did not list the tool."""
 
-    def __init__(self, reason: str, *, tool: str) -> None:
+    def __init__(self, reason: str, *, server: str) -> None:
         super().__init__(reason)
-        self.tool = tool
+        self.server = server
 
 
 class StepCancelled(RoleError):
@@ -49,6 +50,14 @@ class StepCancelled(RoleError):
 
 class ToolError(RoleError):
     """A tool call failed in a way the model can act on (it is told, as the tool's result)."""
+
+
+class ToolNotAllowed(ToolError):
+    """The model asked for a tool the step does not allow (enforced in code, not by the prompt): nothing ran."""
+
+    def __init__(self, reason: str, *, tool: str) -> None:
+        super().__init__(reason)
+        self.tool = tool
 
 
 class ToolArgumentsInvalid(ToolError):

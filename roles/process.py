@@ -33,9 +33,11 @@ from bus.settings import BusSettings
 from bus.telemetry import setup_tracing
 from inference.settings import InferenceSettings
 from roles.settings import RoleSettings
+from roles.tools.mcp.config import McpServer, McpSettings
 
 if TYPE_CHECKING:
     from inference.client import LLMPool
+    from roles.tools.mcp.provider import McpTools
     from roles.tools.registry import ToolRegistry
     from roles.worker import RoleWorker
 
@@ -53,9 +55,12 @@ class DeferredWorker:
         settings: RoleSettings,
         inference: InferenceSettings,
         tools: ToolRegistry | None = None,
+        mcp_servers: dict[str, McpServer] | None = None,
     ) -> None:
         self._nc, self._crew, self._role, self._tools = nc, crew, role, tools
         self._settings, self._inference = settings, inference
+        self._mcp_servers = mcp_servers or {}
+        self._mcp: McpTools | None = None
         self._task: asyncio.Task[RoleWorker] | None = None
         self._pool: LLMPool | None = None
         self._redis: Any = None
@@ -81,6 +86,8 @@ class DeferredWorker:
             self._task.cancel()
         if self._pool is not None:
             await self._pool.aclose()
+        if self._mcp is not None:
+            await self._mcp.aclose()
         if self._redis is not None:
             await self._redis.aclose()
 
@@ -88,6 +95,10 @@ class DeferredWorker:
         worker_class, pool_class, redis_class = await asyncio.to_thread(_load_runtime)
         self._pool = pool_class(self._inference)
         self._redis = redis_class.from_url(self._settings.redis_url, decode_responses=True)
+        if self._mcp_servers:
+            from roles.tools.mcp.provider import McpTools
+
+            self._mcp = McpTools(self._mcp_servers)
         return worker_class(
             self._nc,
             self._redis,
@@ -96,6 +107,7 @@ class DeferredWorker:
             crew=self._crew,
             role=self._role,
             tools=self._tools,
+            mcp=self._mcp,
         )
 
 
@@ -118,6 +130,7 @@ async def run_role(
     *,
     on_ready: Callable[[], None] | None = None,
     tools: ToolRegistry | None = None,
+    mcp_servers: dict[str, McpServer] | None = None,
 ) -> None:
     """Run one worker of ``crew/role`` until SIGTERM/SIGINT; ``on_ready`` is called once it fetches.
 
@@ -125,7 +138,7 @@ async def run_role(
     """
     nc = await connect(bus_settings, f"role {crew}/{role}")
     js = nc.jetstream()
-    deferred = DeferredWorker(nc, crew, role, role_settings, inference_settings, tools)
+    deferred = DeferredWorker(nc, crew, role, role_settings, inference_settings, tools, mcp_servers)
     try:
         await prepare_streams(js, bus_settings)
         consumer = await ensure_role_consumer(js, crew, role, bus_settings)
@@ -262,8 +275,19 @@ def main(crew: str, role: str) -> None:
         sys.stdout.write(f"role {crew}/{role} ready\n")
         sys.stdout.flush()
 
+    servers = McpSettings().servers()  # a wrong declaration stops the worker here, with the reason
     try:
-        asyncio.run(run_role(crew, role, BusSettings(), RoleSettings(), InferenceSettings(), on_ready=ready))
+        asyncio.run(
+            run_role(
+                crew,
+                role,
+                BusSettings(),
+                RoleSettings(),
+                InferenceSettings(),
+                on_ready=ready,
+                mcp_servers=servers,
+            )
+        )
     finally:
         provider.shutdown()
 

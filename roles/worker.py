@@ -54,12 +54,15 @@ from roles.step.events import StepEvents
 from roles.step.memory import SharedMemory
 from roles.step.results import ResultStore, StepResult
 from roles.step.usage import RedisUsage
-from roles.tools.registry import ToolContext, ToolRegistry, default_registry
+from roles.tools.base import ToolContext
+from roles.tools.catalog import ToolCatalog
+from roles.tools.registry import ToolRegistry, default_registry
 
 if TYPE_CHECKING:
     import redis.asyncio as aioredis
 
     from inference.client import LLMPool
+    from roles.tools.mcp.provider import McpTools
 
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer("crews.roles")
@@ -78,12 +81,13 @@ class RoleWorker:
         crew: str,
         role: str,
         tools: ToolRegistry | None = None,
+        mcp: McpTools | None = None,
     ) -> None:
         self.nc, self.js, self.redis = nc, nc.jetstream(), client
         self.llm, self.settings = llm, settings
         self.crew, self.role = crew, role
         self.consumer = subjects.role_consumer(crew, role)
-        self.tools = tools or default_registry()
+        self.tools = ToolCatalog(tools or default_registry(), mcp)
         self.agents = settings.outside_agents()
 
     async def handle(self, delivery: Delivery) -> None:
@@ -196,11 +200,10 @@ class RoleWorker:
         run = StepRun(
             work=work,
             llm=self.llm,
-            tools=self.tools.for_step(
-                work.tools,
+            tools=await self.tools.for_step(
+                work,
                 context,
                 max_output_chars=self.settings.tool_output_max_chars,
-                builtins=work.memory,
                 gate=ApprovalGate(
                     self.nc, self.redis, work, StepEvents(self.js, work, self.settings.worker_id)
                 ),

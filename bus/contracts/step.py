@@ -82,7 +82,12 @@ class StepWork(BaseModel):
     memory: bool = Field(True, description="offer the shared-memory tools")
     approval_tools: list[str] = Field(
         default_factory=list,
-        description="tools whose calls wait for a person's approval (approval: required)",
+        description="tools (or server.*) whose calls the crew file wants approved (approval: required)",
+    )
+    approval_waived: list[str] = Field(
+        default_factory=list,
+        description="tools (or server.*) the crew file runs without approval (approval: none), unless "
+        "the operator requires it",
     )
     output_schema: dict[str, Any] | None = None
     evals: list[EvalSpec] = Field(default=[], description="Checks the worker scores the output with.")

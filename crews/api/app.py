@@ -35,6 +35,7 @@ from crews.api.tracing import SpanRoute, instrument
 from crews.api.web.routes import mount_web
 from crews.coordinator.settings import CrewsSettings
 from crews.jobs.store import RedisJobStore
+from crews.spec.tools import ToolsSource
 
 DESCRIPTION = """\
 Run multi-agent crews: register a crew from its YAML file, submit jobs, and
@@ -59,8 +60,14 @@ def create_app(
     crews: CrewsSettings | None = None,
     bus: BusSettings | None = None,
     a2a: A2ASettings | None = None,
+    *,
+    tools: ToolsSource | None = None,
 ) -> FastAPI:
-    """The API app; settings default to the environment (``CREWS_*``)."""
+    """The API app; settings default to the environment (``CREWS_*``).
+
+    ``tools``: what tools exist (the operator's MCP servers and Python tools, wired in by
+    ``crews api``); registering a crew that names others is refused. None: names are not checked.
+    """
     api, crews, bus = api or ApiSettings(), crews or CrewsSettings(), bus or BusSettings()
     a2a = a2a or A2ASettings()
 
@@ -71,10 +78,14 @@ def create_app(
         try:
             js = nc.jetstream()
             await prepare_streams(js, bus)
-            app.state.services = Services(api=api, crews=crews, bus=bus, nc=nc, js=js, store=store, a2a=a2a)
+            app.state.services = Services(
+                api=api, crews=crews, bus=bus, nc=nc, js=js, store=store, a2a=a2a, tools=tools
+            )
             async with crews_on_nats(app.state.services), push_delivery(app.state.services):
                 yield
         finally:
+            if tools is not None:
+                await tools.aclose()
             await store.aclose()
             await nc.drain()
 

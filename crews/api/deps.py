@@ -22,6 +22,7 @@ from crews.coordinator.settings import CrewsSettings
 from crews.jobs.owners import LOCAL, Principal, Scope
 from crews.jobs.store import RedisJobStore
 from crews.spec.limits import SpecLimits
+from crews.spec.tools import ToolsSource
 
 
 @dataclass
@@ -35,6 +36,8 @@ class Services:
     js: JetStreamContext
     store: RedisJobStore
     a2a: A2ASettings
+    tools: ToolsSource | None = None
+    """The operator's tools (MCP servers, Python tools), to check crew files' tool names; None: unchecked."""
     limits: SpecLimits = field(default_factory=SpecLimits)
     limiter: Limiter = field(init=False)
     parse_slots: asyncio.Semaphore = field(init=False)

@@ -17,6 +17,7 @@ from bus.telemetry import setup_tracing
 from crews.api.app import create_app
 from crews.api.settings import ApiSettings
 from crews.errors import CrewsError
+from crews.spec.tools import ToolsSource
 
 
 class ApiServerError(CrewsError):
@@ -132,10 +133,12 @@ class ApiServer:
         await self.stop()
 
 
-async def serve(settings: ApiSettings) -> None:
+async def serve(settings: ApiSettings, tools: ToolsSource | None = None) -> None:
     """Run ``crews api`` until SIGTERM/SIGINT; prints ``api ready on <url>`` once it listens."""
     provider = setup_tracing("crews-api")
-    server = ApiServer(create_app(settings), host=settings.api_host, port=settings.api_port, access_log=True)
+    server = ApiServer(
+        create_app(settings, tools=tools), host=settings.api_host, port=settings.api_port, access_log=True
+    )
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, server.request_stop)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    from roles.tools.mcp.listing import DeclaredTools
 
 
 def register(app: typer.Typer) -> None:
@@ -35,7 +38,7 @@ def api(
     from crews.errors import CrewsError
 
     try:
-        asyncio.run(serve(settings))
+        asyncio.run(serve(settings, tools=declared_tools()))
     except CrewsError as exc:
         raise typer.Exit(_fail(str(exc))) from None
 
@@ -43,3 +46,15 @@ def api(
 def _fail(message: str) -> int:
     typer.echo(f"error: {message}", err=True)
     return 1
+
+
+def declared_tools() -> DeclaredTools:
+    """The operator's MCP servers and the Python tools installed here: crews' tool names are checked."""
+    from roles.tools.mcp.config import McpConfigError, McpSettings
+    from roles.tools.mcp.listing import DeclaredTools
+
+    try:
+        return DeclaredTools(McpSettings().servers())
+    except McpConfigError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None

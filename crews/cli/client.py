@@ -79,6 +79,22 @@ class CrewsClient:
     async def cancel(self, job: str) -> JobView:
         return JobView.model_validate(await self._call("POST", f"/jobs/{job}/cancel", json={}))
 
+    async def approvals(self, job: str) -> list[dict[str, Any]]:
+        """The job's tool calls that need (or had) a person's approval."""
+        result: dict[str, Any] = await self._call("GET", f"/jobs/{job}/approvals")
+        approvals: list[dict[str, Any]] = result["approvals"]
+        return approvals
+
+    async def decide(
+        self, job: str, approval: str, approve: bool, comment: str = "", arguments_sha256: str | None = None
+    ) -> dict[str, Any]:
+        """Approve or deny one waiting call; ``arguments_sha256``: refuse if it is not the call you saw."""
+        body: dict[str, Any] = {"approve": approve, "comment": comment}
+        if arguments_sha256 is not None:
+            body["arguments_sha256"] = arguments_sha256
+        result: dict[str, Any] = await self._call("POST", f"/jobs/{job}/approvals/{approval}", json=body)
+        return result
+
     async def events(self, job: str) -> AsyncIterator[dict[str, Any]]:
         """The job's A2A events (StreamResponse JSON) from the start until it ends."""
         async with aconnect_sse(self._http, "GET", f"/jobs/{job}/events", timeout=None) as source:

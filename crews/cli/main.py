@@ -10,7 +10,7 @@ import typer
 app = typer.Typer(name="crews", help="Run multi-agent crews in production.", no_args_is_help=True)
 
 
-COMMAND_GROUPS = ("spec", "jobs", "api", "coordinator", "role", "helm")
+COMMAND_GROUPS = ("spec", "jobs", "approvals", "api", "coordinator", "role", "helm")
 """The modules of ``crews.cli`` that add commands (imports stay light: heavy work is lazy)."""
 
 

@@ -20,9 +20,14 @@ def register(app: typer.Typer) -> None:
         Prints "role CREW/ROLE ready" once it is taking work.
         """
         from roles.process import main, parse_target
+        from roles.tools.mcp.config import McpConfigError
 
         try:
             crew, name = parse_target(target)
         except ValueError as exc:
             raise typer.BadParameter(str(exc), param_hint="CREW/ROLE") from exc
-        main(crew, name)
+        try:
+            main(crew, name)
+        except McpConfigError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(1) from None

@@ -32,7 +32,46 @@ def validate(
     """Check a crew file (or CrewAI project) and show its inputs, roles and steps."""
     imported = _load(path, _mapping(map_))
     _warn(imported)
+    if path.is_file() and path.name not in ("agents.yaml", "tasks.yaml"):
+        _check_tools(imported.spec, path)
     _summary(imported.spec)
+
+
+def _check_tools(spec: CrewSpec, path: Path) -> None:
+    """With the operator's MCP declarations here, check the tool names; else say that only syntax was."""
+    import asyncio
+
+    from crews.spec.load import problems_in_text
+    from crews.spec.tools import AvailableTools, check_tool_names
+    from roles.tools.mcp.config import McpConfigError, McpSettings
+    from roles.tools.mcp.listing import DeclaredTools
+
+    if not any("." in tool.name for role in spec.all_roles().values() for tool in role.tools):
+        return  # no MCP tools: Python tools are checked by the API and by the workers that run them
+    settings = McpSettings()
+    if not settings.declared:
+        typer.echo(
+            "note: tool names were checked for syntax only: no MCP servers are declared here "
+            "(CREWS_MCP_SERVERS or CREWS_MCP_SERVERS_FILE); the API checks them against the operator's "
+            "servers when the crew is registered",
+            err=True,
+        )
+        return
+    try:
+        tools = DeclaredTools(settings.servers())
+    except McpConfigError as exc:
+        _fail(exc)
+
+    async def listed() -> AvailableTools:
+        try:
+            return await tools.available()
+        finally:
+            await tools.aclose()
+
+    available = asyncio.run(listed())
+    problems = check_tool_names(spec, available)
+    if problems:
+        _fail(problems_in_text(path.read_text(encoding="utf-8"), str(path), problems))
 
 
 def import_(

@@ -82,6 +82,7 @@ class RoleValues(TypedDict):
     maxExecutionTime: NotRequired[float]
     egress: NotRequired[list[EgressRule]]
     outsideAgent: NotRequired[str]
+    mcpServers: NotRequired[list[str]]
 
 
 class CrewValues(TypedDict):
@@ -142,6 +143,9 @@ def role_values(crew: str, key: str, role: RoleSpec) -> RoleValues:
         values["maxExecutionTime"] = role.max_execution_time
     if role.engine == "a2a" and role.agent:
         values["outsideAgent"] = role.agent  # declared by the operator in the chart's a2aAgents
+    servers = sorted({tool.name.partition(".")[0] for tool in role.tools if "." in tool.name})
+    if servers:
+        values["mcpServers"] = servers  # the chart lets these roles reach those servers, and no others
     return values
 
 

@@ -1,74 +1,122 @@
 """A person's side of tool approvals: list what waits, approve or deny it.
 
-Workers record each call to an ``approval: required`` tool in the job's
-approvals hash and wait (``roles.step.approvals``). Deciding sets the record's
-status once (a second decision is refused) and publishes the step's WORKING
-status with the decision, which wakes the waiting worker.
+Workers record each call that needs approval in the job's approvals hash
+(``bus.contracts.approvals.ApprovalRecord``, written by ``roles.step.approvals``)
+and wait. Deciding sets the record's status once (a second decision is
+refused), with who decided, when and why, in a Redis transaction (WATCH): the
+record is rewritten from the typed model, so its arguments and their digest
+are exactly what the worker wrote. A decision may name the digest the person
+saw (``arguments_sha256``); it must match. The step's WORKING status with the
+decision is then published, which wakes the waiting worker.
 """
 
 from __future__ import annotations
 
-import json
-from typing import Any, Literal
+import time
 
 from a2a.types import TaskState
 from nats.js import JetStreamContext
-from pydantic import BaseModel
+from redis.exceptions import WatchError
 
+from bus.contracts.approvals import ApprovalRecord
 from bus.contracts.step import step_task_id
 from bus.jetstream.events import publish_event
 from crews.errors import JobError, JobNotFound
 from crews.jobs.events import status_event
 from crews.jobs.store import RedisJobStore, job_keys
 
-# Set the status of a pending approval; 0: no such approval, 1: decided now, 2: decided before.
-_DECIDE = """
-local raw = redis.call('HGET', KEYS[1], ARGV[1])
-if not raw then return 0 end
-local record = cjson.decode(raw)
-if record['status'] ~= 'pending' then return 2 end
-record['status'] = ARGV[2]
-record['comment'] = ARGV[3]
-redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(record))
-return 1
-"""
+Approval = ApprovalRecord
+"""The API shows the record as it is stored: one model, defined in the bus contracts."""
 
 
-class Approval(BaseModel):
-    id: str
-    step: str
-    role: str
-    tool: str
-    arguments: dict[str, Any]
-    status: Literal["pending", "approved", "denied"]
-    comment: str = ""
-
-
-async def list_approvals(store: RedisJobStore, job: str) -> list[Approval]:
+async def list_approvals(store: RedisJobStore, job: str) -> list[ApprovalRecord]:
     await store.get(job)  # JobNotFound for an unknown job
     raw: dict[str, str] = await store.redis.hgetall(job_keys(job).approvals)
-    return [Approval.model_validate({"id": key, **json.loads(value)}) for key, value in sorted(raw.items())]
+    records = [ApprovalRecord.model_validate_json(value) for _, value in sorted(raw.items())]
+    return sorted(records, key=lambda record: record.requested_at)
 
 
 async def decide(
-    js: JetStreamContext, store: RedisJobStore, job: str, approval: str, approve: bool, comment: str = ""
-) -> Approval:
-    """Approve or deny a waiting tool call; ``JobError`` if it was already decided."""
-    record = await store.get(job)
-    if record.terminal:
-        raise JobError(f"job {job} has ended ({record.status}): its tool calls can no longer be approved")
-    status = "approved" if approve else "denied"
-    script = store.redis.register_script(_DECIDE)
-    outcome = await script(keys=[job_keys(job).approvals], args=[approval, status, comment])
-    if outcome == 0:
-        raise JobNotFound(f"job {job} has no approval {approval!r}: GET /jobs/{job}/approvals lists them")
-    current = next(a for a in await list_approvals(store, job) if a.id == approval)
-    if outcome == 2:
-        raise JobError(f"approval {approval} was already {current.status}")
-    task = step_task_id(job, current.step)
-    event = status_event(job, task, TaskState.TASK_STATE_WORKING, f"{current.tool}: {status} by a person")
+    js: JetStreamContext,
+    store: RedisJobStore,
+    job: str,
+    approval: str,
+    approve: bool,
+    comment: str = "",
+    *,
+    decided_by: str = "api-key",
+    arguments_sha256: str | None = None,
+) -> ApprovalRecord:
+    """Approve or deny a waiting tool call; ``JobError`` if it was decided before or the digest differs."""
+    state = await store.get(job)
+    if state.terminal:
+        decided = [a for a in await list_approvals(store, job) if a.id == approval and a.status != "pending"]
+        if decided:
+            raise JobError(f"approval {approval} was already {decided[0].status} by {decided[0].decided_by}")
+        raise JobError(f"job {job} has ended ({state.status}): its tool calls can no longer be approved")
+    record = await _set_decision(
+        store, job, approval, approve, comment, decided_by=decided_by, arguments_sha256=arguments_sha256
+    )
+    status = record.status
+    task = step_task_id(job, record.step)
+    text = f"{record.tool}: {status} by {decided_by}" + (f" ({comment})" if comment else "")
+    event = status_event(job, task, TaskState.TASK_STATE_WORKING, text)
     event.metadata.update(
-        {"approval": approval, "decision": status, "step": current.step, "role": current.role}
+        {
+            "approval": record.id,
+            "decision": status,
+            "step": record.step,
+            "role": record.role,
+            "tool": record.tool,
+            "arguments": record.arguments,
+            "arguments_sha256": record.arguments_sha256,
+            "decided_by": decided_by,
+            "comment": comment,
+        }
     )
     await publish_event(js, job, event, f"{task}:approval:{approval}:{status}")
-    return current
+    return record
+
+
+async def _set_decision(
+    store: RedisJobStore,
+    job: str,
+    approval: str,
+    approve: bool,
+    comment: str,
+    *,
+    decided_by: str,
+    arguments_sha256: str | None,
+) -> ApprovalRecord:
+    key = job_keys(job).approvals
+    async with store.redis.pipeline(transaction=True) as pipe:
+        while True:
+            try:
+                await pipe.watch(key)
+                raw = await pipe.hget(key, approval)
+                if raw is None:
+                    raise JobNotFound(
+                        f"job {job} has no approval {approval!r}: GET /jobs/{job}/approvals lists them"
+                    )
+                record = ApprovalRecord.model_validate_json(raw)
+                if record.status != "pending":
+                    raise JobError(f"approval {approval} was already {record.status} by {record.decided_by}")
+                if arguments_sha256 is not None and arguments_sha256 != record.arguments_sha256:
+                    raise JobError(
+                        f"approval {approval} is for other arguments than the ones you saw "
+                        f"(sha256 {record.arguments_sha256[:12]}…): look at it again before deciding"
+                    )
+                decided = record.model_copy(
+                    update={
+                        "status": "approved" if approve else "denied",
+                        "decided_by": decided_by,
+                        "decided_at": time.time(),
+                        "comment": comment,
+                    }
+                )
+                pipe.multi()
+                pipe.hset(key, approval, decided.model_dump_json())
+                await pipe.execute()
+            except WatchError:
+                continue
+            return decided

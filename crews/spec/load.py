@@ -55,6 +55,11 @@ def load_crew_text(text: str, filename: str = "<crew>", limits: SpecLimits | Non
     return crew_from_data(data, located.positions, limits)
 
 
+def problems_in_text(text: str, filename: str, problems: list[Problem]) -> CrewFileError:
+    """``problems`` found after a crew file loaded (its tool names, say), placed at their lines."""
+    return CrewFileError(load_yaml(text, filename).positions.locate(problems))
+
+
 def load_crew(path: str | os.PathLike[str]) -> CrewSpec:
     """Read a crew file; raises :class:`CrewFileError` (or ``CrewSpecError`` if it cannot be read)."""
     file = Path(path)

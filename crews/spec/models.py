@@ -60,6 +60,7 @@ MANAGER_ROLE = "manager"
 _TOKEN = re.compile(r"[A-Za-z0-9_-]+")
 _TASK = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
 _INPUT = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
+_TOOL = re.compile(r"[A-Za-z0-9_-]{1,64}(\.([A-Za-z0-9_-]{1,64}|\*))?")
 
 
 def is_token(name: str) -> bool:
@@ -97,6 +98,15 @@ def _input_name(name: str) -> str:
     return name
 
 
+def _tool_name(name: str) -> str:
+    if not _TOOL.fullmatch(name) or ("__" in name and "." not in name):
+        raise ValueError(
+            f"'{name}' cannot be a tool name: write a Python tool's name (letters, digits, '_', '-'), "
+            "or an MCP server's tool as <server>.<tool> (e.g. payments.refund), or <server>.* for all of them"
+        )
+    return name
+
+
 def _pattern(regex: re.Pattern[str]) -> WithJsonSchema:
     return WithJsonSchema({"type": "string", "pattern": f"^{regex.pattern}$"})
 
@@ -107,6 +117,7 @@ RoleName = Annotated[str, _token_name("role"), _pattern(_TOKEN)]
 TaskName = Annotated[str, AfterValidator(_task_name), _pattern(_TASK)]
 InputName = Annotated[str, AfterValidator(_input_name), _pattern(_INPUT)]
 Text = Annotated[str, Field(min_length=1)]
+ToolName = Annotated[str, AfterValidator(_tool_name), _pattern(_TOOL)]
 
 
 class _Model(BaseModel):
@@ -145,9 +156,11 @@ class LLMSpec(_Model):
 class ToolRef(_Model):
     """A tool a role may call; a bare string is the tool name."""
 
-    name: Text
-    approval: Literal["none", "required"] = Field(
-        "none", description="'required': each call waits until a person approves it."
+    name: ToolName
+    approval: Literal["none", "required"] | None = Field(
+        None,
+        description="'required': each call waits until a person approves it; 'none': no approval, unless "
+        "the operator requires one. Left out: approval for every tool the server does not mark read-only.",
     )
 
 

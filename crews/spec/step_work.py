@@ -49,6 +49,7 @@ def build_step_work(
         tools=[tool.name for tool in role.tools],
         memory=spec.memory,
         approval_tools=[tool.name for tool in role.tools if tool.approval == "required"],
+        approval_waived=[tool.name for tool in role.tools if tool.approval == "none"],
         output_schema=output_schema,
         evals=evals or [],
         llm=LLMParams.model_validate(llm.model_dump()) if llm else LLMParams(),

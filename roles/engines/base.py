@@ -19,7 +19,7 @@ from roles.errors import StepFailed
 from roles.outside_agents import OutsideAgent
 from roles.step.checkpoint import StepCheckpoint
 from roles.step.memory import SharedMemory
-from roles.tools.registry import ToolBox
+from roles.tools.toolset import ToolSet
 
 if TYPE_CHECKING:
     from nats.aio.client import Client as NATS
@@ -33,7 +33,7 @@ class StepRun:
 
     work: StepWork
     llm: LLMPool
-    tools: ToolBox
+    tools: ToolSet
     memory: SharedMemory
     budget: TokenBudget
     check_cancelled: Callable[[], Awaitable[None]]

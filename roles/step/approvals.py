@@ -1,25 +1,30 @@
-"""Human approval for tools marked ``approval: required``: the step pauses until a person decides.
+"""Human approval of a tool call: the step pauses until a person decides, and runs only the approved call.
 
-The call is recorded in the job's approvals hash (``<step>:<call id>`` →
-``{"tool", "arguments", "status": "pending"}``) and announced as the step's A2A
-``input-required`` status. A person approves or denies it over the API, which
-sets the status and publishes an event on the job's subject; the waiting
-worker wakes on that event and reads the decision from Redis. Meanwhile the
-worker keeps the step alive with in-progress acks, and a cancelled or timed
-out job stops the wait like any step.
+The call is recorded (``bus.contracts.approvals.ApprovalRecord``, pending) in
+the job's approvals hash under ``<step>:<call id>`` and announced as the step's
+A2A ``input-required`` status. A person approves or denies it over the API,
+which records who, when and why and publishes an event on the job's subject;
+the waiting worker wakes on that event and reads the decision from Redis.
+
+The decision is bound to the tool and the sha256 of its canonical arguments:
+a call id that comes back with other arguments (or another tool) does not get
+the old decision; it is recorded and asked for again under
+``<step>:<call id>:<digest>``. A redelivered step that makes the same call
+finds its decision and does not ask twice. Meanwhile the worker keeps the step
+alive with in-progress acks, and a cancelled or timed out job stops the wait
+like any step.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-from typing import TYPE_CHECKING, Any, Literal
-
-from pydantic import BaseModel
+import logging
+from typing import TYPE_CHECKING, Any
 
 from bus import subjects
+from bus.contracts.approvals import ApprovalRecord, pending_record
 from bus.contracts.step import StepWork
-from inference.results import ToolCall
 from roles.errors import StepFailed
 
 if TYPE_CHECKING:
@@ -28,18 +33,7 @@ if TYPE_CHECKING:
 
     from roles.step.events import StepEvents
 
-Decision = Literal["pending", "approved", "denied"]
-
-
-class ApprovalRecord(BaseModel):
-    """One tool call waiting for, or given, a person's decision."""
-
-    step: str
-    role: str
-    tool: str
-    arguments: dict[str, Any]
-    status: Decision = "pending"
-    comment: str = ""
+log = logging.getLogger(__name__)
 
 
 class ApprovalGate:
@@ -48,18 +42,11 @@ class ApprovalGate:
     def __init__(self, nc: NATS, client: aioredis.Redis, work: StepWork, events: StepEvents) -> None:
         self._nc, self._redis, self.work, self._events = nc, client, work, events
 
-    def needs(self, tool: str) -> bool:
-        return tool in self.work.approval_tools
-
-    async def decide(self, call: ToolCall) -> ApprovalRecord:
-        """Record the call (once), announce it, and return the decision once a person made it."""
+    async def decide(self, tool: str, call_id: str, arguments: dict[str, Any]) -> ApprovalRecord:
+        """The decision on exactly this call: recorded (once), announced, waited for."""
         key = self.work.keys.approvals
         if not key:
-            raise StepFailed(f"tool {call.name!r} needs approval, but this step carries no approvals key")
-        approval_id = f"{self.work.step}:{call.id}"
-        record = ApprovalRecord(
-            step=self.work.step, role=self.work.role, tool=call.name, arguments=call.arguments
-        )
+            raise StepFailed(f"tool {tool!r} needs approval, but this step carries no approvals key")
         woke = asyncio.Event()
 
         async def on_event(_: object) -> None:
@@ -67,24 +54,60 @@ class ApprovalGate:
 
         sub = await self._nc.subscribe(subjects.events_subject(self.work.job), cb=on_event)
         try:
-            await self._redis.hsetnx(key, approval_id, record.model_dump_json())
-            await self._events.input_required(approval_id, record.tool, record.arguments)
-            while (current := await self._read(key, approval_id)).status == "pending":
+            record = await self._record(key, tool, call_id, arguments)
+            if record.status == "pending":
+                await self._events.input_required(record)
+            while record.status == "pending":
                 await woke.wait()
                 woke.clear()
-            return current
+                record = await self._read(key, record.id)
+            if not record.binds(tool, arguments):  # the hash was written by someone else than us
+                raise StepFailed(f"approval {record.id} is not for {tool} with these arguments: refusing")
+            return record
         finally:
             await sub.unsubscribe()
 
-    async def _read(self, key: str, approval_id: str) -> ApprovalRecord:
-        raw: str | None = await self._redis.hget(key, approval_id)
+    async def _record(self, key: str, tool: str, call_id: str, arguments: dict[str, Any]) -> ApprovalRecord:
+        """The record this call waits on: new, or the one a redelivery of the same call left."""
+        work = self.work
+
+        def pending(reused: bool) -> ApprovalRecord:
+            return pending_record(
+                step=work.step, role=work.role, tool=tool, call_id=call_id, arguments=arguments, reused=reused
+            )
+
+        record = pending(False)
+        if await self._redis.hsetnx(key, record.id, record.model_dump_json()):
+            return record
+        existing = await self._read(key, record.id)
+        if existing.binds(tool, arguments):
+            return existing
+        log.warning(
+            "step %s of job %s reused call id %r for other arguments: asking again",
+            self.work.step,
+            self.work.job,
+            call_id,
+        )
+        again = pending(True)
+        if await self._redis.hsetnx(key, again.id, again.model_dump_json()):
+            return again
+        return await self._read(key, again.id)
+
+    async def _read(self, key: str, approval: str) -> ApprovalRecord:
+        raw: str | None = await self._redis.hget(key, approval)
         if raw is None:
-            raise StepFailed(f"approval {approval_id} vanished from {key} (the job's keys expired?)")
+            raise StepFailed(f"approval {approval} vanished from {key} (the job's keys expired?)")
         return ApprovalRecord.model_validate_json(raw)
 
 
 def denied_output(record: ApprovalRecord) -> str:
     """What the model reads when a person said no: data, not an error to retry."""
     return json.dumps(
-        {"denied": record.tool, "by": "a person", "comment": record.comment, "note": "do not call it again"}
+        {
+            "denied": record.tool,
+            "by": "a person",
+            "comment": record.comment,
+            "note": "the call did not run; do not call it again with the same arguments",
+        },
+        ensure_ascii=False,
     )

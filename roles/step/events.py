@@ -22,6 +22,7 @@ from a2a.types import Part, TaskArtifactUpdateEvent, TaskState, TaskStatusUpdate
 from google.protobuf import json_format
 from nats.js import JetStreamContext
 
+from bus.contracts.approvals import ApprovalRecord
 from bus.contracts.events import artifact_update, status_update
 from bus.contracts.step import StepWork
 from bus.jetstream.events import publish_event
@@ -53,15 +54,25 @@ class StepEvents:
         event = self._status(TaskState.TASK_STATE_FAILED, reason=reason, attempt=attempt)
         await self._publish(event, f"{self.task_id}:failed")
 
-    async def input_required(self, approval: str, tool: str, arguments: dict[str, Any]) -> None:
+    async def input_required(self, record: ApprovalRecord) -> None:
         """The step waits for a person to approve a tool call (A2A ``input-required``)."""
+        arguments = json.dumps(record.arguments, ensure_ascii=False, sort_keys=True)
         reason = (
-            f"approval needed: {tool}({json.dumps(arguments, ensure_ascii=False)[:500]}); "
-            f'POST /jobs/{self.work.job}/approvals/{approval} with {{"approve": true}} or false'
+            f"approval needed: {record.tool}({arguments[:500]}); "
+            f"crews approve {self.work.job} {record.id} (or deny), or "
+            f'POST /jobs/{self.work.job}/approvals/{record.id} with {{"approve": true}} or false'
         )
         event = self._status(TaskState.TASK_STATE_INPUT_REQUIRED, reason=reason)
-        event.metadata.update({"approval": approval, "tool": tool})
-        await self._publish(event, f"{self.task_id}:approval:{approval}")
+        event.metadata.update(
+            {
+                "approval": record.id,
+                "tool": record.tool,
+                "arguments": record.arguments,
+                "arguments_sha256": record.arguments_sha256,
+                "call_id": record.call_id,
+            }
+        )
+        await self._publish(event, f"{self.task_id}:approval:{record.id}")
 
     async def canceled(self, reason: str) -> None:
         await self._publish(

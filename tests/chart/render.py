@@ -104,8 +104,19 @@ def _check_names(obj: Obj) -> None:
         assert len(value) <= 63 and _LABEL_VALUE.fullmatch(value), f"label {key}={value!r} on {name}"
 
 
+PAYMENTS: Obj = {
+    "image": {"repository": "ghcr.io/example/payments-mcp", "tag": "1.0"},
+    "args": ["--host", "0.0.0.0", "--port", "8000", "--ledger", "/tmp/ledger.json"],
+    "port": 8000,
+    "envFromSecrets": {"PAYMENTS_API_KEY": {"name": "payments", "key": "api-key"}},
+    "headersFromSecrets": {"Authorization": {"name": "payments", "key": "mcp-auth"}},
+    "approval": {"refund": "required"},
+}
+"""The operator's declaration of the MCP server the support example uses."""
+
+
 def example_values() -> Obj:
-    """What `crews helm values examples/*.yaml` prints, read back."""
+    """What `crews helm values examples/*.yaml` prints, read back, with the MCP server support.yaml uses."""
     from typer.testing import CliRunner
 
     from crews.cli.main import app
@@ -113,4 +124,5 @@ def example_values() -> Obj:
     result = CliRunner().invoke(app, ["helm", "values", *map(str, EXAMPLES)])
     assert result.exit_code == 0, result.output
     values: Obj = yaml.safe_load(result.stdout)
+    values["mcpServers"] = {"payments": PAYMENTS}
     return values

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from typing import Any
 
@@ -16,6 +17,7 @@ from tests.chart.render import (
     CHART,
     EXAMPLES,
     NAMESPACE,
+    PAYMENTS,
     RELEASE,
     Obj,
     by_name,
@@ -107,7 +109,10 @@ def test_each_example_renders_alone() -> None:
 
     for path in EXAMPLES:
         spec = load_crew(path)
-        objects = render(dict(chart_values([spec])))
+        values = dict(chart_values([spec]))
+        if spec.name == "support":
+            values["mcpServers"] = {"payments": PAYMENTS}
+        objects = render(values)
         for obj in objects:
             validate(obj)
         assert len(of_kind(objects, "ScaledObject")) == len(spec.all_roles()) + 1  # + the vLLM pool
@@ -209,13 +214,13 @@ def test_network_policies_deny_by_default(objects: list[Obj]) -> None:
     for deployment in of_kind(objects, "Deployment"):
         labels = deployment["spec"]["template"]["metadata"]["labels"]
         assert selector["matchLabels"].items() <= labels.items(), deployment["metadata"]["name"]
-    # Only the API and vLLM take connections; the coordinator and the workers take none.
+    # Only the API, vLLM and MCP servers take connections; the coordinator and the workers take none.
     ingress_to = {
         p["spec"]["podSelector"]["matchLabels"].get("app.kubernetes.io/component")
         for p in policies
         if "ingress" in p["spec"]
     }
-    assert ingress_to == {"api", "vllm"}
+    assert ingress_to == {"api", "vllm", "mcp-server"}
 
 
 def test_vllm_pool_on_gpus_scales_on_waiting_requests(objects: list[Obj]) -> None:
@@ -289,7 +294,7 @@ def test_schema_rejects_bad_values(bad: Obj, where: str) -> None:
 
 def test_notes_name_the_crews(values: Obj) -> None:
     notes = render_files(values)["crews/templates/NOTES.txt"]
-    assert "demo, fanout, hierarchical, research (11 role workers)" in notes
+    assert "demo, fanout, hierarchical, research, support (12 role workers)" in notes
     assert f"{RELEASE}-crews-nats-accounts" in notes
 
 
@@ -303,3 +308,70 @@ def test_api_listens_on_all_addresses_and_never_runs_open(objects: list[Obj]) ->
     assert len(keys) == 40  # none given: one random key
     given = render({"api": {"keys": ["k1", "k2"]}})
     assert by_name(given, "Secret", f"{RELEASE}-crews-api-keys")["stringData"]["api-keys"] == "k1,k2"
+
+
+MCP_NAME = f"{RELEASE}-crews-mcp-payments"
+
+
+def test_an_mcp_server_runs_with_its_own_account_service_and_secrets(objects: list[Obj]) -> None:
+    deployment = by_name(objects, "Deployment", MCP_NAME)
+    pod = deployment["spec"]["template"]["spec"]
+    assert pod["serviceAccountName"] == MCP_NAME and pod["automountServiceAccountToken"] is False
+    assert by_name(objects, "ServiceAccount", MCP_NAME)["automountServiceAccountToken"] is False
+    server = container(deployment)
+    assert server["image"] == "ghcr.io/example/payments-mcp:1.0" and server["args"] == PAYMENTS["args"]
+    assert env_of(deployment)["PAYMENTS_API_KEY"] == {"secretKeyRef": {"name": "payments", "key": "api-key"}}
+    assert server["securityContext"]["readOnlyRootFilesystem"] is True
+    service = by_name(objects, "Service", MCP_NAME)
+    assert [p["port"] for p in service["spec"]["ports"]] == [8000]
+    assert service["spec"]["selector"].items() <= deployment["spec"]["template"]["metadata"]["labels"].items()
+
+
+def test_only_the_roles_that_name_an_mcp_server_and_the_api_are_declared_it(objects: list[Obj]) -> None:
+    agent = role_objects(objects, "Deployment", "support", "agent")
+    env = env_of(agent)
+    declared = json.loads(env["CREWS_MCP_SERVERS"])
+    assert declared == {
+        "payments": {
+            "url": f"http://{MCP_NAME}:8000/mcp",
+            "headers_from": {"Authorization": "CREWS_MCP_PAYMENTS_HEADER_0"},
+            "approval": {"refund": "required"},
+            "timeout_s": 30,
+        }
+    }
+    assert env["CREWS_MCP_PAYMENTS_HEADER_0"] == {"secretKeyRef": {"name": "payments", "key": "mcp-auth"}}
+    assert "CREWS_MCP_SERVERS" not in env_of(role_objects(objects, "Deployment", "research", "writer"))
+    api = by_name(objects, "Deployment", f"{RELEASE}-crews-api")
+    assert json.loads(env_of(api)["CREWS_MCP_SERVERS"]) == declared
+
+
+def test_network_policies_let_only_its_roles_reach_an_mcp_server_which_has_no_egress(
+    objects: list[Obj], values: Obj
+) -> None:
+    from tests.chart.render import render as render_values
+
+    agent_id = role_objects(objects, "Deployment", "support", "agent")["metadata"]["labels"][ROLE_LABEL]
+    server = by_name(objects, "NetworkPolicy", MCP_NAME)["spec"]
+    assert server["policyTypes"] == ["Ingress", "Egress"] and server["egress"] == []
+    [rule] = server["ingress"]
+    assert rule["ports"] == [{"protocol": "TCP", "port": 8000}]
+    sources = [peer["podSelector"] for peer in rule["from"]]
+    assert sources[0]["matchLabels"]["app.kubernetes.io/component"] == "api"
+    assert sources[1]["matchLabels"]["app.kubernetes.io/component"] == "role"
+    assert sources[1]["matchExpressions"] == [{"key": ROLE_LABEL, "operator": "In", "values": [agent_id]}]
+    clients = by_name(objects, "NetworkPolicy", f"{MCP_NAME}-clients")["spec"]
+    assert {"key": ROLE_LABEL, "operator": "In", "values": [agent_id]} in clients["podSelector"][
+        "matchExpressions"
+    ]
+    dns = by_name(objects, "NetworkPolicy", f"{RELEASE}-crews-allow-dns")["spec"]["podSelector"]
+    assert {"key": "app.kubernetes.io/component", "operator": "NotIn", "values": ["mcp-server"]} in dns[
+        "matchExpressions"
+    ]
+    declared = {**values, "mcpServers": {"payments": {**PAYMENTS, "egress": [{"ports": [{"port": 443}]}]}}}
+    opened = by_name(render_values(declared), "NetworkPolicy", MCP_NAME)["spec"]
+    assert opened["egress"] == [{"ports": [{"port": 443}]}]
+
+
+def test_a_role_naming_an_undeclared_mcp_server_does_not_render(values: Obj) -> None:
+    with pytest.raises(Exception, match="mcpServers does not declare"):
+        render({**values, "mcpServers": {}})

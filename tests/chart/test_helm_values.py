@@ -142,7 +142,9 @@ def test_cli_prints_values_for_every_example() -> None:
     result = CliRunner().invoke(app, ["helm", "values", *map(str, EXAMPLES)])
     assert result.exit_code == 0, result.output
     values: Obj = yaml.safe_load(result.stdout)
-    assert set(values["crews"]) == {"demo", "fanout", "hierarchical", "research"}
+    assert set(values["crews"]) == {"demo", "fanout", "hierarchical", "research", "support"}
+    assert values["crews"]["support"]["roles"]["agent"]["mcpServers"] == ["payments"]
+    assert "mcpServers" not in values["crews"]["research"]["roles"]["researcher"]
     assert result.stdout.startswith("# Values for the crews Helm chart")
 
 

@@ -41,6 +41,7 @@ EXAMPLE_PLANS: dict[str, Shape] = {
         ("buyers", "analyst", [], []),
         ("summary", "editor", ["pros", "cons", "buyers"], ["pros", "cons", "buyers"]),
     ],
+    "support.yaml": [("resolve", "agent", [], [])],
     "hierarchical.yaml": [
         (MANAGER_STEP, "lead", [], []),
         ("cost", None, [MANAGER_STEP], []),

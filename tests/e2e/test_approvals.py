@@ -8,12 +8,14 @@ import pytest
 from a2a.types import TaskState
 from nats.aio.client import Client as NATS
 
+from bus.contracts.approvals import arguments_digest
 from crews.errors import JobError
 from crews.jobs.approvals import decide, list_approvals
 from crews.jobs.control import submit_job
 from crews.jobs.store import RedisJobStore
 from inference.testing.script import Script
 from inference.testing.server import ScriptedServer
+from roles.tools.toolset import unframe
 from tests.e2e.stack import Stack, job_events, register, step_states, wait_for_step_state
 from tests.servers import ManagedServer
 
@@ -72,10 +74,13 @@ async def test_tool_waits_for_a_person_then_runs_or_is_refused(
 
     record = await store.get(job)
     assert (record.status, record.steps["bill"]) == ("completed", "completed")
-    tool_turn = str(llm.requests()[1].body["messages"])
+    tool_turn = llm.requests()[1].body["messages"][-1]["content"]
     if approve:
-        assert "'content': '5'" in tool_turn
+        assert unframe(tool_turn) == "5"
     else:
-        assert "denied" in tool_turn and "not today" in tool_turn and "'content': '5'" not in tool_turn
+        assert "denied" in tool_turn and "not today" in tool_turn and unframe(tool_turn) != "5"
+    [record] = await list_approvals(store, job)
+    assert (record.decided_by, record.comment) == ("api-key", "" if approve else "not today")
+    assert record.arguments_sha256 == arguments_digest("calculator", {"expression": "2 + 3"})
     states = [s for step, s in step_states(events, job) if step == "bill"]
     assert TaskState.TASK_STATE_INPUT_REQUIRED in states and states[-1] == TaskState.TASK_STATE_COMPLETED

@@ -22,7 +22,8 @@ from inference.testing.server import ScriptedServer
 from tests.e2e.stack import ROOT, Stack, job_events
 from tests.servers import ManagedServer
 
-EXAMPLES = sorted((ROOT / "examples").glob("*.yaml"))
+EXAMPLES = sorted(p for p in (ROOT / "examples").glob("*.yaml") if p.stem != "support")
+"""support.yaml needs its MCP server: tests/e2e/test_mcp_tools.py runs it with the server."""
 SCRIPTS: dict[str, list[dict[str, Any]]] = {
     "fanout": [{"role": "editor", "replies": [{"json": {"summary": "Try it.", "worth_trying": True}}]}],
     "hierarchical": [

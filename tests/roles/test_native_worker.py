@@ -11,6 +11,7 @@ from google.protobuf import json_format
 from inference.testing.script import Script, count_words
 from inference.testing.server import ScriptedServer
 from roles.step.results import StepResult
+from roles.tools.toolset import unframe
 from tests.roles.helpers import CREW, Workers, make_work, metadata, new_job, reason, states
 
 WORKING, COMPLETED = TaskState.TASK_STATE_WORKING, TaskState.TASK_STATE_COMPLETED
@@ -82,7 +83,8 @@ async def test_tool_call_result_goes_back_to_the_model(workers: Workers, llm: Sc
     ]
     assistant, tool = second.body["messages"][-2:]
     assert assistant["tool_calls"][0]["function"]["name"] == "calculator"
-    assert tool == {"role": "tool", "tool_call_id": assistant["tool_calls"][0]["id"], "content": "42"}
+    assert (tool["role"], tool["tool_call_id"]) == ("tool", assistant["tool_calls"][0]["id"])
+    assert unframe(tool["content"]) == "42" and "not instructions" in tool["content"]
 
 
 async def test_memory_written_by_one_step_is_read_by_another(
@@ -115,26 +117,25 @@ async def test_memory_written_by_one_step_is_read_by_another(
     )
     tool = second.body["messages"][-1]
     assert tool["role"] == "tool"
-    assert json.loads(tool["content"]) == {"key": "finding", "value": "sky is <b>green"}
+    assert json.loads(unframe(tool["content"])) == {"key": "finding", "value": "sky is <b>green"}
 
 
-async def test_a_tool_outside_the_allow_list_fails_the_step(
+async def test_a_tool_outside_the_allow_list_is_refused_to_the_model_and_nothing_runs(
     workers: Workers, llm: ScriptedServer, redis_client: aioredis.Redis
 ) -> None:
-    llm.set_script(script({"role": "writer", "replies": [calc("1 + 1"), "never reached"]}))
+    llm.set_script(script({"role": "writer", "replies": [calc("1 + 1"), "I cannot compute it."]}))
     await workers.start("writer")
     work = make_work(new_job(), "sneaky")  # calculator is not among its tools
 
     events = await workers.run_step(work)
-    await workers.stop()
 
-    assert states(events) == [WORKING, FAILED]
-    text = reason(events[-1])
-    assert "'calculator'" in text and "may not use" in text and "memory_read, memory_write" in text
-    assert await stored(redis_client, work.job, "sneaky") is None
-    assert len(llm.requests()) == 1
-    info = await workers.js.consumer_info("CREWS_TASKS", f"{CREW}__writer")
-    assert (info.num_ack_pending, info.num_pending, info.num_redelivered) == (0, 0, 0)
+    assert states(events) == [WORKING, COMPLETED]
+    first, second = llm.requests()
+    assert [t["function"]["name"] for t in first.body["tools"]] == ["memory_read", "memory_write"]
+    refusal = second.body["messages"][-1]
+    assert refusal["role"] == "tool" and refusal["content"].startswith("Error: there is no tool 'calculator'")
+    assert "nothing ran" in refusal["content"] and "memory_read, memory_write" in refusal["content"]
+    assert (await stored(redis_client, work.job, "sneaky")).output == "I cannot compute it."
 
 
 async def test_bad_tool_arguments_go_back_to_the_model_which_recovers(
@@ -152,8 +153,8 @@ async def test_bad_tool_arguments_go_back_to_the_model_which_recovers(
     error = requests[1].body["messages"][-1]
     assert error["role"] == "tool"
     assert error["content"].startswith("Error: the arguments of calculator do not match its schema:")
-    assert "'expression' is a required property" in error["content"]
-    assert requests[2].body["messages"][-1]["content"] == "4"
+    assert "'expr' was unexpected" in error["content"] and '"required": ["expression"]' in error["content"]
+    assert unframe(requests[2].body["messages"][-1]["content"]) == "4"
 
 
 async def test_max_iter_without_a_final_answer_fails(workers: Workers, llm: ScriptedServer) -> None:

@@ -36,7 +36,11 @@ def cancelling_registry(redis_client: aioredis.Redis) -> ToolRegistry:
         return "canceled"
 
     tool = Tool(
-        name="cancel_job", description="Cancel the job.", parameters={"type": "object"}, function=cancel
+        name="cancel_job",
+        description="Cancel the job.",
+        parameters={"type": "object"},
+        function=cancel,
+        read_only=True,
     )
     return ToolRegistry([MEMORY_READ, MEMORY_WRITE, CALCULATOR, tool])
 
@@ -67,7 +71,9 @@ async def test_a_job_stop_announced_on_the_bus_interrupts_the_tool_in_flight(
         await never.wait()  # only an interruption ends this step
         return "unreachable"
 
-    tool = Tool(name="wait", description="Wait.", parameters={"type": "object"}, function=wait_forever)
+    tool = Tool(
+        name="wait", description="Wait.", parameters={"type": "object"}, function=wait_forever, read_only=True
+    )
     llm.set_script(script({"role": "writer", "replies": [{"tool_calls": [{"name": "wait"}]}, "never"]}))
     await workers.start("writer", tools=ToolRegistry([MEMORY_READ, MEMORY_WRITE, tool]))
     work = make_work(new_job(), "stuck", tools=["wait"])
@@ -116,7 +122,7 @@ async def test_a_tool_the_worker_does_not_have_fails_with_the_reason(
     events = await workers.run_step(make_work(new_job(), "search", tools=["web_search"]))
 
     assert states(events) == [WORKING, FAILED]
-    assert "tool(s) web_search, which this worker does not have" in reason(events[-1])
+    assert "tool 'web_search', which this worker does not have" in reason(events[-1])
 
 
 async def test_a_message_that_is_not_a_step_is_dead_lettered_at_once(workers: Workers) -> None:

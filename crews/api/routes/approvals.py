@@ -1,4 +1,4 @@
-"""Approvals: the tool calls of a job that wait for a person (``approval: required``), and the decision."""
+"""Approvals: the tool calls of a job that wait for a person, and the decisions (who, when, why)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,10 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
+from bus.contracts.approvals import ApprovalRecord
 from crews.api.deps import Decider, Deps, Reader
 from crews.api.models import ErrorBody
-from crews.jobs.approvals import Approval, decide, list_approvals
+from crews.jobs.approvals import decide, list_approvals
 from crews.jobs.control import owned_job
 
 router = APIRouter(tags=["jobs"])
@@ -18,14 +19,22 @@ _404: dict[str, Any] = {"model": ErrorBody, "description": "No such job, or no s
 
 
 class ApprovalList(BaseModel):
-    approvals: list[Approval]
+    approvals: list[ApprovalRecord]
 
 
 class Decision(BaseModel):
     approve: bool = Field(
-        description="true: the tool runs with the arguments shown; false: the model is told no."
+        description="true: the tool runs with exactly the arguments shown; false: the model is told no."
     )
-    comment: str = Field("", max_length=2000, description="Passed to the model with a denial.")
+    comment: str = Field(
+        "", max_length=2000, description="Why; recorded, and passed to the model with a denial."
+    )
+    arguments_sha256: str | None = Field(
+        None,
+        pattern="^[0-9a-f]{64}$",
+        description="The digest of the call you looked at (from the approval): the decision is refused "
+        "if the waiting call is not that one.",
+    )
 
 
 @router.get("/jobs/{job}/approvals", responses={404: _404})
@@ -37,9 +46,23 @@ async def get_approvals(job: str, deps: Deps, caller: Reader) -> ApprovalList:
 
 @router.post(
     "/jobs/{job}/approvals/{approval}",
-    responses={404: _404, 409: {"model": ErrorBody, "description": "Already decided, or the job has ended."}},
+    responses={
+        404: _404,
+        409: {"model": ErrorBody, "description": "Already decided, other arguments, or the job has ended."},
+    },
 )
-async def post_decision(job: str, approval: str, decision: Decision, deps: Deps, caller: Decider) -> Approval:
-    """Approve or deny one waiting tool call of your job; its step resumes at once."""
+async def post_decision(
+    job: str, approval: str, decision: Decision, deps: Deps, caller: Decider
+) -> ApprovalRecord:
+    """Approve or deny one waiting tool call of your job; its step resumes at once (who decided is recorded)."""
     await owned_job(deps.store, job, caller)
-    return await decide(deps.js, deps.store, job, approval, decision.approve, decision.comment)
+    return await decide(
+        deps.js,
+        deps.store,
+        job,
+        approval,
+        decision.approve,
+        decision.comment,
+        decided_by=caller.name,
+        arguments_sha256=decision.arguments_sha256,
+    )

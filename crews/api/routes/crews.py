@@ -10,11 +10,12 @@ from fastapi.responses import PlainTextResponse
 from crews.api.deps import CrewWriter, Deps
 from crews.api.errors import Forbidden
 from crews.api.models import CrewList, CrewSummary, ErrorBody
-from crews.api.parsing import YAML_TYPES, parse_crew_off_loop
+from crews.api.parsing import BODY_NAME, YAML_TYPES, parse_crew_off_loop
 from crews.errors import CrewNotFound
 from crews.spec.dump import dump_crew
-from crews.spec.load import crew_json_schema
+from crews.spec.load import crew_json_schema, problems_in_text
 from crews.spec.models import CrewSpec
+from crews.spec.tools import check_tool_names
 
 router = APIRouter(tags=["crews"])
 
@@ -56,7 +57,11 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
         200: {"model": CrewSummary, "description": "A crew of that name was replaced."},
         413: {"model": ErrorBody, "description": "The body is over the size limit."},
         415: {"model": ErrorBody, "description": "The body is neither YAML nor JSON."},
-        422: {"model": ErrorBody, "description": "The crew file is invalid; issues name line and field."},
+        422: {
+            "model": ErrorBody,
+            "description": "The crew file is invalid (or names a tool or MCP server the operator has not "
+            "declared); issues name line and field.",
+        },
         401: _ERRORS[401],
     },
 )
@@ -65,7 +70,12 @@ async def register_crew(request: Request, response: Response, deps: Deps, caller
 
     A crew belongs to the principal that registered it: another may not replace it (403) unless admin.
     """
-    spec = await parse_crew_off_loop(await request.body(), request.headers.get("content-type", ""), deps)
+    body = await request.body()
+    spec = await parse_crew_off_loop(body, request.headers.get("content-type", ""), deps)
+    if deps.tools is not None:
+        problems = check_tool_names(spec, await deps.tools.available())
+        if problems:
+            raise problems_in_text(body.decode("utf-8"), BODY_NAME, problems)
     existed = await _exists(deps, spec.name)
     if not await deps.store.claim_crew(spec.name, caller.name, admin=caller.admin):
         raise Forbidden(

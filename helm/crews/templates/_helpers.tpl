@@ -249,4 +249,57 @@ livenessProbe:
 {{- $hosts := list "localhost" "127.0.0.1" .name (printf "%s.%s" .name $ns) (printf "%s.%s.svc" .name $ns) (printf "%s.%s.svc.cluster.local" .name $ns) -}}
 {{- if .root.Values.api.ingress.enabled }}{{ $hosts = append $hosts .root.Values.api.ingress.host }}{{ end -}}
 {{- join "," (concat $hosts (.root.Values.api.allowedHosts | default list)) -}}
+{{/* An MCP server's objects: <fullname>-mcp-<server>. Takes (dict "root" $ "server" .). */}}
+{{- define "crews.mcpName" -}}
+{{- printf "%s-mcp-%s" (include "crews.fullname" .root | trunc 30 | trimSuffix "-") (regexReplaceAll "[^a-z0-9-]+" (.server | lower) "-") | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* The environment variable that carries header number .index of MCP server .server. */}}
+{{- define "crews.mcpHeaderEnv" -}}
+{{- printf "CREWS_MCP_%s_HEADER_%d" (regexReplaceAll "[^A-Z0-9]+" (.server | upper) "_") .index -}}
+{{- end -}}
+
+{{/*
+CREWS_MCP_SERVERS for a process that uses the MCP servers in .servers (a list of names): each one's
+in-cluster URL, approval rules and timeout, and the names of the variables that hold its headers
+(filled from Secrets by crews.mcpEnv). Takes (dict "root" $ "servers" (list ...)).
+*/}}
+{{- define "crews.mcpEnv" -}}
+{{- $root := .root -}}
+{{- $declared := dict -}}
+{{- $secretEnv := list -}}
+{{- range $server := .servers -}}
+{{- $m := index ($root.Values.mcpServers | default dict) $server -}}
+{{- if not $m -}}
+{{- fail (printf "a role's tools name the MCP server %q, which mcpServers does not declare: declare it (image, or url) in the values" $server) -}}
+{{- end -}}
+{{- $url := $m.url | default (printf "http://%s:%d%s" (include "crews.mcpName" (dict "root" $root "server" $server)) (int ($m.port | default 8000)) ($m.path | default "/mcp")) -}}
+{{- $headers := dict -}}
+{{- range $i, $header := keys ($m.headersFromSecrets | default dict) | sortAlpha -}}
+{{- $env := include "crews.mcpHeaderEnv" (dict "server" $server "index" $i) -}}
+{{- $_ := set $headers $header $env -}}
+{{- $secretEnv = append $secretEnv (dict "name" $env "ref" (index $m.headersFromSecrets $header)) -}}
+{{- end -}}
+{{- $_ := set $declared $server (dict "url" $url "headers_from" $headers "approval" ($m.approval | default dict) "timeout_s" ($m.timeoutSeconds | default 30)) -}}
+{{- end -}}
+- name: CREWS_MCP_SERVERS
+  value: {{ toJson $declared | quote }}
+{{- range $secretEnv }}
+- name: {{ .name }}
+  valueFrom:
+    secretKeyRef: {name: {{ .ref.name }}, key: {{ .ref.key }}}
+{{- end }}
+{{- end -}}
+
+{{/* Role ids of the roles whose tools use MCP server .server. Takes (dict "root" $ "server" .). */}}
+{{- define "crews.mcpUsers" -}}
+{{- $users := list -}}
+{{- range $crew, $spec := .root.Values.crews -}}
+{{- range $role, $r := $spec.roles -}}
+{{- if has $.server ($r.mcpServers | default list) -}}
+{{- $users = append $users (include "crews.roleId" (dict "crew" $crew "role" $role)) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- toJson $users -}}
 {{- end -}}

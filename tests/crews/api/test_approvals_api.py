@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
-
 import httpx
 from a2a.types import TaskState
 from nats.js import JetStreamContext
 
+from bus.contracts.approvals import arguments_digest, pending_record
 from bus.jetstream.events import follow_events
 from crews.jobs.store import RedisJobStore, job_keys
 from tests.crews.api.conftest import submit
@@ -15,15 +14,11 @@ from tests.crews.api.conftest import submit
 
 async def waiting_call(store: RedisJobStore, job: str) -> str:
     """A pending call, as a worker records it before pausing its step."""
-    record = {
-        "step": "write",
-        "role": "writer",
-        "tool": "publish",
-        "arguments": {"to": "web"},
-        "status": "pending",
-    }
-    await store.redis.hset(job_keys(job).approvals, "write:c1", json.dumps(record))
-    return "write:c1"
+    record = pending_record(
+        step="write", role="writer", tool="publish", call_id="c1", arguments={"to": "web"}
+    )
+    await store.redis.hset(job_keys(job).approvals, record.id, record.model_dump_json())
+    return record.id
 
 
 async def test_list_then_approve_once(
@@ -35,8 +30,17 @@ async def test_list_then_approve_once(
     listed = (await client.get(f"/jobs/{job}/approvals")).json()["approvals"]
     assert [(a["id"], a["tool"], a["status"]) for a in listed] == [(approval, "publish", "pending")]
 
-    decided = await client.post(f"/jobs/{job}/approvals/{approval}", json={"approve": True})
+    digest = listed[0]["arguments_sha256"]
+    assert digest == arguments_digest("publish", {"to": "web"})
+    other = await client.post(
+        f"/jobs/{job}/approvals/{approval}", json={"approve": True, "arguments_sha256": "0" * 64}
+    )
+    assert other.status_code == 409 and "other arguments than the ones you saw" in other.json()["message"]
+    body = {"approve": True, "comment": "fine", "arguments_sha256": digest}
+    decided = await client.post(f"/jobs/{job}/approvals/{approval}", json=body)
     assert (decided.status_code, decided.json()["status"]) == (200, "approved")
+    assert (decided.json()["decided_by"], decided.json()["comment"]) == ("api-key", "fine")
+    assert decided.json()["decided_at"] >= decided.json()["requested_at"]
     again = await client.post(f"/jobs/{job}/approvals/{approval}", json={"approve": False})
     assert again.status_code == 409 and "already approved" in again.json()["message"]
 
@@ -44,7 +48,12 @@ async def test_list_then_approve_once(
         update = item.event.status_update
         if update.task_id == f"{job}.write":
             assert update.status.state == TaskState.TASK_STATE_WORKING
-            assert dict(update.metadata)["decision"] == "approved"
+            metadata = dict(update.metadata)
+            assert (metadata["decision"], metadata["decided_by"], metadata["tool"]) == (
+                "approved",
+                "api-key",
+                "publish",
+            )
             break
 
 
