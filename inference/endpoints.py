@@ -7,8 +7,8 @@ have their client closed when their last request in flight has finished.
 With ``CREWS_LLM_OVERFLOW_URL`` it starts ``PoolLoad`` on the pool's
 ``/metrics`` and, while the ``OverflowSwitch`` is on (or the pool has no
 endpoint at all), routes requests for the pool's model to the overflow.
-Background tasks start on ``start()`` (the client calls it before its first
-request) and stop on ``aclose()``.
+``start()`` (the client calls it before its first request) resolves and polls
+once, then starts both in the background; ``aclose()`` stops them.
 """
 
 from __future__ import annotations
@@ -101,7 +101,7 @@ class PoolEndpoints:
         self._starting = asyncio.Lock()
 
     async def start(self) -> None:
-        """Resolve the pool's name once (if discovered) and start re-resolving and polling."""
+        """Resolve the pool's name and read its /metrics once (as configured), then keep doing so."""
         if self._started:
             return
         async with self._starting:
@@ -110,7 +110,8 @@ class PoolEndpoints:
             if self.discovery is not None:
                 await self.discovery.refresh()
                 self._tasks.append(asyncio.create_task(self.discovery.run(), name="llm-discovery"))
-            if self.overflow is not None:
+            if self.overflow is not None:  # the switch is right from the first request
+                await self.overflow.load.poll()
                 self._tasks.append(asyncio.create_task(self.overflow.load.run(), name="llm-pool-load"))
             self._started = True
 
