@@ -154,11 +154,12 @@ class LLMPool:
         failures: list[str] = []
         for attempt in range(attempts):
             hint: float | None = None
+            route: Route | None
             try:
                 route = self.endpoints.route(job_id, request["model"], avoid)
             except LLMUnavailable as exc:  # no endpoint: discovery may find one before the next attempt
                 failures.append(str(exc).split(":")[0])
-                route = None
+                route, avoid = None, None
             if route is not None:
                 try:
                     with self.router.track(route.endpoint):

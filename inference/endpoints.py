@@ -118,14 +118,14 @@ class PoolEndpoints:
     def route(self, job_id: str, model: str, avoid: Endpoint | None) -> Route:
         """The next attempt's route: the overflow while it is on (for the pool's model), else the router's pick.
 
+        With no endpoint in the pool, the overflow takes every attempt (there is nothing to fail over to).
         Raises ``LLMUnavailable`` when the pool has no endpoint and there is no overflow to use.
         """
         o = self.overflow
         if (
             o is not None
             and model == self.settings.llm_model
-            and avoid is not o.endpoint
-            and (not self.router.endpoints or (o.active and o.usable()))
+            and (not self.router.endpoints or (o.active and o.usable() and avoid is not o.endpoint))
         ):
             return Route(o.endpoint, o.client, o.model, overflow=True)
         endpoint = self.router.pick(job_id, avoid=avoid)

@@ -175,10 +175,16 @@ async def test_an_empty_pool_sends_everything_to_the_overflow(burst: Burst) -> N
     async def nobody(host: str, port: int) -> list[str]:
         return []
 
+    burst.managed.set_script(Script(model="managed-mini", default=[{"error": 503}, "from the managed API"]))
     settings = burst.settings()
     async with LLMPool(settings, resolver=nobody) as pool:
         result = await pool.chat(USER, job_id=job(), role="r")
-    assert result.endpoint == burst.managed.url
+    # no pod to fail over to: the retry goes to the overflow again
+    assert (result.endpoint, result.content, result.attempts) == (
+        burst.managed.url,
+        "from the managed API",
+        2,
+    )
 
 
 async def test_the_scripted_server_metrics_over_http(burst: Burst) -> None:
