@@ -101,7 +101,7 @@ async def io_ops(stack: BenchStack, f: dict[str, Any], nc: Any, js: Any, redis: 
     settings = BusSettings(nats_url=stack.nats_url)
     await ensure_streams(js, settings)
     pool = LLMPool(InferenceSettings(llm_urls=[stack.llm_url], llm_max_retries=0))
-    client = pool._clients[stack.llm_url]
+    client = pool.endpoints.client_of(pool.router.endpoints[0])
     messages = [
         {"role": "system", "content": "You are Writer."},
         {"role": "user", "content": "Write. " * 100},

@@ -1,6 +1,8 @@
 """The one LLM client every engine uses: OpenAI-compatible chat completions over a pool of endpoints.
 
-``LLMPool.chat`` routes each request (``inference.routing``), retries transient
+``LLMPool.chat`` routes each request (``inference.routing``) over the pool's
+endpoints (a fixed list, or discovered from DNS) or to the overflow endpoint
+while the pool is overloaded (``inference.endpoints``), retries transient
 failures with exponential backoff, checks and records the job's token budget,
 tags the request with the job, role and step (headers and W3C trace context),
 and wraps it in an OpenTelemetry GenAI span.
@@ -14,22 +16,23 @@ import random
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from types import TracebackType
 from typing import Any, Literal, cast
-from urllib.parse import urlsplit
 
 import openai
-from openai import AsyncOpenAI
 from openai.types.chat import ChatCompletion, ChatCompletionMessageFunctionToolCall
 from opentelemetry import propagate, trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 from inference.budget import TokenBudget
 from inference.content import as_attribute, capture_enabled, input_messages, known_secrets, output_messages
+from inference.discovery import Resolver, resolve
+from inference.endpoints import PoolEndpoints, Route
 from inference.errors import BadLLMResponse, InferenceError, LLMUnavailable
 from inference.headers import request_headers
 from inference.pricing import call_cost
 from inference.results import ChatResult, ToolCall, Usage
 from inference.routing import Endpoint, Router
 from inference.settings import InferenceSettings
+from inference.spans import set_overflow_attributes, set_request_attributes, set_response_attributes
 
 ToolChoice = Literal["auto", "none", "required"] | Mapping[str, Any]
 RETRYABLE_STATUS = frozenset({408, 409, 425, 429})
@@ -44,24 +47,25 @@ class LLMPool:
         *,
         budget: TokenBudget | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        resolver: Resolver = resolve,
     ) -> None:
         self.settings = settings or InferenceSettings()
         self.budget = budget
-        s = self.settings
-        self.router = Router(
-            s.llm_urls, affinity_slack=s.llm_affinity_slack, cooldown_s=s.llm_endpoint_cooldown_s
-        )
-        timeout = openai.Timeout(s.llm_timeout_s, connect=s.llm_connect_timeout_s)
-        self._clients = {
-            e.url: AsyncOpenAI(
-                base_url=e.url, api_key=s.llm_api_key.get_secret_value(), timeout=timeout, max_retries=0
-            )
-            for e in self.router.endpoints
-        }
+        self.endpoints = PoolEndpoints(self.settings, resolver=resolver)
         self._sleep = sleep
         self._tracer = trace.get_tracer("inference")
 
+    @property
+    def router(self) -> Router:
+        """The pool's router (its endpoints change with discovery)."""
+        return self.endpoints.router
+
+    async def start(self) -> None:
+        """Resolve a discovered pool and start its background refresh; ``chat`` calls it first."""
+        await self.endpoints.start()
+
     async def __aenter__(self) -> LLMPool:
+        await self.start()
         return self
 
     async def __aexit__(
@@ -70,8 +74,7 @@ class LLMPool:
         await self.aclose()
 
     async def aclose(self) -> None:
-        for client in self._clients.values():
-            await client.close()
+        await self.endpoints.aclose()
 
     async def chat(
         self,
@@ -96,6 +99,7 @@ class LLMPool:
         a timeout or a refused connection, and ``BadLLMResponse`` when the pool
         refused the request (4xx) or answered with unusable tool arguments.
         """
+        await self.endpoints.start()
         budget = budget or self.budget
         reserve = (max_tokens or self.settings.llm_default_max_tokens) + prompt_estimate(messages)
         if budget is not None:
@@ -112,23 +116,26 @@ class LLMPool:
         }
         request.update({key: value for key, value in optional.items() if value is not None})
         with self._tracer.start_as_current_span(f"chat {model}", kind=SpanKind.CLIENT) as span:
-            _set_request_attributes(span, self.settings.llm_provider, request, job_id, role, step)
+            set_request_attributes(span, self.settings.llm_provider, request, job_id, role, step)
             try:
                 try:
-                    completion, endpoint, attempts = await self._complete(request, job_id, role, step)
+                    completion, route, attempts = await self._complete(request, job_id, role, step)
                 except BaseException:
                     if budget is not None:
                         await budget.release(job_id, role, reserve)
                     raise
-                usage = _usage(completion, model, self.settings)
+                if route.overflow:
+                    assert self.endpoints.overflow is not None
+                    set_overflow_attributes(span, self.endpoints.overflow.provider, route.model)
+                usage = _usage(completion, route.model, self.settings)
                 if budget is not None:
                     await budget.record(job_id, role, usage, reserved=reserve)
-                result = _result(completion, usage, endpoint.url, attempts)
+                result = _result(completion, usage, route.endpoint.url, attempts)
             except InferenceError as exc:
                 span.set_attribute("error.type", type(exc).__name__)
                 span.set_status(Status(StatusCode.ERROR, str(exc)))
                 raise
-            _set_response_attributes(span, completion, result)
+            set_response_attributes(span, completion, result)
             if capture_enabled():
                 self._capture(span, request, result)
             return result
@@ -145,47 +152,59 @@ class LLMPool:
 
     async def _complete(
         self, request: dict[str, Any], job_id: str, role: str, step: str
-    ) -> tuple[ChatCompletion, Endpoint, int]:
+    ) -> tuple[ChatCompletion, Route, int]:
         headers = request_headers(job_id, role, step)
         propagate.inject(headers)
         attempts = self.settings.llm_max_retries + 1
         avoid: Endpoint | None = None
         failures: list[str] = []
         for attempt in range(attempts):
-            endpoint = self.router.pick(job_id, avoid=avoid)
             hint: float | None = None
+            route: Route | None
             try:
-                with self.router.track(endpoint):
-                    completion = await self._post(endpoint, request, headers)
-            except openai.APIConnectionError as exc:  # includes APITimeoutError
-                failures.append(f"{endpoint.url}: {type(exc).__name__}")
-            except openai.APIStatusError as exc:
-                if exc.status_code < 500 and exc.status_code not in RETRYABLE_STATUS:
-                    raise _refused(exc, endpoint, request["model"]) from exc
-                failures.append(f"{endpoint.url}: HTTP {exc.status_code}")
-                hint = _retry_after(exc)
-            else:
-                self.router.mark_ok(endpoint)
-                return completion, endpoint, attempt + 1
-            self.router.mark_failed(endpoint)
-            avoid = endpoint
+                route = self.endpoints.route(job_id, request["model"], avoid)
+            except LLMUnavailable as exc:  # no endpoint: discovery may find one before the next attempt
+                failures.append(str(exc).split(":")[0])
+                route, avoid = None, None
+            if route is not None:
+                try:
+                    with self.router.track(route.endpoint):
+                        completion = await self._post(route, request, headers)
+                except openai.APIConnectionError as exc:  # includes APITimeoutError
+                    failures.append(f"{route.endpoint.url}: {type(exc).__name__}")
+                except openai.APIStatusError as exc:
+                    if exc.status_code < 500 and exc.status_code not in RETRYABLE_STATUS:
+                        raise _refused(exc, route) from exc
+                    failures.append(f"{route.endpoint.url}: HTTP {exc.status_code}")
+                    hint = _retry_after(exc)
+                else:
+                    self.endpoints.mark_ok(route)
+                    return completion, route, attempt + 1
+                finally:
+                    await self.endpoints.finished(route)
+                self.endpoints.mark_failed(route)
+                avoid = route.endpoint
             if attempt + 1 < attempts:
                 await self._sleep(self._backoff(attempt, hint))
         raise LLMUnavailable(
             f"the LLM pool did not answer {role}/{step or '-'} of job {job_id} after {attempts} attempts "
-            f"({'; '.join(failures[-3:])}): check that the servers in CREWS_LLM_URLS are up, "
+            f"({'; '.join(failures[-3:])}): check that the servers in {self.endpoints.source} are up, "
             "or retry the step later",
             retry_after=self.settings.llm_backoff_max_s,
         )
 
-    async def _post(
-        self, endpoint: Endpoint, request: dict[str, Any], headers: dict[str, str]
-    ) -> ChatCompletion:
+    async def _post(self, route: Route, request: dict[str, Any], headers: dict[str, str]) -> ChatCompletion:
         """POST the request as built: the SDK's per-message request transform costs ~1 ms of CPU a call
-        and changes nothing for JSON messages (bench/FINDINGS.md); errors and retries stay the SDK's."""
+        and changes nothing for JSON messages (bench/FINDINGS.md); errors and retries stay the SDK's.
+        The overflow endpoint is asked for its own model, without the parameters it refuses."""
         body = {k: v for k, v in request.items() if k != "extra_body"}
         body.update(request.get("extra_body") or {})
-        return await self._clients[endpoint.url].post(
+        body["model"] = route.model
+        if route.overflow:
+            assert self.endpoints.overflow is not None
+            for name in self.endpoints.overflow.drop_params:
+                body.pop(name, None)
+        return await route.client.post(
             "/chat/completions", cast_to=ChatCompletion, body=body, options={"headers": headers}
         )
 
@@ -205,7 +224,15 @@ def _retry_after(exc: openai.APIStatusError) -> float | None:
         return None
 
 
-def _refused(exc: openai.APIStatusError, endpoint: Endpoint, model: str) -> BadLLMResponse:
+def _refused(exc: openai.APIStatusError, route: Route) -> BadLLMResponse:
+    endpoint, model = route.endpoint, route.model
+    if route.overflow:
+        return BadLLMResponse(
+            f"the overflow endpoint {endpoint.url} refused the chat request with HTTP {exc.status_code}: "
+            f"{exc.message}; check CREWS_LLM_OVERFLOW_MODEL ({model!r}), the key in the variable "
+            "CREWS_LLM_OVERFLOW_API_KEY_ENV names, and CREWS_LLM_OVERFLOW_DROP_PARAMS",
+            status_code=exc.status_code,
+        )
     advice = {
         401: "set CREWS_LLM_API_KEY to the pool's key",
         403: "set CREWS_LLM_API_KEY to a key allowed to use this model",
@@ -264,39 +291,6 @@ def _arguments(call: ChatCompletionMessageFunctionToolCall, endpoint: str) -> di
     if not isinstance(parsed, dict):
         raise BadLLMResponse(f"{endpoint}: arguments of tool call {call.function.name!r} are not an object")
     return cast(dict[str, Any], parsed)
-
-
-def _set_request_attributes(
-    span: Span, provider: str, request: Mapping[str, Any], job_id: str, role: str, step: str
-) -> None:
-    span.set_attribute("gen_ai.operation.name", "chat")
-    span.set_attribute("gen_ai.provider.name", provider)
-    span.set_attribute("gen_ai.system", provider)
-    span.set_attribute("gen_ai.request.model", request["model"])
-    if "temperature" in request:
-        span.set_attribute("gen_ai.request.temperature", request["temperature"])
-    if "max_tokens" in request:
-        span.set_attribute("gen_ai.request.max_tokens", request["max_tokens"])
-    span.set_attribute("crews.job.id", job_id)
-    span.set_attribute("crews.role", role)
-    if step:
-        span.set_attribute("crews.step", step)
-
-
-def _set_response_attributes(span: Span, completion: ChatCompletion, result: ChatResult) -> None:
-    span.set_attribute("gen_ai.response.model", completion.model)
-    span.set_attribute("gen_ai.response.id", completion.id)
-    if result.finish_reason:
-        span.set_attribute("gen_ai.response.finish_reasons", [result.finish_reason])
-    span.set_attribute("gen_ai.usage.input_tokens", result.usage.input_tokens)
-    span.set_attribute("gen_ai.usage.output_tokens", result.usage.output_tokens)
-    span.set_attribute("crews.cost_usd", result.usage.cost_usd)
-    url = urlsplit(result.endpoint)
-    if url.hostname:
-        span.set_attribute("server.address", url.hostname)
-    if url.port:
-        span.set_attribute("server.port", url.port)
-    span.set_attribute("crews.llm.attempts", result.attempts)
 
 
 def prompt_estimate(messages: Sequence[Mapping[str, Any]]) -> int:

@@ -11,8 +11,11 @@ Policy, in order:
    (the job stays bound to its endpoint for later requests).
 3. Otherwise least outstanding requests, ties taken in turn.
 
-The counts are this process's own view (requests it has in flight). Not
-thread-safe: use one router per event loop, like the client that owns it.
+The counts are this process's own view (requests it has in flight). The
+endpoints can change while requests run (``set_urls``, from DNS discovery): a
+removed endpoint keeps its in-flight requests, which finish there, and the jobs
+bound to it move on their next request. Not thread-safe: use one router per
+event loop, like the client that owns it.
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+
+from inference.errors import LLMUnavailable
 
 
 @dataclass(eq=False)
@@ -33,6 +38,7 @@ class Endpoint:
     requests: int = 0
     failures: int = 0
     failed_until: float = field(default=0.0, repr=False)
+    removed: bool = field(default=False, repr=False)
 
 
 class Router:
@@ -46,10 +52,10 @@ class Router:
         cooldown_s: float = 5.0,
         max_jobs: int = 10_000,
         clock: Callable[[], float] = time.monotonic,
+        source: str = "CREWS_LLM_URLS",
     ) -> None:
-        if not urls:
-            raise ValueError("the LLM pool needs at least one endpoint URL (CREWS_LLM_URLS)")
-        self.endpoints = [Endpoint(url.rstrip("/")) for url in urls]
+        self.endpoints = [Endpoint(url.rstrip("/")) for url in dict.fromkeys(urls)]
+        self._source = source
         self._affinity_slack = affinity_slack
         self._cooldown_s = cooldown_s
         self._max_jobs = max_jobs
@@ -58,7 +64,15 @@ class Router:
         self._turn = 0
 
     def pick(self, job_id: str, *, avoid: Endpoint | None = None) -> Endpoint:
-        """The endpoint for the next request of ``job_id`` (``avoid``: where its last attempt failed)."""
+        """The endpoint for the next request of ``job_id`` (``avoid``: where its last attempt failed).
+
+        Raises ``LLMUnavailable`` when the pool has no endpoint (discovery found no server).
+        """
+        if not self.endpoints:
+            raise LLMUnavailable(
+                f"the LLM pool has no endpoint: {self._source} resolved to no server; start the pool's "
+                "servers (or check the name), or retry the step later"
+            )
         candidates = self._candidates(avoid)
         least = min(e.outstanding for e in candidates)
         bound = self._jobs.get(job_id)
@@ -80,6 +94,27 @@ class Router:
             yield endpoint
         finally:
             endpoint.outstanding -= 1
+
+    def set_urls(self, urls: Sequence[str]) -> tuple[list[Endpoint], list[Endpoint]]:
+        """Make ``urls`` the pool: returns the endpoints added and removed.
+
+        Kept endpoints keep their counts and jobs; a removed one is flagged ``removed`` (its
+        in-flight requests finish on it) and the jobs bound to it are unbound.
+        """
+        wanted = list(dict.fromkeys(url.rstrip("/") for url in urls))
+        current = {e.url: e for e in self.endpoints}
+        added = [Endpoint(url) for url in wanted if url not in current]
+        removed = [e for e in self.endpoints if e.url not in wanted]
+        if not added and not removed:
+            return [], []
+        fresh = {e.url: e for e in added}
+        self.endpoints = [current.get(url) or fresh[url] for url in wanted]
+        for endpoint in removed:
+            endpoint.removed = True
+        gone = {id(e) for e in removed}
+        for job_id in [job for job, e in self._jobs.items() if id(e) in gone]:
+            del self._jobs[job_id]
+        return added, removed
 
     def mark_failed(self, endpoint: Endpoint) -> None:
         """Avoid ``endpoint`` for the cool-down (it refused, timed out or answered 5xx/429)."""

@@ -178,6 +178,7 @@ class RecordedRequest(BaseModel):
     role: str
     step: str
     traceparent: str | None = None
+    authorization: str | None = None
     body: dict[str, Any]
 
 
@@ -197,6 +198,7 @@ class ScriptState:
         self._script = script
         self._positions: dict[tuple[str, str, str], int] = defaultdict(int)
         self._requests: deque[RecordedRequest] = deque(maxlen=keep_requests)
+        self._waiting = 0.0
 
     @property
     def script(self) -> Script:
@@ -204,11 +206,12 @@ class ScriptState:
             return self._script
 
     def replace(self, script: Script) -> None:
-        """Use ``script`` from now on, with every position and the request log reset."""
+        """Use ``script`` from now on, with every position, the request log and ``waiting`` reset."""
         with self._lock:
             self._script = script
             self._positions.clear()
             self._requests.clear()
+            self._waiting = 0.0
 
     def next_reply(self, request: RecordedRequest) -> tuple[Reply, float]:
         """The reply for this request and its latency; advances the (job, role, step) position."""
@@ -223,6 +226,16 @@ class ScriptState:
             self._positions[key] = position + 1
         reply = replies[min(position, len(replies) - 1)]
         return reply, script.latency_s if reply.latency_s is None else reply.latency_s
+
+    @property
+    def waiting(self) -> float:
+        """The ``vllm:num_requests_waiting`` this server reports at ``/metrics``."""
+        with self._lock:
+            return self._waiting
+
+    def set_waiting(self, waiting: float) -> None:
+        with self._lock:
+            self._waiting = waiting
 
     def requests(self) -> list[RecordedRequest]:
         with self._lock:

@@ -5,7 +5,10 @@ It answers ``POST /v1/chat/completions`` from a ``Script`` (see
 ``X-Crews-Step`` headers ``LLMPool`` sends, and lists its model at
 ``GET /v1/models``. ``POST /script`` replaces the script at run time (and
 resets every position), ``GET /script`` shows it, ``GET /requests`` lists the
-requests received since.
+requests received since. ``GET /metrics`` is a Prometheus exposition with
+vLLM's ``vllm:num_requests_waiting`` gauge, whose value ``POST /metrics``
+(``{"num_requests_waiting": 12}``) or ``ScriptedServer.set_waiting`` sets, so
+tests can make the server look overloaded.
 
 In a test::
 
@@ -33,8 +36,8 @@ from typing import Any
 
 import uvicorn
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict
+from fastapi.responses import JSONResponse, PlainTextResponse
+from pydantic import BaseModel, ConfigDict, Field
 
 from inference.headers import JOB_HEADER, ROLE_HEADER, STEP_HEADER, decode
 from inference.testing.script import (
@@ -61,6 +64,22 @@ class ChatRequest(BaseModel):
     model: str
     messages: list[dict[str, Any]]
     stream: bool = False
+
+
+class MetricsUpdate(BaseModel):
+    """``POST /metrics``: the gauges to report from now on."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    num_requests_waiting: float = Field(ge=0)
+
+
+def _metrics(model: str, waiting: float) -> str:
+    return (
+        "# HELP vllm:num_requests_waiting Number of requests waiting to be processed.\n"
+        "# TYPE vllm:num_requests_waiting gauge\n"
+        f'vllm:num_requests_waiting{{engine="0",model_name="{model}"}} {waiting!r}\n'
+    )
 
 
 def _error(status: int, message: str, retry_after: float | None = None) -> JSONResponse:
@@ -156,6 +175,7 @@ def create_app(state: ScriptState) -> FastAPI:
             role=decode(http.headers.get(ROLE_HEADER)),
             step=decode(http.headers.get(STEP_HEADER)),
             traceparent=http.headers.get("traceparent"),
+            authorization=http.headers.get("authorization"),
             body=request.model_dump(),
         )
         reply, latency = state.next_reply(seen)
@@ -174,6 +194,15 @@ def create_app(state: ScriptState) -> FastAPI:
     async def set_script(script: Script) -> dict[str, Any]:
         state.replace(script)
         return {"ok": True, "rules": len(script.rules)}
+
+    @app.get("/metrics", response_class=PlainTextResponse)
+    async def metrics() -> str:
+        return _metrics(state.script.model, state.waiting)
+
+    @app.post("/metrics")
+    async def set_metrics(update: MetricsUpdate) -> dict[str, Any]:
+        state.set_waiting(update.num_requests_waiting)
+        return {"ok": True}
 
     @app.get("/requests")
     async def requests() -> list[RecordedRequest]:
@@ -226,6 +255,10 @@ class ScriptedServer:
     def set_script(self, script: Script) -> None:
         """Answer from ``script`` from now on (positions and the request log start again)."""
         self.state.replace(script)
+
+    def set_waiting(self, waiting: float) -> None:
+        """Report ``waiting`` as ``vllm:num_requests_waiting`` at ``/metrics`` from now on."""
+        self.state.set_waiting(waiting)
 
     def requests(self) -> list[RecordedRequest]:
         """The requests received since the script was last set."""

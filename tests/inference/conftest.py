@@ -27,14 +27,15 @@ def scripted(scripted_session: ScriptedServer) -> ScriptedServer:
 
 
 def fast_settings(*urls: str, **overrides: Any) -> InferenceSettings:
-    """Settings for tests: these URLs, quick backoff."""
+    """Settings for tests: these URLs (none: the default), quick backoff."""
     values: dict[str, Any] = {
-        "llm_urls": list(urls),
         "llm_backoff_base_s": 0.01,
         "llm_backoff_max_s": 0.05,
         "llm_timeout_s": 10.0,
         "llm_max_retries": 3,
     }
+    if urls:
+        values["llm_urls"] = list(urls)
     values.update(overrides)
     return InferenceSettings(**values)
 

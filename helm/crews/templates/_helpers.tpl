@@ -193,6 +193,61 @@ release, else one new random key (memoized like the NATS seed): the API never ru
 {{- end -}}
 {{- end -}}
 
+{{/* True when the workers find the vLLM pods through the headless Service (CREWS_LLM_DISCOVER). */}}
+{{- define "crews.llmDiscover" -}}
+{{- if and .Values.vllm.enabled .Values.vllm.headlessService .Values.llm.discover -}}
+{{- printf "http://%s:%d/v1" (include "crews.componentName" (dict "root" . "component" "vllm-pods")) (int .Values.vllm.port) -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The LLM pool client's environment (inference/settings.py) for a worker. */}}
+{{- define "crews.llmEnv" -}}
+{{- $llm := .Values.llm -}}
+{{- $o := $llm.overflow -}}
+- name: CREWS_LLM_URLS
+  value: {{ include "crews.llmUrls" . | quote }}
+{{- with include "crews.llmDiscover" . }}
+- name: CREWS_LLM_DISCOVER
+  value: {{ . | quote }}
+- name: CREWS_LLM_DISCOVER_INTERVAL_S
+  value: {{ $llm.discoverIntervalSeconds | quote }}
+{{- end }}
+- name: CREWS_LLM_MODEL
+  value: {{ $llm.model | quote }}
+{{- if $llm.apiKeySecret.name }}
+- name: CREWS_LLM_API_KEY
+  valueFrom:
+    secretKeyRef: {name: {{ $llm.apiKeySecret.name }}, key: {{ $llm.apiKeySecret.key }}}
+{{- end }}
+{{- $prices := deepCopy ($llm.prices | default dict) -}}
+{{- if $o.enabled }}
+{{- $_ := set $prices $o.model $o.price }}
+- name: CREWS_LLM_OVERFLOW_URL
+  value: {{ $o.url | quote }}
+- name: CREWS_LLM_OVERFLOW_MODEL
+  value: {{ $o.model | quote }}
+- name: CREWS_LLM_OVERFLOW_PROVIDER
+  value: {{ $o.provider | quote }}
+- name: CREWS_LLM_OVERFLOW_KEY
+  valueFrom:
+    secretKeyRef: {name: {{ $o.apiKeySecret.name }}, key: {{ $o.apiKeySecret.key }}}
+- name: CREWS_LLM_OVERFLOW_API_KEY_ENV
+  value: CREWS_LLM_OVERFLOW_KEY
+- name: CREWS_LLM_OVERFLOW_START_WAITING
+  value: {{ $o.startWaiting | quote }}
+- name: CREWS_LLM_OVERFLOW_STOP_WAITING
+  value: {{ $o.stopWaiting | quote }}
+- name: CREWS_LLM_OVERFLOW_DROP_PARAMS
+  value: {{ join "," $o.dropParams | quote }}
+- name: CREWS_LLM_METRICS_INTERVAL_S
+  value: {{ $o.metricsIntervalSeconds | quote }}
+{{- end }}
+{{- if $prices }}
+- name: CREWS_LLM_PRICES
+  value: {{ toJson $prices | quote }}
+{{- end }}
+{{- end -}}
+
 {{- define "crews.podSecurity" -}}
 {{- with .Values.podSecurityContext }}
 securityContext:
