@@ -64,6 +64,7 @@ class Engine(Protocol):
 ENGINES: dict[str, str] = {
     "native": "roles.engines.native:NativeEngine",
     "a2a": "roles.engines.a2a:A2AEngine",
+    "adk": "roles.engines.adk:AdkEngine",
 }
 
 
