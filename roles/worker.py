@@ -156,7 +156,7 @@ class RoleWorker:
         return "completed" if ours else "replayed"
 
     async def run_step(self, work: StepWork, watch: CancelWatch) -> StepOutput:
-        engine = engine_for(work.engine)
+        engine = await asyncio.to_thread(engine_for, work.engine)  # a framework's import takes seconds
         memory = SharedMemory(self.redis, work.keys.memory)
         context = ToolContext(job=work.job, step=work.step, role=work.role, memory=memory)
         run = StepRun(

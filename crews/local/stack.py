@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from crews.errors import LocalStackError
 from crews.local.servers import ServerProcess, nats_server, port_or_free, redis_server
+from crews.spec.models import CrewSpec
 
 if TYPE_CHECKING:
     from inference.local.vllm import LocalVLLM
@@ -35,6 +36,8 @@ class LocalStack:
         self.env: dict[str, str] = dict(os.environ, PYTHONUNBUFFERED="1")
         self.services: list[ServerProcess] = []
         self.workers: dict[str, list[ServerProcess]] = {}
+        self.engines: dict[str, str] = {}
+        """``crew/role`` → its engine: a crewai role's workers run from the CrewAI venv."""
         self._llm: LocalVLLM | None = None
 
     @property
@@ -80,9 +83,15 @@ class LocalStack:
             ServerProcess("coordinator", [CREWS, "coordinator"], "coordinator ready", 0, env=self.env)
         )
 
+    def note_engines(self, spec: CrewSpec) -> None:
+        """Remember which engine each role of ``spec`` runs on (for the environment of its workers)."""
+        for key, role in spec.all_roles().items():
+            self.engines[f"{spec.name}/{key}"] = role.engine
+
     async def start_worker(self, crew: str, role: str) -> None:
         name = f"{crew}/{role}"
-        proc = ServerProcess(f"role {name}", [CREWS, "role", name], f"role {name} ready", 0, env=self.env)
+        crews = await asyncio.to_thread(self._crews_for, name)
+        proc = ServerProcess(f"role {name}", [crews, "role", name], f"role {name} ready", 0, env=self.env)
         proc.log_file = self._log_file(proc.name)
         await asyncio.to_thread(proc.start)
         self.workers.setdefault(name, []).append(proc)
@@ -93,6 +102,18 @@ class LocalStack:
         proc = self.workers[name].pop()
         await asyncio.to_thread(proc.stop)
         self.progress(f"worker down: {name} ({len(self.workers[name])})")
+
+    def _crews_for(self, name: str) -> str:
+        """The ``crews`` whose environment runs the role's engine (the CrewAI venv's, made on first use)."""
+        if self.engines.get(name) != "crewai":
+            return CREWS
+        from crews.local import crewai_env
+
+        if not crewai_env.venv_dir().exists():
+            self.progress(
+                "installing crews with CrewAI in its own venv (first crewai role only, ~2 minutes)…"
+            )
+        return str(crewai_env.ensure(log=False))
 
     def stop(self) -> None:
         """Stop workers, then services, then the LLM and the servers; nothing is left running."""

@@ -33,6 +33,7 @@ def plan_step_work(
             if dep in results
         ],
         output_schema=_output_schema(spec, plan, step),
+        guardrail=step.guardrail,
     )
 
 

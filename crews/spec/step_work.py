@@ -27,6 +27,7 @@ def build_step_work(
     expected_output: str,
     context: list[ContextOutput] | None = None,
     output_schema: dict[str, Any] | None = None,
+    guardrail: str | None = None,
     plan_version: int = 1,
 ) -> StepWork:
     """Everything the worker needs for one step of ``role_key`` (a role of ``spec``, manager included)."""
@@ -48,9 +49,11 @@ def build_step_work(
         memory=spec.memory,
         approval_tools=[tool.name for tool in role.tools if tool.approval == "required"],
         output_schema=output_schema,
+        guardrail=guardrail,
         llm=LLMParams.model_validate(llm.model_dump()) if llm else LLMParams(),
         max_iter=role.max_iter,
         max_execution_time_s=role.max_execution_time,
+        max_rpm=role.max_rpm,
         max_tokens_budget=spec.budgets.max_tokens,
         keys=StepKeys.for_job(job),
         remote=RemoteAgent(url=role.url, nats=role.nats, auth_header_env=role.headers_from)
