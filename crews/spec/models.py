@@ -190,6 +190,9 @@ class RoleSpec(_Model):
     allow_delegation: bool = False
     max_iter: int = Field(25, ge=1, description="Most reasoning/tool iterations per step.")
     max_execution_time: float | None = Field(None, gt=0, description="Seconds a step may take.")
+    max_rpm: int | None = Field(
+        None, gt=0, description="engine crewai: most LLM calls per minute (CrewAI's max_rpm)."
+    )
     scaling: ScalingSpec = ScalingSpec()
 
 
@@ -197,7 +200,9 @@ class TaskSpec(_Model):
     """A piece of work for one role; it becomes one step of each job."""
 
     description: Text
-    expected_output: Text
+    expected_output: str = Field(
+        description="What the answer should be; may be empty (CrewAI accepts an empty one), never left out."
+    )
     agent: str | None = Field(None, description="Role key; may be left out only in a hierarchical crew.")
     context: list[str] | None = Field(
         None, description="Tasks whose outputs this task receives; left out: the previous task's output."

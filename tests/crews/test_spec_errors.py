@@ -105,7 +105,7 @@ CASES: dict[str, tuple[str, list[tuple[int, int, str, str]]]] = {
                 5,
                 "roles.writer.colour",
                 "unknown field 'colour' (expected one of: role, goal, backstory, llm, engine, url, nats, "
-                "headers_from, tools, allow_delegation, max_iter, max_execution_time, scaling)",
+                "headers_from, tools, allow_delegation, max_iter, max_execution_time, max_rpm, scaling)",
             )
         ],
     ),

@@ -36,7 +36,7 @@ AGENT_KEYS = {
     "role", "goal", "backstory", "llm", "tools", "allow_delegation", "max_iter", "max_execution_time", "max_tokens",
 }  # fmt: skip
 AGENT_IGNORED = {
-    "verbose", "cache", "max_rpm", "function_calling_llm", "step_callback", "memory", "config",
+    "verbose", "cache", "function_calling_llm", "step_callback", "memory", "config",
     "system_template", "prompt_template", "response_template", "use_system_prompt",
     "allow_code_execution", "code_execution_mode", "respect_context_window", "max_retry_limit",
     "multimodal", "inject_date", "date_format", "reasoning", "max_reasoning_attempts", "planning",
@@ -58,6 +58,18 @@ _WHY = {
     "output_pydantic": "use output_schema (a JSON schema)",
     "response_model": "use output_schema (a JSON schema)",
 }
+
+LIMITED = {
+    "guardrail": "it is checked only by `engine: crewai` roles (CrewAI's LLM guardrail); "
+    "other engines use the answer unchecked",
+    "human_input": "crews does not ask a person for feedback on an answer yet: give the agent a tool with "
+    "`approval: required` to pause for a person",
+    "output_file": "crews writes no files from a crew file: the output is in the job's result (`crews status`)",
+    "max_rpm": "only `engine: crewai` roles keep to it (CrewAI's own rate limit)",
+    "allow_delegation": "only the manager of a hierarchical crew delegates; the coordinator plans every "
+    "other step",
+}
+"""Keys crews keeps whose CrewAI behaviour it has only in part: each is warned about by name when set."""
 
 
 @dataclass(frozen=True)
@@ -214,7 +226,11 @@ def _keep(
         return value, [], []  # validation says what is wrong with it
     kept, wrong, left_out = {}, [], []
     for key, item in value.items():
-        if key in known:
+        if key in LIMITED and key in known:
+            kept[key] = item
+            if item:
+                left_out.append(Problem((*path, key), f"'{key}' is kept, but {LIMITED[key]}", at_key=True))
+        elif key in known:
             kept[key] = item
         elif key in ignored:
             why = _WHY.get(key, "left out")
