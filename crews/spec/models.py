@@ -174,8 +174,8 @@ Input = Annotated[
 class RoleSpec(_Model):
     """A specialist of the crew: its own worker process, queue and scaling."""
 
-    role: Text = Field(description="Job title, e.g. 'Research Analyst'.")
-    goal: Text
+    role: str = Field(description="Job title, e.g. 'Research Analyst' (may be empty, as in CrewAI).")
+    goal: str = Field(description="What the role is after (may be empty, as in CrewAI).")
     backstory: str = ""
     llm: LLM | None = None
     engine: Engine = "native"
@@ -199,7 +199,7 @@ class RoleSpec(_Model):
 class TaskSpec(_Model):
     """A piece of work for one role; it becomes one step of each job."""
 
-    description: Text
+    description: str = Field(description="What to do (may be empty, as in CrewAI).")
     expected_output: str = Field(
         description="What the answer should be; may be empty (CrewAI accepts an empty one), never left out."
     )
@@ -208,8 +208,8 @@ class TaskSpec(_Model):
         None, description="Tasks whose outputs this task receives; left out: the previous task's output."
     )
     output_schema: dict[str, JsonValue] | None = Field(None, description="JSON schema the output must match.")
-    guardrail: str | None = Field(
-        None, description="A rule the output must satisfy, checked before it is used."
+    guardrail: Text | None = Field(
+        None, description="A rule the output must satisfy, checked before it is used (engine crewai)."
     )
     human_input: bool = False
     output_file: str | None = None
