@@ -254,3 +254,26 @@ async def test_an_unavailable_llm_pool_gives_the_step_back_and_it_is_redone(
         and e.status_update.status.state == TaskState.TASK_STATE_WORKING
     ]
     assert attempts == [1, 2]
+
+
+async def test_crewai_applies_the_tasks_guardrail_and_retries_with_its_feedback(
+    llm: ScriptedServer, stack: Stack, nc: NATS, store: RedisJobStore
+) -> None:
+    replies: list[Any] = [
+        "The sum is 5.",
+        {"json": {"valid": False, "feedback": "Say where the number comes from."}},
+        "The sum is 5, by the calculator.",
+        {"json": {"valid": True, "feedback": None}},
+    ]
+    llm.set_script(Script.model_validate({"default": replies}))
+    js = nc.jetstream()
+    extra = "    guardrail: The answer says where its number comes from."
+    name = await start(stack, store, "crewai", crew("crewai", tools="", task_extra=extra))
+    job = (await submit_job(js, store, name, {})).id
+    await job_events(js, job)
+
+    record = await store.get(job)
+    assert (record.status, record.output) == ("completed", "The sum is 5, by the calculator.")
+    sent = [str(r.body["messages"]) for r in llm.requests()]
+    assert len(sent) == 4 and "where its number comes from" in sent[1]  # the rule went to the checking call
+    assert "Say where the number comes from." in sent[2]  # CrewAI retried with the guardrail's feedback
