@@ -17,9 +17,10 @@ install:
 install-vllm: install
 	@$(BIN)/python -m inference.local.vllm install
 
-# CrewAI in its own venv under ~/.cache/crews (crewai pins an older pydantic/openai).
+# crews with CrewAI in its own venv under ~/.cache/crews (crewai pins an older pydantic/openai): the
+# crewai engine's workers and the CrewAI baseline run from it.
 install-crewai: install
-	@$(BIN)/python -m bench.crewai_env
+	@$(BIN)/python -m crews.local.crewai_env >/dev/null
 
 # buildah (builds and runs images without a daemon) and debootstrap (a local Debian base when no
 # registry is reachable), from apt, only when missing. Needs root, as apt-get does.

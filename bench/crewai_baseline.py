@@ -49,7 +49,7 @@ ROLES = (
 
 def build_crew() -> tuple[Any, Any]:
     """The same crew as ``bench.crew.CREW_YAML``: three agents, three sequential tasks; and its LLM."""
-    from crewai import Agent, BaseLLM, Crew, Process, Task  # type: ignore[import-not-found]
+    from crewai import Agent, BaseLLM, Crew, Process, Task
 
     class InstantLLM(BaseLLM):  # type: ignore[misc]
         """Answers every call at once with a final answer."""

@@ -194,7 +194,7 @@ class RoleWorker:
         self, work: StepWork, watch: CancelWatch, checkpoint: StepCheckpoint | None = None
     ) -> StepOutput:
         work = bounded(work, self.settings)
-        engine = engine_for(work.engine)
+        engine = await asyncio.to_thread(engine_for, work.engine)  # a framework's import takes seconds
         memory = SharedMemory(self.redis, work.keys.memory, max_chars=self.settings.memory_max_chars)
         context = ToolContext(job=work.job, step=work.step, role=work.role, memory=memory)
         run = StepRun(

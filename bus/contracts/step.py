@@ -91,8 +91,14 @@ class StepWork(BaseModel):
     )
     output_schema: dict[str, Any] | None = None
     evals: list[EvalSpec] = Field(default=[], description="Checks the worker scores the output with.")
+    guardrail: str | None = Field(
+        None, description="the task's guardrail: a rule the output must satisfy (CrewAI's; crewai engine)"
+    )
     llm: LLMParams = Field(default_factory=LLMParams)
     max_iter: int = 10
+    max_rpm: int | None = Field(
+        None, description="most LLM calls per minute (CrewAI's max_rpm; crewai engine)"
+    )
     max_execution_time_s: float | None = None
     max_tokens_budget: int | None = None
     max_cost_usd_budget: float | None = None

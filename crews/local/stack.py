@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 
 from crews.errors import LocalStackError
 from crews.local.servers import ServerProcess, nats_server, port_or_free, redis_server
+from crews.spec.models import CrewSpec
 
 if TYPE_CHECKING:
     from inference.local.vllm import LocalVLLM
@@ -43,6 +44,8 @@ class LocalStack:
         self.starting: set[ServerProcess] = set()
         self.stopping = False
         self._lock = threading.Lock()
+        self.engines: dict[str, str] = {}
+        """``crew/role`` → its engine: a crewai role's workers run from the CrewAI venv."""
         self._llm: LocalVLLM | None = None
 
     @property
@@ -88,10 +91,16 @@ class LocalStack:
             ServerProcess("coordinator", [CREWS, "coordinator"], "coordinator ready", 0, env=self.env)
         )
 
+    def note_engines(self, spec: CrewSpec) -> None:
+        """Remember which engine each role of ``spec`` runs on (for the environment of its workers)."""
+        for key, role in spec.all_roles().items():
+            self.engines[f"{spec.name}/{key}"] = role.engine
+
     async def start_worker(self, crew: str, role: str) -> None:
         """One more worker of ``crew/role``; a stop meanwhile aborts it (``LocalStackError``)."""
         name = f"{crew}/{role}"
-        proc = ServerProcess(f"role {name}", [CREWS, "role", name], f"role {name} ready", 0, env=self.env)
+        crews = await asyncio.to_thread(self._crews_for, name)
+        proc = ServerProcess(f"role {name}", [crews, "role", name], f"role {name} ready", 0, env=self.env)
         proc.log_file = self._log_file(proc.name)
         self._register(proc)  # stop() sees it from now on, before its process exists
         try:
@@ -106,6 +115,18 @@ class LocalStack:
         proc = self.workers[name].pop()
         await asyncio.to_thread(proc.close)
         self.progress(f"worker down: {name} ({len(self.workers[name])})")
+
+    def _crews_for(self, name: str) -> str:
+        """The ``crews`` whose environment runs the role's engine (the CrewAI venv's, made on first use)."""
+        if self.engines.get(name) != "crewai":
+            return CREWS
+        from crews.local import crewai_env
+
+        if not crewai_env.venv_dir().exists():
+            self.progress(
+                "installing crews with CrewAI in its own venv (first crewai role only, ~2 minutes)…"
+            )
+        return str(crewai_env.ensure(log=False))
 
     def processes(self) -> list[ServerProcess]:
         """Every process the stack runs (not those still starting): what the supervisor watches."""

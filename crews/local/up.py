@@ -104,7 +104,9 @@ async def _autoscale(
     async def track_crews() -> None:
         for name in await store.list_crews():
             with contextlib.suppress(ValidationError):
-                scaler.track(await store.get_crew(name))
+                spec = await store.get_crew(name)
+                stack.note_engines(spec)
+                scaler.track(spec)
 
     async def publish_counts(counts: dict[str, int]) -> None:
         await store.set_worker_counts(counts)

@@ -34,6 +34,7 @@ def plan_step_work(
         ],
         output_schema=_output_schema(spec, plan, step),
         evals=step.evals,
+        guardrail=step.guardrail,
     )
 
 

@@ -190,8 +190,8 @@ Input = Annotated[
 class RoleSpec(_Model):
     """A specialist of the crew: its own worker process, queue and scaling."""
 
-    role: Text = Field(description="Job title, e.g. 'Research Analyst'.")
-    goal: Text
+    role: str = Field(description="Job title, e.g. 'Research Analyst' (may be empty, as in CrewAI).")
+    goal: str = Field(description="What the role is after (may be empty, as in CrewAI).")
     backstory: str = ""
     llm: LLM | None = None
     engine: Engine = "native"
@@ -204,21 +204,26 @@ class RoleSpec(_Model):
     allow_delegation: bool = False
     max_iter: int = Field(25, ge=1, description="Most reasoning/tool iterations per step.")
     max_execution_time: float | None = Field(None, gt=0, description="Seconds a step may take.")
+    max_rpm: int | None = Field(
+        None, gt=0, description="engine crewai: most LLM calls per minute (CrewAI's max_rpm)."
+    )
     scaling: ScalingSpec = ScalingSpec()
 
 
 class TaskSpec(_Model):
     """A piece of work for one role; it becomes one step of each job."""
 
-    description: Text
-    expected_output: Text
+    description: str = Field(description="What to do (may be empty, as in CrewAI).")
+    expected_output: str = Field(
+        description="What the answer should be; may be empty (CrewAI accepts an empty one), never left out."
+    )
     agent: str | None = Field(None, description="Role key; may be left out only in a hierarchical crew.")
     context: list[str] | None = Field(
         None, description="Tasks whose outputs this task receives; left out: the previous task's output."
     )
     output_schema: dict[str, JsonValue] | None = Field(None, description="JSON schema the output must match.")
-    guardrail: str | None = Field(
-        None, description="A rule the output must satisfy, checked before it is used."
+    guardrail: Text | None = Field(
+        None, description="A rule the output must satisfy, checked before it is used (engine crewai)."
     )
     human_input: bool = False
     output_file: str | None = None

@@ -29,6 +29,7 @@ def build_step_work(
     context: list[ContextOutput] | None = None,
     output_schema: dict[str, Any] | None = None,
     evals: list[EvalSpec] | None = None,
+    guardrail: str | None = None,
     plan_version: int = 1,
 ) -> StepWork:
     """Everything the worker needs for one step of ``role_key`` (a role of ``spec``, manager included)."""
@@ -52,9 +53,11 @@ def build_step_work(
         approval_waived=[tool.name for tool in role.tools if tool.approval == "none"],
         output_schema=output_schema,
         evals=evals or [],
+        guardrail=guardrail,
         llm=LLMParams.model_validate(llm.model_dump()) if llm else LLMParams(),
         max_iter=role.max_iter,
         max_execution_time_s=role.max_execution_time,
+        max_rpm=role.max_rpm,
         max_tokens_budget=spec.budgets.max_tokens,
         max_cost_usd_budget=spec.budgets.max_cost_usd,
         keys=StepKeys.for_job(job),

@@ -74,6 +74,16 @@ class Engine(Protocol):
 ENGINES: dict[str, str] = {
     "native": "roles.engines.native:NativeEngine",
     "a2a": "roles.engines.a2a:A2AEngine",
+    "adk": "roles.engines.adk:AdkEngine",
+    "crewai": "roles.engines.crewai:CrewAIEngine",
+}
+FRAMEWORKS: dict[str, tuple[str, str]] = {
+    "crewai": (
+        "crewai",
+        "run this role's workers from the CrewAI environment: `crews up` does, "
+        "`python -m crews.local.crewai_env` makes it and prints its `crews`; in Kubernetes, the crews-crewai image",
+    ),
+    "adk": ("google", "install the adk extra (pip install 'crews[adk]'): the crews image has it"),
 }
 
 
@@ -86,5 +96,14 @@ def engine_for(name: EngineName) -> Engine:
             "use engine: native for this role"
         )
     module, _, attribute = target.partition(":")
-    engine: Engine = getattr(importlib.import_module(module), attribute)()
+    try:
+        loaded = importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        package, advice = FRAMEWORKS.get(name, ("", ""))
+        if not package or not (exc.name or "").startswith(package):
+            raise
+        raise StepFailed(
+            f"engine {name!r} needs {exc.name}, which this worker's environment does not have: {advice}"
+        ) from exc
+    engine: Engine = getattr(loaded, attribute)()
     return engine

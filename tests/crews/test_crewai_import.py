@@ -337,3 +337,31 @@ def test_pair_in_a_config_folder_is_named_after_the_project() -> None:
         ["research_company_culture_task", "research_role_requirements_task", "draft_job_posting_task",
          "review_and_edit_job_posting_task", "industry_analysis_task"], "research_agent")).spec  # fmt: skip
     assert spec.name == "job_posting"
+
+
+def test_keys_crews_honours_only_in_part_are_warned_about_by_name() -> None:
+    agents = AGENTS.replace("  verbose: true\n", "  allow_delegation: true\n")
+    tasks = TASKS.replace(
+        "  async_execution: true\n",
+        "  human_input: true\n  output_file: notes.md\n  guardrail: Cite a source.\n",
+    )
+    imported = load_crewai_texts(agents, tasks, name="demo")
+    warned = {w.field: w.message for w in imported.warnings}
+    assert set(warned) == {
+        "researcher.allow_delegation",
+        "research.human_input",
+        "research.output_file",
+        "research.guardrail",
+    }
+    assert "engine: crewai" in warned["research.guardrail"]
+    assert "approval: required" in warned["research.human_input"]
+    assert imported.spec.tasks["research"].guardrail == "Cite a source."  # kept for the crewai engine
+
+
+def test_an_empty_expected_output_is_accepted_as_crewai_accepts_it() -> None:
+    imported = load_crewai_texts(
+        AGENTS, TASKS.replace("expected_output: Notes", 'expected_output: ""'), name="demo"
+    )
+    assert imported.spec.tasks["research"].expected_output == ""
+    with pytest.raises(CrewFileError, match="expected_output"):
+        load_crewai_texts(AGENTS, TASKS.replace("  expected_output: Notes\n", ""), name="demo")

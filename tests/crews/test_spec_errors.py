@@ -110,7 +110,7 @@ CASES: dict[str, tuple[str, list[tuple[int, int, str, str]]]] = {
                 5,
                 "roles.writer.colour",
                 "unknown field 'colour' (expected one of: role, goal, backstory, llm, engine, agent, tools, "
-                "allow_delegation, max_iter, max_execution_time, scaling)",
+                "allow_delegation, max_iter, max_execution_time, max_rpm, scaling)",
             )
         ],
     ),

@@ -49,8 +49,9 @@ class Stack:
         env.update(self.extra_env)
         return env
 
-    def start(self, *args: str, ready: str) -> ServerProcess:
-        return self.start_argv(args[0], [CREWS, *args], ready=ready)
+    def start(self, *args: str, ready: str, executable: str = CREWS) -> ServerProcess:
+        """Start ``crews <args>`` (or ``executable <args>``) and wait for its ready line."""
+        return self.start_argv(args[0], [executable, *args], ready=ready)
 
     def start_argv(self, name: str, argv: list[str], *, ready: str) -> ServerProcess:
         proc = ServerProcess(name, argv, ready, 0, env=self.env(), cwd=str(ROOT))
@@ -67,8 +68,9 @@ class Stack:
     def coordinator(self) -> ServerProcess:
         return self.start("coordinator", ready="coordinator ready")
 
-    def worker(self, crew: str, role: str) -> ServerProcess:
-        return self.start("role", f"{crew}/{role}", ready=f"role {crew}/{role} ready")
+    def worker(self, crew: str, role: str, *, executable: str = CREWS) -> ServerProcess:
+        """A ``crews role`` worker; ``executable``: another environment's ``crews`` (the CrewAI venv's)."""
+        return self.start("role", f"{crew}/{role}", ready=f"role {crew}/{role} ready", executable=executable)
 
     def stop_all(self) -> None:
         """Stop every process and print its last lines (pytest shows them when a test fails)."""

@@ -107,10 +107,10 @@ async def test_an_engine_this_worker_lacks_fails_with_the_reason(
 ) -> None:
     await workers.start("writer")
 
-    events = await workers.run_step(make_work(new_job(), "framework", engine="adk"))
+    events = await workers.run_step(make_work(new_job(), "framework", engine="crewai"))
 
     assert states(events) == [WORKING, FAILED]
-    assert "engine 'adk' is not available in this worker" in reason(events[-1])
+    assert "engine 'crewai' needs crewai, which this worker's environment does not have" in reason(events[-1])
     assert llm.requests() == []
 
 
