@@ -304,6 +304,8 @@ livenessProbe:
 {{- $hosts := list "localhost" "127.0.0.1" .name (printf "%s.%s" .name $ns) (printf "%s.%s.svc" .name $ns) (printf "%s.%s.svc.cluster.local" .name $ns) -}}
 {{- if .root.Values.api.ingress.enabled }}{{ $hosts = append $hosts .root.Values.api.ingress.host }}{{ end -}}
 {{- join "," (concat $hosts (.root.Values.api.allowedHosts | default list)) -}}
+{{- end -}}
+
 {{/* An MCP server's objects: <fullname>-mcp-<server>. Takes (dict "root" $ "server" .). */}}
 {{- define "crews.mcpName" -}}
 {{- printf "%s-mcp-%s" (include "crews.fullname" .root | trunc 30 | trimSuffix "-") (regexReplaceAll "[^a-z0-9-]+" (.server | lower) "-") | trunc 63 | trimSuffix "-" -}}
