@@ -78,22 +78,21 @@ class DeferredWorker:
             await self._redis.aclose()
 
     async def _build(self) -> RoleWorker:
-        worker_class, pool_class, redis_class = await asyncio.to_thread(_load_runtime)
+        worker_class, pool_class, make_redis = await asyncio.to_thread(_load_runtime)
         self._pool = pool_class(self._inference)
-        self._redis = redis_class.from_url(self._settings.redis_url, decode_responses=True)
+        self._redis = make_redis(self._settings)
         return worker_class(
             self._nc, self._redis, self._pool, self._settings, crew=self._crew, role=self._role
         )
 
 
 def _load_runtime() -> tuple[type[RoleWorker], type[LLMPool], Any]:
-    import redis.asyncio as aioredis
-
     import roles.engines.native  # noqa: F401 - the engine most steps use: loaded now, the first step starts sooner
+    from bus.redis_client import redis_client
     from inference.client import LLMPool
     from roles.worker import RoleWorker
 
-    return RoleWorker, LLMPool, aioredis.Redis
+    return RoleWorker, LLMPool, redis_client
 
 
 async def run_role(

@@ -5,6 +5,10 @@ share a cluster slot: ``crews:{job:<id>}:state|results|memory|usage``. Besides
 them: ``crews:crew:<name>`` (crew definitions), ``crews:jobs`` (sorted set of
 job ids by creation time, for listing), ``crews:jobs:deadlines`` (sorted set
 of running jobs by deadline) and ``crews:idem:<key>`` (idempotency keys).
+
+Each script and transaction touches one job's keys only, so the store runs on
+a Redis cluster as on one server (``bus.redis_client``); the keys that are not
+a job's are written by separate commands beside them.
 """
 
 from __future__ import annotations
@@ -15,13 +19,14 @@ import uuid
 from functools import lru_cache
 from typing import Any
 
-import redis.asyncio as aioredis
 from pydantic import BaseModel, Field
 
 from bus.contracts.keys import CREW_PREFIX, StepKeys, crew_key
 from bus.contracts.result import StepResult
 from bus.contracts.states import TERMINAL, JobStatus, StepState
 from bus.contracts.usage import RoleUsage, parse_usage
+from bus.redis_client import RedisClient, redis_client
+from bus.settings import RedisSettings
 from crews.errors import CrewNotFound, JobNotFound
 from crews.plan.planner import Plan
 from crews.spec.models import CrewSpec
@@ -99,7 +104,7 @@ class JobRecord(BaseModel):
 class RedisJobStore:
     """Job state in Redis; every method is one or a few round trips and safe to repeat."""
 
-    def __init__(self, client: aioredis.Redis, *, job_ttl_s: int = 7 * 24 * 3600) -> None:
+    def __init__(self, client: RedisClient, *, job_ttl_s: int = 7 * 24 * 3600) -> None:
         self.redis = client
         self.job_ttl_s = job_ttl_s
         self._finish = client.register_script(_FINISH)
@@ -107,8 +112,14 @@ class RedisJobStore:
         self._step_state = client.register_script(_STEP_STATE)
 
     @classmethod
+    def from_settings(cls, settings: RedisSettings, *, job_ttl_s: int = 7 * 24 * 3600) -> RedisJobStore:
+        """A store on the server or cluster ``settings`` name."""
+        return cls(redis_client(settings), job_ttl_s=job_ttl_s)
+
+    @classmethod
     def from_url(cls, url: str, *, job_ttl_s: int = 7 * 24 * 3600) -> RedisJobStore:
-        return cls(aioredis.Redis.from_url(url, decode_responses=True), job_ttl_s=job_ttl_s)
+        """A store at ``url`` (a ``redis+cluster://`` URL: a cluster)."""
+        return cls.from_settings(RedisSettings(redis_url=url), job_ttl_s=job_ttl_s)
 
     async def aclose(self) -> None:
         await self.redis.aclose()
@@ -147,11 +158,10 @@ class RedisJobStore:
         keys, now = job_keys(job), time.time()
         await self._create(keys=[keys.state], args=[job, crew, json.dumps(inputs), str(now)])
         record = await self.get(job)
-        async with self.redis.pipeline(transaction=False) as pipe:  # idempotent: safe after a crash
-            pipe.zadd(JOBS_INDEX, {job: record.created_at}, nx=True)
-            if not record.terminal:
-                pipe.zadd(DEADLINES, {job: record.created_at + deadline_s}, nx=True)
-            await pipe.execute()
+        # The indexes live in other slots than the job: separate commands, idempotent after a crash.
+        await self.redis.zadd(JOBS_INDEX, {job: record.created_at}, nx=True)
+        if not record.terminal:
+            await self.redis.zadd(DEADLINES, {job: record.created_at + deadline_s}, nx=True)
         return record
 
     async def start(self, job: str, plan: Plan, crew_spec: CrewSpec, traceparent: str) -> JobRecord:

@@ -8,7 +8,6 @@ import signal
 from pathlib import Path
 
 import nats
-import redis.asyncio as aioredis
 from pydantic import BaseModel, ValidationError
 
 from crews.jobs.store import RedisJobStore
@@ -68,7 +67,7 @@ async def _autoscale(
     stack: LocalStack, info: StackInfo, settings: StackSettings, stop: asyncio.Event, ready: asyncio.Event
 ) -> None:
     nc = await nats.connect(info.nats_url, max_reconnect_attempts=-1)
-    store = RedisJobStore(aioredis.Redis.from_url(info.redis_url, decode_responses=True))
+    store = RedisJobStore.from_url(info.redis_url)
     scaler = Autoscaler(nc.jetstream(), stack.start_worker, stack.stop_worker, settings.scale_cooldown_s)
 
     async def track_crews() -> None:

@@ -23,9 +23,9 @@ from inference.results import ToolCall
 from roles.errors import StepFailed
 
 if TYPE_CHECKING:
-    import redis.asyncio as aioredis
     from nats.aio.client import Client as NATS
 
+    from bus.redis_client import RedisClient
     from roles.step.events import StepEvents
 
 Decision = Literal["pending", "approved", "denied"]
@@ -45,7 +45,7 @@ class ApprovalRecord(BaseModel):
 class ApprovalGate:
     """Asks for approval of a step's tool calls and waits for the answer."""
 
-    def __init__(self, nc: NATS, client: aioredis.Redis, work: StepWork, events: StepEvents) -> None:
+    def __init__(self, nc: NATS, client: RedisClient, work: StepWork, events: StepEvents) -> None:
         self._nc, self._redis, self.work, self._events = nc, client, work, events
 
     def needs(self, tool: str) -> bool:

@@ -10,13 +10,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    import redis.asyncio as aioredis
+    from bus.redis_client import RedisClient
 
 
 class SharedMemory:
     """One job's shared memory."""
 
-    def __init__(self, client: aioredis.Redis, key: str) -> None:
+    def __init__(self, client: RedisClient, key: str) -> None:
         self._redis = client
         self.key = key
 

@@ -3,7 +3,7 @@
 ``RedisUsage`` is the ``inference.budget.TokenBudget`` the LLM pool is given
 for a step: after each call it adds ``<role>:input_tokens``,
 ``<role>:output_tokens``, ``<role>:cost_usd`` (the call's priced usage,
-``inference.pricing``) and ``<role>:calls`` (one transaction), and before
+``inference.pricing``) and ``<role>:calls`` (one script on the one key: atomic on a server and in a cluster), and before
 each call it refuses (``BudgetExceeded``) once the job as a whole has used
 ``limit`` tokens (``StepWork.max_tokens_budget``, the crew's
 ``budgets.max_tokens``) or spent ``cost_limit`` USD
@@ -19,7 +19,14 @@ from inference.errors import BudgetExceeded
 from inference.results import Usage
 
 if TYPE_CHECKING:
-    import redis.asyncio as aioredis
+    from bus.redis_client import RedisClient
+
+# KEYS[1]: the usage hash; ARGV: field, amount pairs to HINCRBY, then the cost field and USD ('' for none).
+_RECORD = """
+for i = 1, #ARGV - 2, 2 do redis.call('HINCRBY', KEYS[1], ARGV[i], ARGV[i + 1]) end
+if ARGV[#ARGV] ~= '' then redis.call('HINCRBYFLOAT', KEYS[1], ARGV[#ARGV - 1], ARGV[#ARGV]) end
+return 1
+"""
 
 
 class RedisUsage:
@@ -27,7 +34,7 @@ class RedisUsage:
 
     def __init__(
         self,
-        client: aioredis.Redis,
+        client: RedisClient,
         key: str,
         *,
         limit: int | None = None,
@@ -37,6 +44,7 @@ class RedisUsage:
         self.key = key
         self.limit = limit
         self.cost_limit = cost_limit
+        self._record = client.register_script(_RECORD)
 
     async def check(self, job_id: str, role: str) -> None:
         if self.limit is None and self.cost_limit is None:
@@ -60,12 +68,11 @@ class RedisUsage:
             )
 
     async def record(self, job_id: str, role: str, usage: Usage) -> None:
-        async with self._redis.pipeline(transaction=True) as pipe:
-            for field, amount in usage_increments(role, usage.input_tokens, usage.output_tokens).items():
-                pipe.hincrby(self.key, field, amount)
-            if usage.cost_usd:
-                pipe.hincrbyfloat(self.key, cost_field(role), usage.cost_usd)
-            await pipe.execute()
+        args: list[str | int] = []
+        for field, amount in usage_increments(role, usage.input_tokens, usage.output_tokens).items():
+            args += [field, amount]
+        args += [cost_field(role), repr(usage.cost_usd) if usage.cost_usd else ""]
+        await self._record(keys=[self.key], args=args)
 
     async def used(self) -> tuple[int, float]:
         """Input plus output tokens, and USD, of every role of the job so far."""
