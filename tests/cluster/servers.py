@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import redis
-import redis.asyncio as aioredis
 from nats.aio.client import Client as NATS
 from nats.errors import Error as NatsError
 
@@ -140,8 +139,12 @@ class ValkeyCluster:
     def is_primary(self, node: ServerProcess) -> bool:
         return bool(self._client(node).info("replication")["role"] == "master")
 
-    def async_node(self, node: ServerProcess) -> aioredis.Redis:
-        return aioredis.Redis(host="127.0.0.1", port=node.port, decode_responses=True)
+    def restore(self) -> None:
+        """Start the nodes a test killed again (a killed primary comes back as a replica), until healthy."""
+        for node in self.nodes:
+            if not node.running:
+                node.start()
+        wait_until(self.healthy, "the Valkey cluster to be whole again")
 
     def stop(self) -> None:
         for node in self.nodes:
@@ -181,6 +184,12 @@ class NatsCluster:
             node = ServerProcess(f"n{i}", argv, "Server is ready", port)
             node.start()
             self.nodes.append(node)
+
+    def restore(self) -> None:
+        """Start the servers a test killed again, on their ports and stores (they rejoin the cluster)."""
+        for node in self.nodes:
+            if not node.running:
+                node.start()
 
     def node(self, name: str) -> ServerProcess:
         return next(node for node in self.nodes if node.name == name)

@@ -110,7 +110,7 @@ async def test_an_approval_is_decided_once_on_the_cluster(
     cluster_redis: FailoverCluster, cluster_nc: NATS
 ) -> None:
     js = cluster_nc.jetstream()
-    await ensure_streams(js, BusSettings(stream_replicas=3))
+    await ensure_streams(js, BusSettings())
     store = RedisJobStore(cluster_redis)
     await store.create("j2", "c", {}, deadline_s=60)
     pending = ApprovalRecord(step="a", role="w", tool="send_mail", arguments={"to": "x"})
