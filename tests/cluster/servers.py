@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import urllib.request
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -165,6 +166,7 @@ class NatsCluster:
 
     root: Path
     nodes: list[ServerProcess] = field(default_factory=list)
+    monitor_ports: dict[str, int] = field(default_factory=dict)  # server name -> monitoring port
 
     @property
     def url(self) -> str:
@@ -174,22 +176,39 @@ class NatsCluster:
     def start(self) -> None:
         routes = [free_port() for _ in range(3)]
         for i in range(3):
-            port = free_port()
+            port, monitor = free_port(), free_port()
+            self.monitor_ports[f"n{i}"] = monitor
             others = ",".join(f"nats://127.0.0.1:{r}" for j, r in enumerate(routes) if j != i)
             argv = [
-                nats_server_binary(), "-js", "-a", "127.0.0.1", "-p", str(port),
+                nats_server_binary(), "-js", "-a", "127.0.0.1", "-p", str(port), "-m", str(monitor),
                 "-sd", str(self.root / f"nats-{i}"), "-n", f"n{i}", "--cluster_name", "crews",
                 "--cluster", f"nats://127.0.0.1:{routes[i]}", "--routes", others,
             ]  # fmt: skip
             node = ServerProcess(f"n{i}", argv, "Server is ready", port)
             node.start()
             self.nodes.append(node)
+        wait_until(self.healthy, "every NATS server to report JetStream healthy")
+
+    def healthy(self) -> bool:
+        """Every running server's ``/healthz``: JetStream on, the meta group and its streams caught up."""
+        for node in self.nodes:
+            if not node.running:
+                continue
+            url = f"http://127.0.0.1:{self.monitor_ports[node.name]}/healthz"
+            try:
+                with urllib.request.urlopen(url, timeout=2) as reply:
+                    if reply.status != 200:
+                        return False
+            except OSError:  # HTTPError (503 while catching up) is an OSError too
+                return False
+        return True
 
     def restore(self) -> None:
         """Start the servers a test killed again, on their ports and stores (they rejoin the cluster)."""
         for node in self.nodes:
             if not node.running:
                 node.start()
+        wait_until(self.healthy, "the NATS cluster to be whole again")
 
     def node(self, name: str) -> ServerProcess:
         return next(node for node in self.nodes if node.name == name)
