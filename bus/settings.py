@@ -1,4 +1,9 @@
-"""Bus settings (prefix ``CREWS_``); every default works with ``crews up``."""
+"""Bus settings (prefix ``CREWS_``); every default works with ``crews up``.
+
+``BusSettings`` says how to reach NATS; ``RedisSettings`` how to reach the job
+state (one Redis server or a Redis/Valkey cluster), shared by the crews
+services' and the role workers' settings.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +16,10 @@ class BusSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="CREWS_", extra="ignore")
 
-    nats_url: str = "nats://127.0.0.1:4222"
+    nats_url: str = Field(
+        "nats://127.0.0.1:4222",
+        description="the NATS server, or several of one cluster separated by commas (nats://a:4222,nats://b:4222)",
+    )
     manage_streams: bool = Field(
         True, description="create/update the streams at start; false: wait for the coordinator to (the chart)"
     )
@@ -22,3 +30,33 @@ class BusSettings(BaseSettings):
     max_ack_pending: int = Field(1000, ge=1)
     events_max_age_s: float = Field(7 * 24 * 3600.0, gt=0, description="how long job events stay replayable")
     dead_max_age_s: float = Field(30 * 24 * 3600.0, gt=0)
+    stream_replicas: int = Field(
+        1,
+        ge=1,
+        le=5,
+        description="copies of each JetStream stream in a NATS cluster (3: survives a node loss)",
+    )
+
+
+class RedisSettings(BaseSettings):
+    """Where the job state is: one Redis server, or a Redis (Valkey) cluster."""
+
+    model_config = SettingsConfigDict(env_prefix="CREWS_", extra="ignore")
+
+    redis_url: str = Field(
+        "redis://127.0.0.1:6379/0",
+        description="redis://, rediss://, or redis+cluster:// (rediss+cluster://) for a cluster node",
+    )
+    redis_cluster: bool = Field(
+        False, description="talk to a Redis cluster (also chosen by a redis+cluster:// URL)"
+    )
+    redis_failover_s: float = Field(
+        30.0,
+        ge=0,
+        description="in a cluster, how long a command is retried while a failed primary's replica takes over",
+    )
+
+    @property
+    def cluster(self) -> bool:
+        """Whether the URL names a cluster: the setting, or a ``+cluster`` scheme."""
+        return self.redis_cluster or self.redis_url.split("://", 1)[0].endswith("+cluster")

@@ -92,9 +92,9 @@ class DeferredWorker:
             await self._redis.aclose()
 
     async def _build(self) -> RoleWorker:
-        worker_class, pool_class, redis_class = await asyncio.to_thread(_load_runtime)
+        worker_class, pool_class, make_redis = await asyncio.to_thread(_load_runtime)
         self._pool = pool_class(self._inference)
-        self._redis = redis_class.from_url(self._settings.redis_url, decode_responses=True)
+        self._redis = make_redis(self._settings)
         if self._mcp_servers:
             from roles.tools.mcp.provider import McpTools
 
@@ -112,13 +112,12 @@ class DeferredWorker:
 
 
 def _load_runtime() -> tuple[type[RoleWorker], type[LLMPool], Any]:
-    import redis.asyncio as aioredis
-
     import roles.engines.native  # noqa: F401 - the engine most steps use: loaded now, the first step starts sooner
+    from bus.redis_client import redis_client
     from inference.client import LLMPool
     from roles.worker import RoleWorker
 
-    return RoleWorker, LLMPool, aioredis.Redis
+    return RoleWorker, LLMPool, redis_client
 
 
 async def run_role(

@@ -6,8 +6,9 @@ import os
 import socket
 
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
+from bus.settings import RedisSettings
 from crews.spec.limits import SpecLimits
 from roles.outside_agents import OutsideAgent, parse_agents
 
@@ -17,12 +18,11 @@ def _default_worker_id() -> str:
     return f"{socket.gethostname()}-{os.getpid()}"
 
 
-class RoleSettings(BaseSettings):
-    """Where the job state is, and how many steps one worker runs at once."""
+class RoleSettings(RedisSettings):
+    """Where the job state is (``RedisSettings``), and how many steps one worker runs at once."""
 
     model_config = SettingsConfigDict(env_prefix="CREWS_", extra="ignore")
 
-    redis_url: str = "redis://127.0.0.1:6379/0"
     worker_concurrency: int = Field(4, ge=1, description="steps one worker process runs at the same time")
     worker_grace_s: float = Field(
         30.0,

@@ -91,9 +91,10 @@ _ERROR_INFO_TYPE = "type.googleapis.com/google.rpc.ErrorInfo"
 def nats_agent_interface(agent: str, nats_url: str = DEFAULT_NATS_URL, *, tenant: str = "") -> AgentInterface:
     """The ``supportedInterfaces`` entry for ``agent`` served on NATS at ``nats_url``.
 
-    The URL is ``nats://host:port/crews.a2a.<agent>``; credentials in ``nats_url`` are dropped.
+    The URL is ``nats://host:port/crews.a2a.<agent>``; credentials in ``nats_url`` are dropped,
+    and of a list of servers (comma-separated) the first is named.
     """
-    parts = urlsplit(nats_url)
+    parts = urlsplit(nats_url.split(",", 1)[0].strip())
     if parts.scheme not in ("nats", "tls") or not parts.hostname:
         raise ValueError(f"{nats_url!r} is not a nats:// or tls:// server URL")
     host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname

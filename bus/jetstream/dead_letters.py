@@ -61,13 +61,14 @@ async def record_dead_letter(js: JetStreamContext, dead: DeadLetter) -> None:
     )
 
 
-async def ensure_advisory_capture(js: JetStreamContext, streams: list[str]) -> None:
-    """Capture max-delivery advisories of ``streams`` durably, for the sweeper."""
+async def ensure_advisory_capture(js: JetStreamContext, streams: list[str], replicas: int = 1) -> None:
+    """Capture max-delivery advisories of ``streams`` durably (``replicas`` copies), for the sweeper."""
     config = StreamConfig(
         name=ADVISORIES_STREAM,
         subjects=[f"{MAX_DELIVERIES_ADVISORY}.{name}.*" for name in streams],
         retention=RetentionPolicy.WORK_QUEUE,
         storage=StorageType.FILE,
+        num_replicas=replicas,
     )
     try:
         await js.stream_info(ADVISORIES_STREAM)

@@ -1,11 +1,22 @@
-"""Publish work durably: JetStream with a ``Nats-Msg-Id`` and a checked publish ack."""
+"""Publish work durably: JetStream with a ``Nats-Msg-Id`` and a checked publish ack.
+
+A publish that gets no ack because the stream has no leader for a moment (a
+NATS cluster electing a new one after a server died, or the client moving to
+another server) is sent again, with the same id, for up to ``PUBLISH_RETRY_S``:
+JetStream stores it once.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import logging
+
 from a2a.types import SendMessageRequest
 from nats.errors import Error as NatsError
+from nats.errors import TimeoutError as NatsTimeout
 from nats.js import JetStreamContext
 from nats.js.api import PubAck
+from nats.js.errors import NoStreamResponseError, ServiceUnavailableError
 
 from bus import subjects
 from bus.contracts.codec import encode
@@ -13,6 +24,10 @@ from bus.errors import PublishFailed
 from bus.tracing import inject
 
 MSG_ID = "Nats-Msg-Id"
+PUBLISH_RETRY_S = 20.0
+# No ack yet: the stream is between leaders, or the connection between servers.
+_UNACKED = (NatsTimeout, NoStreamResponseError, ServiceUnavailableError)
+log = logging.getLogger(__name__)
 
 
 async def publish_durable(
@@ -26,12 +41,28 @@ async def publish_durable(
     """Publish once per ``msg_id`` (JetStream de-duplicates); raise ``PublishFailed`` unless stored."""
     headers = inject({**(headers or {}), MSG_ID: msg_id})
     try:
-        ack = await js.publish(subject, payload, stream=stream, headers=headers)
+        ack = await _publish_until_acked(js, subject, payload, stream, headers)
     except NatsError as exc:
         raise PublishFailed(f"publish to {subject} (id {msg_id}) was not acknowledged: {exc}") from exc
     if ack.stream != stream:
         raise PublishFailed(f"publish to {subject} landed in {ack.stream}, expected {stream}")
     return ack
+
+
+async def _publish_until_acked(
+    js: JetStreamContext, subject: str, payload: bytes, stream: str, headers: dict[str, str]
+) -> PubAck:
+    loop = asyncio.get_running_loop()
+    deadline, pause = loop.time() + PUBLISH_RETRY_S, 0.1
+    while True:
+        try:
+            return await js.publish(subject, payload, stream=stream, headers=headers)
+        except _UNACKED as exc:
+            if loop.time() + pause > deadline:
+                raise
+            log.warning("publish to %s not acknowledged (%s), sending again", subject, type(exc).__name__)
+            await asyncio.sleep(pause)  # a back-off between tries, not a synchronization
+            pause = min(pause * 2, 1.0)
 
 
 def step_msg_id(job: str, step: str, plan_version: int) -> str:

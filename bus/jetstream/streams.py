@@ -1,4 +1,10 @@
-"""Create (or update) the JetStream streams and the per-role durable pull consumers."""
+"""Create (or update) the JetStream streams and the per-role durable pull consumers.
+
+Every stream keeps ``CREWS_STREAM_REPLICAS`` copies (1 on one server; 3 in a
+NATS cluster, so the streams and their consumers, which take the stream's
+replica count, survive the loss of one server). An existing stream is brought
+to the configured count.
+"""
 
 from __future__ import annotations
 
@@ -32,8 +38,8 @@ log = logging.getLogger(__name__)
 def stream_configs(settings: BusSettings) -> list[StreamConfig]:
     """The streams of docs/architecture.md ("Subjects and streams") plus the dead-letter stream."""
     return [
-        _work_queue(subjects.JOBS_STREAM, subjects.JOBS_SUBMIT),
-        _work_queue(subjects.TASKS_STREAM, subjects.TASKS_ALL),
+        _work_queue(subjects.JOBS_STREAM, subjects.JOBS_SUBMIT, settings.stream_replicas),
+        _work_queue(subjects.TASKS_STREAM, subjects.TASKS_ALL, settings.stream_replicas),
         StreamConfig(
             name=subjects.EVENTS_STREAM,
             subjects=[subjects.EVENTS_ALL],
@@ -41,6 +47,7 @@ def stream_configs(settings: BusSettings) -> list[StreamConfig]:
             storage=StorageType.FILE,
             max_age=settings.events_max_age_s,
             duplicate_window=120.0,
+            num_replicas=settings.stream_replicas,
         ),
         StreamConfig(
             name=subjects.DEAD_LETTER_STREAM,
@@ -49,11 +56,12 @@ def stream_configs(settings: BusSettings) -> list[StreamConfig]:
             storage=StorageType.FILE,
             max_age=settings.dead_max_age_s,
             duplicate_window=DUPLICATE_WINDOW_S,
+            num_replicas=settings.stream_replicas,
         ),
     ]
 
 
-def _work_queue(name: str, subject: str) -> StreamConfig:
+def _work_queue(name: str, subject: str, replicas: int) -> StreamConfig:
     return StreamConfig(
         name=name,
         subjects=[subject],
@@ -61,6 +69,7 @@ def _work_queue(name: str, subject: str) -> StreamConfig:
         storage=StorageType.FILE,
         discard=DiscardPolicy.NEW,
         duplicate_window=DUPLICATE_WINDOW_S,
+        num_replicas=replicas,
     )
 
 

@@ -74,7 +74,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         nc = await connect(bus, "crews-api")
-        store = RedisJobStore.from_url(crews.redis_url, job_ttl_s=crews.job_ttl_s)
+        store = RedisJobStore.from_settings(crews, job_ttl_s=crews.job_ttl_s)
         try:
             js = nc.jetstream()
             await prepare_streams(js, bus)

@@ -83,7 +83,9 @@ class Coordinator:
             await self.js.consumer_info(subjects.EVENTS_STREAM, EVENTS_CONSUMER)
         except NotFoundError:
             await self.js.add_consumer(subjects.EVENTS_STREAM, events)
-        await ensure_advisory_capture(self.js, [subjects.TASKS_STREAM, subjects.JOBS_STREAM])
+        await ensure_advisory_capture(
+            self.js, [subjects.TASKS_STREAM, subjects.JOBS_STREAM], self.bus.stream_replicas
+        )
 
     async def run(self, ready: asyncio.Event | None = None) -> None:
         await self.setup()

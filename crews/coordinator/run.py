@@ -17,7 +17,7 @@ async def run_coordinator(settings: CrewsSettings, bus: BusSettings) -> None:
     """Run one coordinator until SIGTERM/SIGINT; prints a ready line once it consumes."""
     provider = setup_tracing("crews-coordinator")
     nc = await connect(bus, "crews-coordinator")
-    store = RedisJobStore.from_url(settings.redis_url, job_ttl_s=settings.job_ttl_s)
+    store = RedisJobStore.from_settings(settings, job_ttl_s=settings.job_ttl_s)
     coordinator = Coordinator(nc.jetstream(), store, settings, bus)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
+
+from bus.settings import RedisSettings
 
 
-class CrewsSettings(BaseSettings):
-    """Where the job store lives and how long jobs may run and are kept."""
+class CrewsSettings(RedisSettings):
+    """Where the job store lives (``RedisSettings``) and how long jobs may run and are kept."""
 
     model_config = SettingsConfigDict(env_prefix="CREWS_", extra="ignore")
 
-    redis_url: str = "redis://127.0.0.1:6379/0"
     job_timeout_s: float = Field(3600.0, gt=0, description="a job still running after this long fails")
     job_ttl_s: int = Field(7 * 24 * 3600, gt=0, description="how long a finished job's keys are kept")
     tick_s: float = Field(

@@ -9,6 +9,10 @@ of running jobs by deadline, and of ended jobs until their end is announced),
 ``crews:crews:owners`` (crew name → the principal that registered it) and
 ``crews:owner:<owner>:running`` (the principal's jobs that have not ended, for
 its limit on running jobs).
+
+Each script and transaction touches one job's keys only, so the store runs on
+a Redis cluster as on one server (``bus.redis_client``); the keys that are not
+a job's are written by separate commands beside them.
 """
 
 from __future__ import annotations
@@ -19,16 +23,14 @@ import uuid
 from functools import lru_cache
 from typing import Any
 
-import redis.asyncio as aioredis
-import redis.exceptions
 from pydantic import BaseModel, Field
-from redis.asyncio.retry import Retry
-from redis.backoff import ExponentialBackoff
 
 from bus.contracts.keys import CREW_PREFIX, StepKeys, crew_key
 from bus.contracts.result import StepResult
 from bus.contracts.states import TERMINAL, JobStatus, StepState
 from bus.contracts.usage import RoleUsage, parse_usage
+from bus.redis_client import RedisClient, redis_client
+from bus.settings import RedisSettings
 from crews.errors import CrewNotFound, JobNotFound
 from crews.plan.planner import Plan
 from crews.spec.models import CrewSpec
@@ -102,16 +104,6 @@ return 1
 """
 
 
-def redis_client(url: str) -> aioredis.Redis:
-    """A client that retries a command on a dropped connection (a restarted server), with backoff."""
-    return aioredis.Redis.from_url(
-        url,
-        decode_responses=True,
-        retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), retries=8),
-        retry_on_error=[redis.exceptions.ConnectionError, redis.exceptions.TimeoutError],
-    )
-
-
 def new_job_id() -> str:
     return uuid.uuid4().hex[:20]
 
@@ -156,7 +148,7 @@ class StackProcess(BaseModel):
 class RedisJobStore:
     """Job state in Redis; every method is one or a few round trips and safe to repeat."""
 
-    def __init__(self, client: aioredis.Redis, *, job_ttl_s: int = 7 * 24 * 3600) -> None:
+    def __init__(self, client: RedisClient, *, job_ttl_s: int = 7 * 24 * 3600) -> None:
         self.redis = client
         self.job_ttl_s = job_ttl_s
         self._finish = client.register_script(_FINISH)
@@ -166,9 +158,14 @@ class RedisJobStore:
         self._claim_crew = client.register_script(_CLAIM_CREW)
 
     @classmethod
+    def from_settings(cls, settings: RedisSettings, *, job_ttl_s: int = 7 * 24 * 3600) -> RedisJobStore:
+        """A store on the server or cluster ``settings`` name."""
+        return cls(redis_client(settings), job_ttl_s=job_ttl_s)
+
+    @classmethod
     def from_url(cls, url: str, *, job_ttl_s: int = 7 * 24 * 3600) -> RedisJobStore:
-        """A store on ``url`` whose commands survive a server restart (reconnect, retried for ~2 s)."""
-        return cls(redis_client(url), job_ttl_s=job_ttl_s)
+        """A store at ``url`` (a ``redis+cluster://`` URL: a cluster); commands survive a server restart."""
+        return cls.from_settings(RedisSettings(redis_url=url), job_ttl_s=job_ttl_s)
 
     async def aclose(self) -> None:
         await self.redis.aclose()
@@ -222,12 +219,11 @@ class RedisJobStore:
             keys=[keys.state], args=[job, crew, json.dumps(inputs), str(now), str(deadline_s), owner]
         )
         record = await self.get(job)
-        async with self.redis.pipeline(transaction=False) as pipe:  # idempotent: safe after a crash
-            pipe.zadd(JOBS_INDEX, {job: record.created_at}, nx=True)
-            if not record.terminal:
-                pipe.zadd(DEADLINES, {job: record.created_at + deadline_s}, nx=True)
-                pipe.sadd(running_key(record.owner), job)
-            await pipe.execute()
+        # The indexes live in other slots than the job: separate commands, idempotent after a crash.
+        await self.redis.zadd(JOBS_INDEX, {job: record.created_at}, nx=True)
+        if not record.terminal:
+            await self.redis.zadd(DEADLINES, {job: record.created_at + deadline_s}, nx=True)
+            await self.redis.sadd(running_key(record.owner), job)
         return record
 
     async def running_jobs(self, owner: str) -> int:

@@ -1,7 +1,9 @@
 """The A2A tasks of a role's NATS agent, in Redis: any replica of the role answers ``GetTask`` and ``ListTasks``.
 
-Each task is one JSON value (``crews:a2a:<crew>.<role>:task:<id>``, kept
-``ttl_s``), indexed by time in ``crews:a2a:<crew>.<role>:tasks``. Listing reads
+Each task is one JSON value (``crews:a2a:{<crew>.<role>}:task:<id>``, kept
+``ttl_s``), indexed by time in ``crews:a2a:{<crew>.<role>}:tasks``: one hash
+tag per agent, so saving a task and indexing it is one transaction on a Redis
+cluster too. Listing reads
 the newest ``scan`` tasks and filters and pages them as the SDK's own stores do.
 
 A task saved as ``CANCELED`` while its step runs on another replica is stopped
@@ -21,7 +23,7 @@ from a2a.types import ListTasksRequest, ListTasksResponse, Task, TaskState
 from google.protobuf import json_format
 
 if TYPE_CHECKING:
-    import redis.asyncio as aioredis
+    from bus.redis_client import RedisClient
 
 OnCancel = Callable[[str], Awaitable[None]]
 
@@ -31,7 +33,7 @@ class RedisTaskStore(TaskStore):
 
     def __init__(
         self,
-        client: aioredis.Redis,
+        client: RedisClient,
         agent: str,
         *,
         ttl_s: int = 24 * 3600,
@@ -39,7 +41,7 @@ class RedisTaskStore(TaskStore):
         on_cancel: OnCancel | None = None,
     ) -> None:
         self._redis = client
-        self._prefix = f"crews:a2a:{agent}"
+        self._prefix = f"crews:a2a:{{{agent}}}"  # the agent's keys share one cluster slot
         self._ttl_s, self._scan = ttl_s, scan
         self._on_cancel = on_cancel
 

@@ -28,9 +28,9 @@ from bus.contracts.step import StepWork
 from roles.errors import StepFailed
 
 if TYPE_CHECKING:
-    import redis.asyncio as aioredis
     from nats.aio.client import Client as NATS
 
+    from bus.redis_client import RedisClient
     from roles.step.events import StepEvents
 
 log = logging.getLogger(__name__)
@@ -39,7 +39,7 @@ log = logging.getLogger(__name__)
 class ApprovalGate:
     """Asks for approval of a step's tool calls and waits for the answer."""
 
-    def __init__(self, nc: NATS, client: aioredis.Redis, work: StepWork, events: StepEvents) -> None:
+    def __init__(self, nc: NATS, client: RedisClient, work: StepWork, events: StepEvents) -> None:
         self._nc, self._redis, self.work, self._events = nc, client, work, events
 
     async def decide(self, tool: str, call_id: str, arguments: dict[str, Any]) -> ApprovalRecord:

@@ -26,7 +26,7 @@ from bus.contracts.step import StepWork
 from roles.errors import StepCancelled
 
 if TYPE_CHECKING:
-    import redis.asyncio as aioredis
+    from bus.redis_client import RedisClient
 
 T = TypeVar("T")
 STOPPED_STATES = frozenset({TaskState.TASK_STATE_CANCELED, TaskState.TASK_STATE_FAILED})
@@ -35,7 +35,7 @@ STOPPED_STATES = frozenset({TaskState.TASK_STATE_CANCELED, TaskState.TASK_STATE_
 class CancelWatch:
     """Tells a step that its job stopped: on demand (``check``) and while it runs (``run``)."""
 
-    def __init__(self, nc: NATS, client: aioredis.Redis, work: StepWork) -> None:
+    def __init__(self, nc: NATS, client: RedisClient, work: StepWork) -> None:
         self._nc, self._redis, self.work = nc, client, work
 
     async def status(self) -> str | None:

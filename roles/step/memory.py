@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from roles.errors import ToolError
 
 if TYPE_CHECKING:
-    import redis.asyncio as aioredis
+    from bus.redis_client import RedisClient
 
 
 # Write ARGV[1] = ARGV[2] unless the memory would then hold more than ARGV[3] characters; 1: written.
@@ -33,7 +33,7 @@ DEFAULT_MAX_CHARS = 256_000
 class SharedMemory:
     """One job's shared memory, at most ``max_chars`` characters (keys and values)."""
 
-    def __init__(self, client: aioredis.Redis, key: str, *, max_chars: int = DEFAULT_MAX_CHARS) -> None:
+    def __init__(self, client: RedisClient, key: str, *, max_chars: int = DEFAULT_MAX_CHARS) -> None:
         self._redis = client
         self.key = key
         self.max_chars = max_chars

@@ -15,13 +15,13 @@ from bus.contracts.result import StepResult
 __all__ = ["ResultStore", "StepResult"]
 
 if TYPE_CHECKING:
-    import redis.asyncio as aioredis
+    from bus.redis_client import RedisClient
 
 
 class ResultStore:
     """One job's results hash."""
 
-    def __init__(self, client: aioredis.Redis, key: str) -> None:
+    def __init__(self, client: RedisClient, key: str) -> None:
         self._redis = client
         self.key = key
 

@@ -22,7 +22,14 @@ from inference.errors import BudgetExceeded
 from inference.results import Usage
 
 if TYPE_CHECKING:
-    import redis.asyncio as aioredis
+    from bus.redis_client import RedisClient
+
+# KEYS[1]: the usage hash; ARGV: field, amount pairs to HINCRBY, then the cost field and USD ('' for none).
+_RECORD = """
+for i = 1, #ARGV - 2, 2 do redis.call('HINCRBY', KEYS[1], ARGV[i], ARGV[i + 1]) end
+if ARGV[#ARGV] ~= '' then redis.call('HINCRBYFLOAT', KEYS[1], ARGV[#ARGV - 1], ARGV[#ARGV]) end
+return 1
+"""
 
 
 # Refuse when used + reserved reach the limit; else reserve. Returns {admitted, used, reserved}.
@@ -49,7 +56,7 @@ class RedisUsage:
 
     def __init__(
         self,
-        client: aioredis.Redis,
+        client: RedisClient,
         key: str,
         *,
         limit: int | None = None,
@@ -61,6 +68,7 @@ class RedisUsage:
         self.limit = limit
         self.cost_limit = cost_limit
         self._reserve = client.register_script(_RESERVE)
+        self._record = client.register_script(_RECORD)
 
     async def check(self, job_id: str, role: str, *, reserve: int = 0) -> None:
         if self.cost_limit is not None:
@@ -90,14 +98,13 @@ class RedisUsage:
             )
 
     async def record(self, job_id: str, role: str, usage: Usage, *, reserved: int = 0) -> None:
-        async with self._redis.pipeline(transaction=True) as pipe:
-            for field, amount in usage_increments(role, usage.input_tokens, usage.output_tokens).items():
-                pipe.hincrby(self.key, field, amount)
-            if usage.cost_usd:
-                pipe.hincrbyfloat(self.key, cost_field(role), usage.cost_usd)
-            if reserved and self.limit is not None:
-                pipe.decrby(self.reserved_key, reserved)
-            await pipe.execute()
+        args: list[str | int] = []
+        for field, amount in usage_increments(role, usage.input_tokens, usage.output_tokens).items():
+            args += [field, amount]
+        args += [cost_field(role), repr(usage.cost_usd) if usage.cost_usd else ""]
+        await self._record(keys=[self.key], args=args)
+        if reserved and self.limit is not None:
+            await self._redis.decrby(self.reserved_key, reserved)
 
     async def release(self, job_id: str, role: str, reserved: int) -> None:
         if reserved and self.limit is not None:

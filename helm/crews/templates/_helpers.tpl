@@ -178,6 +178,10 @@ release, else one new random key (memoized like the NATS seed): the API never ru
   value: {{ $root.Values.settings.ackWaitSeconds | quote }}
 - name: CREWS_MAX_DELIVER
   value: {{ $root.Values.settings.maxDeliver | quote }}
+- name: CREWS_STREAM_REPLICAS
+  value: {{ $root.Values.settings.streamReplicas | quote }}
+- name: CREWS_REDIS_CLUSTER
+  value: {{ $root.Values.redis.cluster | quote }}
 {{- range $name, $value := $root.Values.extraEnv }}
 - name: {{ $name }}
   value: {{ $value | toString | quote }}
