@@ -9,6 +9,7 @@ from a2a.server.context import ServerCallContext
 from a2a.types import ListTasksRequest, Task, TaskState, TaskStatus
 from nats.aio.client import Client as NATS
 
+from bus.contracts.approvals import pending_record
 from bus.contracts.result import StepResult
 from bus.jetstream.streams import ensure_streams
 from bus.redis_client import FailoverCluster, redis_client
@@ -21,7 +22,6 @@ from crews.spec.load import load_crew_text
 from inference.errors import BudgetExceeded
 from inference.results import Usage
 from roles.a2a.tasks import RedisTaskStore
-from roles.step.approvals import ApprovalRecord
 from roles.step.memory import SharedMemory
 from roles.step.results import ResultStore
 from roles.step.usage import RedisUsage
@@ -98,6 +98,8 @@ async def test_a_job_runs_through_every_store_script_on_the_cluster(cluster_redi
     role_usage = (await store.usage("j1"))["w"]
     assert (role_usage.input_tokens, role_usage.output_tokens, role_usage.calls) == (17, 8, 2)
     assert role_usage.cost_usd == pytest.approx(0.25)
+    assert await store.overdue(time.time() + 1) == ["j1"]  # ended: due at once, until its end is announced
+    await store.forget_deadline("j1")
     assert await store.overdue(time.time() + 1) == []
     assert 0 < await cluster_redis.ttl(keys.usage) <= store.job_ttl_s
     assert [r.id for r in await store.list_jobs()] == ["j1"]
@@ -113,14 +115,14 @@ async def test_an_approval_is_decided_once_on_the_cluster(
     await ensure_streams(js, BusSettings())
     store = RedisJobStore(cluster_redis)
     await store.create("j2", "c", {}, deadline_s=60)
-    pending = ApprovalRecord(step="a", role="w", tool="send_mail", arguments={"to": "x"})
-    await cluster_redis.hsetnx(job_keys("j2").approvals, "a:call-1", pending.model_dump_json())
+    pending = pending_record(step="a", role="w", tool="send_mail", call_id="call-1", arguments={"to": "x"})
+    await cluster_redis.hsetnx(job_keys("j2").approvals, pending.id, pending.model_dump_json())
 
-    decided = await decide(js, store, "j2", "a:call-1", approve=True, comment="fine")
+    decided = await decide(js, store, "j2", pending.id, approve=True, comment="fine")
 
     assert (decided.status, decided.comment) == ("approved", "fine")
     with pytest.raises(JobError, match="already approved"):
-        await decide(js, store, "j2", "a:call-1", approve=False)
+        await decide(js, store, "j2", pending.id, approve=False)
     assert [a.status for a in await list_approvals(store, "j2")] == ["approved"]
 
 
