@@ -58,6 +58,21 @@ def _overhead_rows(o: Overhead) -> list[tuple[str, ...]]:
         ("", "  job p50 / p95 ms", f"{_n(o.crews_job_p50_ms)} / {_n(o.crews_job_p95_ms)}",
          _n(o.crewai_job_p50_ms), "", "", ""),
         ("", "  LLM round trip ms (in crews' figure)", _n(o.llm_round_trip_ms, 2), "0 (in-process)", "", "", ""),
+        *_floor_rows(o),
+    ]  # fmt: skip
+
+
+def _floor_rows(o: Overhead) -> list[tuple[str, ...]]:
+    f = o.floor
+    if f is None:
+        return []
+    cpu, wall = o.floor_cpu_ratio, o.floor_wall_ratio
+    return [
+        ("1b floor", "CPU ms/step, every process but the driver", _n(o.crews_cpu_ms_per_step, 2),
+         f"{_n(f.cpu_ms_per_step, 2)} (floor)", _n(cpu, 2), "≤ 4 ms and ≤ 2 x floor",
+         _met(None if cpu is None else cpu <= 2 and o.crews_cpu_ms_per_step <= 4)),
+        ("", "  wall ms/step, jobs one at a time", _n(o.crews_ms_per_step, 2), f"{_n(f.ms_per_step, 2)} (floor)",
+         _n(wall, 2), "", ""),
     ]  # fmt: skip
 
 
@@ -193,10 +208,25 @@ def refresh_findings(path: Path = HERE / "RESULTS.md") -> None:
 
 
 def to_json(results: Results) -> dict[str, Any]:
+    """Everything measured, plus the stable keys: ``overhead.ratio``, ``floor.cpu_ratio``,
+    ``floor.wall_ratio``, ``throughput[].steps_per_s``, ``efficiency[].ratio``, ``vllm.batching_ratio``."""
     data = asdict(results)
     if results.overhead is not None:
-        data["overhead"]["ratio"] = results.overhead.ratio
-        data["overhead"]["ratio_without_llm"] = results.overhead.ratio_without_llm
+        o = results.overhead
+        data["overhead"]["ratio"] = o.ratio
+        data["overhead"]["ratio_without_llm"] = o.ratio_without_llm
+        data["overhead"]["crews_cpu_ms_per_step"] = o.crews_cpu_ms_per_step
+        floor = data["overhead"].pop("floor")
+        if o.floor is not None:
+            data["floor"] = floor | {
+                "ms_per_step": o.floor.ms_per_step,
+                "job_p50_ms": o.floor.job_p50_ms,
+                "cpu_ms_per_step": o.floor.cpu_ms_per_step,
+                "crews_ms_per_step": o.crews_ms_per_step,
+                "crews_cpu_ms_per_step": o.crews_cpu_ms_per_step,
+                "cpu_ratio": o.floor_cpu_ratio,
+                "wall_ratio": o.floor_wall_ratio,
+            }
     for run, item in zip(results.throughput, data["throughput"], strict=True):
         item["steps_per_s"] = run.steps_per_s
     for eff, item in zip(results.efficiency, data["efficiency"], strict=True):
