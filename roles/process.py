@@ -24,7 +24,7 @@ from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 
-from bus import subjects
+from bus import event_loop, subjects
 from bus.connect import connect
 from bus.jetstream.dead_letters import DeadLetter
 from bus.jetstream.streams import ensure_role_consumer, prepare_streams
@@ -245,7 +245,9 @@ def main(crew: str, role: str) -> None:
         sys.stdout.flush()
 
     try:
-        asyncio.run(run_role(crew, role, BusSettings(), RoleSettings(), InferenceSettings(), on_ready=ready))
+        event_loop.run(
+            run_role(crew, role, BusSettings(), RoleSettings(), InferenceSettings(), on_ready=ready)
+        )
     finally:
         provider.shutdown()
 
