@@ -81,19 +81,24 @@ async def ensure_streams(js: JetStreamContext) -> None:
 async def pull_forever(
     js: JetStreamContext, stream: str, durable: str, handle: Callable[[Msg], Awaitable[None]], batch: int
 ) -> None:
-    """Fetch up to ``batch`` messages, handle them at once, ack each; again."""
+    """``batch`` loops on one pull subscription, each: fetch one message, handle it, ack it; again.
+
+    ``fetch(1)``, not ``fetch(batch)``: nats-py's batch fetch can hold a
+    message that reaches an idle consumer until the request expires
+    (bench/FINDINGS.md).
+    """
     sub = await js.pull_subscribe_bind(durable, stream=stream)
 
-    async def one(msg: Msg) -> None:
-        await handle(msg)
-        await msg.ack()
+    async def one_at_a_time() -> None:
+        while True:
+            try:
+                [msg] = await sub.fetch(1, timeout=1.0)
+            except (NatsTimeout, TimeoutError):
+                continue
+            await handle(msg)
+            await msg.ack()
 
-    while True:
-        try:
-            msgs = await sub.fetch(batch, timeout=1.0)
-        except (NatsTimeout, TimeoutError):
-            continue
-        await asyncio.gather(*(one(msg) for msg in msgs))
+    await asyncio.gather(*(one_at_a_time() for _ in range(batch)))
 
 
 async def coordinator(nats_url: str, redis_url: str) -> None:
