@@ -12,6 +12,11 @@ in-process LLM that returns at once (``bench.crewai_baseline``), kept running
 beside the crews stack. The two run in alternating chunks, so both see the
 same load on a shared machine (CrewAI's figure moves more with load: it
 starts threads and event loops for every task).
+
+The floor (``bench.floor``): the same hops with bare nats-py, redis-py and
+httpx, in the same process shape on the same servers, in a third
+alternating chunk; crews' CPU per step (every process but the driver) and
+wall time per step are divided by the floor's.
 """
 
 from __future__ import annotations
