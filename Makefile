@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(shell cat pyproject.toml | sha1sum | cut -c1-12)
 PYTEST_ARGS ?=
 
-.PHONY: install install-vllm install-crewai install-image-tools install-chromium image lint typecheck test demo bench clean
+.PHONY: install install-vllm install-crewai install-image-tools install-chromium image lint typecheck test demo bench bench-vllm clean
 
 # Every install step below survives Ctrl-C (redone on the next run), runs once when started twice,
 # and fails with one paragraph: what failed, the log's tail, what to do (inference/local/install.py).
@@ -55,7 +55,11 @@ demo: install install-vllm
 	$(BIN)/crews run examples/demo.yaml -i topic="honey bees"
 
 bench: install
-	$(BIN)/python -m bench
+	$(BIN)/python -m bench $(ARGS)
+
+# `make bench` plus the batching run on the local vLLM (make install-vllm first): python -m bench --vllm
+bench-vllm: install
+	$(BIN)/python -m bench --vllm $(ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

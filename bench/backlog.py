@@ -30,6 +30,7 @@ class BacklogRun:
     statuses: dict[str, int]
     submit_jobs_per_s: float
     cpu_s: dict[str, float] = field(default_factory=dict)
+    rounds: int = 1
 
     @property
     def steps_per_s(self) -> float:
@@ -76,6 +77,30 @@ async def run_backlog(
         statuses=dict(result.statuses),
         submit_jobs_per_s=submit_rate,
         cpu_s=cpu,
+    )
+
+
+def merge(runs: list[BacklogRun]) -> BacklogRun:
+    """Several runs of one setting as one: jobs, wall time, outcomes and CPU summed."""
+    first = runs[0]
+    statuses: dict[str, int] = {}
+    cpu: dict[str, float] = {}
+    for run in runs:
+        for key, count in run.statuses.items():
+            statuses[key] = statuses.get(key, 0) + count
+        for key, seconds in run.cpu_s.items():
+            cpu[key] = round(cpu.get(key, 0.0) + seconds, 3)
+    return BacklogRun(
+        jobs=sum(r.jobs for r in runs),
+        workers_per_role=first.workers_per_role,
+        worker_concurrency=first.worker_concurrency,
+        wall_s=sum(r.wall_s for r in runs),
+        completed=sum(r.completed for r in runs),
+        lost=sum(r.lost for r in runs),
+        statuses=statuses,
+        submit_jobs_per_s=min(r.submit_jobs_per_s for r in runs),
+        cpu_s=cpu,
+        rounds=len(runs),
     )
 
 

@@ -12,6 +12,11 @@ in-process LLM that returns at once (``bench.crewai_baseline``), kept running
 beside the crews stack. The two run in alternating chunks, so both see the
 same load on a shared machine (CrewAI's figure moves more with load: it
 starts threads and event loops for every task).
+
+The floor (``bench.floor``): the same hops with bare nats-py, redis-py and
+httpx, in the same process shape on the same servers, in a third
+alternating chunk; crews' CPU per step (every process but the driver) and
+wall time per step are divided by the floor's.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from typing import Any
 
 from bench import crewai_env
 from bench.crew import INPUTS, ROLES, STEPS_PER_JOB, outcome, register, wait_ended
+from bench.floor import FloorProcesses, FloorRun, cpu_ms_per_step
 from bench.procs import CpuMeter
 from bench.stack import ROOT, BenchStack, Clients
 from bench.stats import mean, median, percentile, ratio
@@ -50,6 +56,22 @@ class Overhead:
     crewai_llm_calls_per_job: float | None = None
     crewai_error: str | None = None
     cpu_s: dict[str, float] = field(default_factory=dict)
+    floor: FloorRun | None = None
+
+    @property
+    def crews_cpu_ms_per_step(self) -> float:
+        """CPU ms per step summed over NATS, Redis, the LLM, the coordinator and the workers."""
+        return cpu_ms_per_step(self.cpu_s, (self.jobs - self.crews_lost) * STEPS_PER_JOB)
+
+    @property
+    def floor_cpu_ratio(self) -> float | None:
+        """crews' CPU per step over the floor's, every process but the driver (target ≤ 2)."""
+        return None if self.floor is None else ratio(self.crews_cpu_ms_per_step, self.floor.cpu_ms_per_step)
+
+    @property
+    def floor_wall_ratio(self) -> float | None:
+        """crews' wall time per step over the floor's."""
+        return None if self.floor is None else ratio(self.crews_ms_per_step, self.floor.ms_per_step)
 
     @property
     def ratio(self) -> float | None:
@@ -126,17 +148,24 @@ def _start_baseline(warmup: int, home: str) -> CrewAIBaseline | str:
         return f"CrewAI baseline unavailable: {exc}"
 
 
-async def run(jobs: int, warmup: int, *, crewai: bool = True, rounds: int = 3) -> Overhead:
-    """``jobs`` crews jobs and ``jobs`` CrewAI jobs, in ``rounds`` alternating chunks (same machine load)."""
+async def run(
+    jobs: int, warmup: int, *, crewai: bool = True, floor: bool = True, rounds: int = 3
+) -> Overhead:
+    """``jobs`` crews, CrewAI and floor jobs each, in ``rounds`` alternating chunks (same machine load)."""
     stack = BenchStack().start()
     crews_ids: list[str] = []
     crewai_reports: list[dict[str, Any]] = []
     cpu: dict[str, float] = {}
+    floor_run = FloorRun() if floor else None
+    floor_procs = FloorProcesses(stack)
     with tempfile.TemporaryDirectory(prefix="crews-bench-crewai-") as home:
         baseline = _start_baseline(warmup, home) if crewai else "skipped (--no-crewai)"
         try:
             stack.workers("overhead", ROLES, 1)
             stack.coordinator()
+            if floor_run is not None:
+                await floor_procs.start()
+                await floor_procs.run_jobs(warmup)
             async with stack.clients() as c:
                 crew = await register(c.store, "overhead")
                 await _crews_jobs(c, crew, warmup)  # loads each worker's runtime and engine
@@ -144,13 +173,15 @@ async def run(jobs: int, warmup: int, *, crewai: bool = True, rounds: int = 3) -
                     meter = CpuMeter(stack.pids())
                     meter.start()
                     crews_ids += await _crews_jobs(c, crew, chunk)
-                    for name, used in meter.stop().items():
-                        cpu[name] = round(cpu.get(name, 0.0) + used, 3)
+                    _add(cpu, meter.stop())
                     if isinstance(baseline, CrewAIBaseline):
                         crewai_reports.append(await asyncio.to_thread(baseline.run, chunk))
+                    if floor_run is not None:
+                        await _floor_chunk(floor_procs, floor_run, chunk)
                 result = await outcome(c.store, crews_ids)
             rtt = await llm_round_trip_ms(stack.llm_url, 100)
         finally:
+            await floor_procs.close()
             stack.close()
             if isinstance(baseline, CrewAIBaseline):
                 baseline.close()
@@ -164,6 +195,7 @@ async def run(jobs: int, warmup: int, *, crewai: bool = True, rounds: int = 3) -
         crews_lost=jobs - result.completed,
         cpu_s=cpu,
         crewai_error=baseline if isinstance(baseline, str) else None,
+        floor=floor_run,
     )
     if crewai_reports:
         _add_crewai(found, crewai_reports)
@@ -178,6 +210,19 @@ async def _crews_jobs(c: Clients, crew: str, n: int) -> list[str]:
         await wait_ended(c.store, [job], 30.0, poll_s=0.002)
         ids.append(job)
     return ids
+
+
+async def _floor_chunk(procs: FloorProcesses, found: FloorRun, jobs: int) -> None:
+    meter = CpuMeter(procs.pids() | {"driver": [os.getpid()]})
+    meter.start()
+    found.job_s += await procs.run_jobs(jobs)
+    _add(found.cpu_s, meter.stop())
+    found.jobs += jobs
+
+
+def _add(total: dict[str, float], used: dict[str, float]) -> None:
+    for name, seconds in used.items():
+        total[name] = round(total.get(name, 0.0) + seconds, 3)
 
 
 def _chunks(total: int, rounds: int) -> list[int]:

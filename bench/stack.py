@@ -50,11 +50,15 @@ class BenchStack:
     workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="crews-bench-")))
     servers: dict[str, ServerProcess] = field(default_factory=dict)
     crews_procs: dict[str, list[ServerProcess]] = field(default_factory=dict)
-    llm_url: str = ""
+    llm_url: str = ""  # given: an LLM pool already running (the real vLLM); else the benchmark LLM
 
     def start(self) -> BenchStack:
         self.servers["nats"] = nats_server(self.workdir / "nats")
         self.servers["redis"] = redis_server(self.workdir / "redis")
+        if self.llm_url:
+            for server in self.servers.values():
+                server.start()
+            return self
         argv = [sys.executable, "-m", "bench.llm_server", "--latency", f"{self.llm_latency_s}"]
         argv += ["--concurrency", str(self.llm_concurrency)]
         self.servers["llm"] = ServerProcess(

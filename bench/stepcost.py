@@ -25,6 +25,7 @@ from bench.stack import BenchStack, Clients
 from bench.stats import median
 from bus import subjects
 from bus.contracts.codec import encode
+from bus.contracts.events import EVENT_KIND_HEADER
 from bus.contracts.step import to_request
 from bus.jetstream.streams import ensure_role_consumer, ensure_streams
 from bus.jetstream.work_loop import Delivery, WorkLoop
@@ -46,8 +47,11 @@ from roles.worker import RoleWorker
 CREW = "stepcost"
 
 
-def _delivery(subject: str, data: bytes, msg_id: str = "") -> Delivery:
-    return Delivery(subject, data, {"Nats-Msg-Id": msg_id} if msg_id else {}, 1, 5, 1)
+def _delivery(subject: str, data: bytes, msg_id: str = "", kind: str = "") -> Delivery:
+    headers = {"Nats-Msg-Id": msg_id} if msg_id else {}
+    if kind:
+        headers[EVENT_KIND_HEADER] = kind  # as bus.jetstream.events.publish_event sets it
+    return Delivery(subject, data, headers, 1, 5, 1)
 
 
 def _event(job: str, step: str, kind: str) -> Delivery:
@@ -61,7 +65,8 @@ def _event(job: str, step: str, kind: str) -> Delivery:
     else:
         state = TaskState.TASK_STATE_WORKING if kind == "working" else TaskState.TASK_STATE_COMPLETED
         body = StreamResponse(status_update=status_event(job, task, state))
-    return _delivery(subjects.events_subject(job), encode(body), f"{task}:{kind}")
+    header = "step.artifact" if kind == "artifact" else "step.status"
+    return _delivery(subjects.events_subject(job), encode(body), f"{task}:{kind}", header)
 
 
 async def _cpu(call: Awaitable[Any]) -> float:

@@ -24,7 +24,7 @@ from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 
-from bus import subjects
+from bus import event_loop, subjects
 from bus.connect import connect
 from bus.jetstream.dead_letters import DeadLetter
 from bus.jetstream.streams import ensure_role_consumer, prepare_streams
@@ -276,7 +276,7 @@ def main(crew: str, role: str) -> None:
 
     servers = McpSettings().servers()  # a wrong declaration stops the worker here, with the reason
     try:
-        asyncio.run(
+        event_loop.run(
             run_role(
                 crew,
                 role,

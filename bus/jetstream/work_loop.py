@@ -31,6 +31,7 @@ from bus.tracing import extract
 
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer("crews.bus")
+FETCH_MORE_S = 0.005  # after the first message: how long to wait for more already on their way
 
 
 @dataclass(frozen=True)
@@ -128,22 +129,43 @@ class WorkLoop:
         return True
 
     async def _fetch_into_slots(self, sub: JetStreamContext.PullSubscription) -> None:
+        """Wait for one message and start it, then take what else is already there for the free slots.
+
+        The wait is ``batch=1``, not ``batch=free``: nats-py's batch fetch,
+        waiting on an idle consumer, can hold the first message that arrives
+        until its request expires (up to the 1 s timeout, and the step with
+        it: bench/FINDINGS.md, "A message held for up to a second").
+        """
         if not await self._first_slot():
             return
         free = 1
         while free < self._concurrency and not self._slots.locked():
             await self._slots.acquire()
             free += 1
+        taken = await self._fetch(sub, 1, 1.0)
+        self._start(taken)
+        if taken and free > 1:
+            taken += await self._fetch(sub, free - 1, FETCH_MORE_S, start=True)
+        for _ in range(free - len(taken)):
+            self._slots.release()
+
+    async def _fetch(
+        self, sub: JetStreamContext.PullSubscription, batch: int, wait_s: float, *, start: bool = False
+    ) -> list[Msg]:
+        """Up to ``batch`` messages within ``wait_s`` (none when nothing came); started if ``start``."""
         try:
-            msgs = await sub.fetch(free, timeout=1.0)
+            msgs = await sub.fetch(batch, timeout=wait_s)
         except (NatsTimeout, TimeoutError):  # nats-py raises either when nothing came
-            msgs = []
+            return []
         except NatsError as exc:  # disconnected: the client reconnects, we fetch again
             log.warning("fetch from %s/%s failed, retrying: %s", self._stream, self._consumer, exc)
-            msgs = []
             await asyncio.sleep(self._retry_delay_s)
-        for _ in range(free - len(msgs)):
-            self._slots.release()
+            return []
+        if start:
+            self._start(msgs)
+        return msgs
+
+    def _start(self, msgs: list[Msg]) -> None:
         for msg in msgs:
             task = asyncio.create_task(self._handle(msg))
             self._in_hand.add(task)

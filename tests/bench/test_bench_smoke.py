@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 from pathlib import Path
@@ -11,11 +12,12 @@ import pytest
 
 from bench import coldstart, crewai_env, overhead, report, stepcost
 from bench.__main__ import Sizes, run_all
-from bench.backlog import run_backlog
+from bench.backlog import BacklogRun, merge, run_backlog
 from bench.crew import CREW_YAML, ROLES
 from bench.crewai_baseline import ROLES as CREWAI_ROLES
 from bench.efficiency import ideal_s
 from bench.machine import describe
+from bench.vllm_batching import VLLMBatching
 
 pytestmark = pytest.mark.slow
 
@@ -26,6 +28,7 @@ TINY = Sizes(
     workers_per_role=(1,),
     worker_concurrency=2,
     throughput_timeout_s=30.0,
+    throughput_rounds=1,
     llm_latency_s=0.05,
     llm_concurrency=2,
     efficiency_jobs=(2,),
@@ -41,6 +44,12 @@ async def test_overhead_runs_jobs_across_processes_and_reports_ms_per_step() -> 
     assert result.llm_round_trip_ms > 0
     assert result.ratio is None and result.crewai_error == "skipped (--no-crewai)"
     assert {"coordinator", "workers", "nats", "redis", "llm"} <= set(result.cpu_s)
+    floor = result.floor
+    assert floor is not None and floor.jobs == 2 and len(floor.job_s) == 2
+    assert 0 < floor.ms_per_step < 5_000 and floor.cpu_ms_per_step > 0
+    assert {"coordinator", "workers", "nats", "redis", "llm"} <= set(floor.cpu_s)
+    for value in (result.floor_cpu_ratio, result.floor_wall_ratio):
+        assert value is not None and math.isfinite(value) and value > 0
 
 
 async def test_a_backlog_completes_every_job_under_a_slot_limited_llm() -> None:
@@ -76,6 +85,22 @@ async def test_the_report_holds_every_figure_and_the_machine(tmp_path: Path) -> 
     assert (tmp_path / "RESULTS.md").read_text().startswith(text.partition(report.FINDINGS_MARK)[0])
     data = json.loads((tmp_path / "results.json").read_text())
     assert data["overhead"]["crews_lost"] == 0 and data["coldstart"]["ready_s"] == 0.3
+    assert "1b floor" in text and "CPU ms/step" in text
+    for key in ("cpu_ratio", "wall_ratio", "cpu_ms_per_step", "ms_per_step"):
+        assert math.isfinite(data["floor"][key]) and data["floor"][key] > 0, key
+    assert "vllm" not in data  # only with --vllm
+
+
+def test_results_json_keeps_its_stable_keys(tmp_path: Path) -> None:
+    run = BacklogRun(10, 1, 4, 2.0, 10, 0, {"completed": 10}, 100.0, {"workers": 0.3})
+    results = report.Results(machine=describe(), config={}, throughput=[merge([run, run])])
+    results.vllm = VLLMBatching(jobs=8, rounds=1, crews_tokens=900, crews_wall_s=10.0,
+                                direct_tokens=1000, direct_wall_s=10.0)  # fmt: skip
+    data = report.to_json(results)
+    assert data["throughput"] == [data["throughput"][0]]
+    assert data["throughput"][0]["workers_per_role"] == 1 and data["throughput"][0]["rounds"] == 2
+    assert data["throughput"][0]["steps_per_s"] == 15.0  # 2 x 10 jobs x 3 steps in 2 x 2 s
+    assert data["vllm"]["batching_ratio"] == 0.9 and "shapes" not in data["vllm"]
 
 
 def test_the_crewai_baseline_runs_the_same_crew(tmp_path: Path) -> None:

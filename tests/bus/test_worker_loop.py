@@ -199,3 +199,26 @@ async def test_stop_naks_what_is_in_hand_after_the_grace_period(nc: NATS) -> Non
     [msg] = await sub.fetch(1, timeout=5)  # given back, so it comes again at once
     assert msg.data == b"x" and msg.metadata.num_delivered == 2
     await msg.ack()
+
+
+async def test_a_step_reaching_an_idle_loop_starts_at_once(nc: NATS) -> None:
+    """An idle consumer (its fetches expiring) hands each new step over at once, at any concurrency."""
+    consumer = await setup_role(nc)
+    js = nc.jetstream()
+    started: asyncio.Queue[float] = asyncio.Queue()
+
+    async def handler(_: Delivery) -> None:
+        started.put_nowait(asyncio.get_running_loop().time())
+
+    loop = WorkLoop(js, subjects.TASKS_STREAM, consumer, handler, concurrency=4)
+    runner = asyncio.create_task(loop.run())
+    await loop.wait_ready()
+    waits = []
+    for i, idle_s in enumerate(0.2 + 0.37 * (n % 6) for n in range(12)):
+        await asyncio.sleep(idle_s)  # the loop idles in between: that is what is tested, not a wait for it
+        sent = asyncio.get_running_loop().time()
+        await dispatch_step(js, CREW, ROLE, step_request(f"s{i}"), f"job1:s{i}:1")
+        waits.append(await asyncio.wait_for(started.get(), 5) - sent)
+    loop.stop()
+    await runner
+    assert max(waits) < 0.2, [round(w, 3) for w in waits]  # was up to 0.75 s with batch fetches
