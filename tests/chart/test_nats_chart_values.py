@@ -99,7 +99,9 @@ def test_cluster_settings_reach_every_process() -> None:
         "settings": {"streamReplicas": 3},
     }
     deployments = of_kind(render(values), "Deployment")
-    crews_processes = [d for d in deployments if "vllm" not in d["metadata"]["name"]]
+    crews_processes = [
+        d for d in deployments if not any(k in d["metadata"]["name"] for k in ("vllm", "-mcp-"))
+    ]
     assert crews_processes
     for deployment in crews_processes:
         env = env_of(deployment)

@@ -39,7 +39,6 @@ from crews.coordinator.coordinator import Coordinator
 from crews.jobs.approvals import list_approvals
 from crews.jobs.store import RedisJobStore
 from crews.spec.load import load_crew_text
-from inference.results import ToolCall
 from roles.step.approvals import ApprovalGate, ApprovalRecord
 from roles.step.events import StepEvents
 from roles.step.results import ResultStore, StepResult
@@ -124,9 +123,7 @@ class PausedWorker:
         events = StepEvents(self.js, work, "test-worker")
         await events.working(1)
         gate = ApprovalGate(self.nc, self.store.redis, work, events)
-        decision = await gate.decide(
-            ToolCall(id="call-1", name="calculator", arguments={"expression": "2 + 3"})
-        )
+        decision = await gate.decide("calculator", "call-1", {"expression": "2 + 3"})
         self.decided.set_result(decision)
         output = "5" if decision.status == "approved" else f"not run: {decision.comment}"
         result = StepResult(output=output, role="clerk", worker="test-worker")
