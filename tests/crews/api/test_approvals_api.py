@@ -39,7 +39,7 @@ async def test_list_then_approve_once(
     body = {"approve": True, "comment": "fine", "arguments_sha256": digest}
     decided = await client.post(f"/jobs/{job}/approvals/{approval}", json=body)
     assert (decided.status_code, decided.json()["status"]) == (200, "approved")
-    assert (decided.json()["decided_by"], decided.json()["comment"]) == ("api-key", "fine")
+    assert (decided.json()["decided_by"], decided.json()["comment"]) == ("local", "fine")
     assert decided.json()["decided_at"] >= decided.json()["requested_at"]
     again = await client.post(f"/jobs/{job}/approvals/{approval}", json={"approve": False})
     assert again.status_code == 409 and "already approved" in again.json()["message"]
@@ -51,7 +51,7 @@ async def test_list_then_approve_once(
             metadata = dict(update.metadata)
             assert (metadata["decision"], metadata["decided_by"], metadata["tool"]) == (
                 "approved",
-                "api-key",
+                "local",
                 "publish",
             )
             break
