@@ -24,6 +24,7 @@ from crews.jobs.store import RedisJobStore, job_keys
 from crews.local.servers import ServerProcess
 from inference.testing.script import Script
 from inference.testing.server import ScriptedServer
+from roles.tools.toolset import unframe
 from tests.e2e.engines import ENGINES, crews_executable
 from tests.e2e.stack import Stack, job_events, register, step_states, wait_for_step_state
 
@@ -81,9 +82,11 @@ def start_worker(stack: Stack, engine: str) -> ServerProcess:
 
 
 def tool_outputs(llm: ScriptedServer) -> list[str]:
-    """The content of every ``tool`` message the model was sent, in order."""
+    """The content of every ``tool`` message the model was sent, in order (inside its data frame)."""
     return [
-        str(message.get("content"))
+        unframe(str(message.get("content")))
+        if "<tool_output" in str(message.get("content"))
+        else str(message.get("content"))
         for request in llm.requests()
         for message in request.body["messages"]
         if message.get("role") == "tool"
@@ -132,7 +135,7 @@ async def test_json_output_matches_the_output_schema(
     assert (await store.results(job))["bill"].data == {"total": 5}
 
 
-async def test_a_tool_outside_the_allow_list_fails_the_step(
+async def test_a_tool_outside_the_allow_list_never_runs_and_the_model_is_told(
     engine: str, llm: ScriptedServer, stack: Stack, nc: NATS, store: RedisJobStore
 ) -> None:
     call = {"tool_calls": [{"id": "call-1", "name": "shell", "arguments": {"cmd": "rm -rf /"}}]}
@@ -143,9 +146,10 @@ async def test_a_tool_outside_the_allow_list_fails_the_step(
     await job_events(js, job)
 
     record = await store.get(job)
-    assert record.status == "failed"
-    assert "shell" in record.reason and "may not use" in record.reason
-    assert len(llm.requests()) == 1
+    assert record.status == "completed"  # the model was told no, and answered without it
+    [told] = tool_outputs(llm)
+    assert "no tool 'shell'" in told and "nothing ran" in told
+    assert len(llm.requests()) == 2
 
 
 @pytest.mark.parametrize("approve", [True, False], ids=["approved", "denied"])
