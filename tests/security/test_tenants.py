@@ -7,11 +7,11 @@ replaced B's crew. Each is tried here with bob's key against alice's things.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import httpx
 
+from bus.contracts.approvals import pending_record
 from crews.jobs.store import RedisJobStore, job_keys
 from tests.crews.api.conftest import CREW_YAML
 from tests.security.conftest import Tenants, register, submit
@@ -66,14 +66,8 @@ async def test_approvals_are_listed_and_decided_by_the_owner_only(
     tenants: Tenants, store: RedisJobStore
 ) -> None:
     job = await alices_job(tenants)
-    call = {
-        "step": "write",
-        "role": "writer",
-        "tool": "publish",
-        "arguments": {"to": "web"},
-        "status": "pending",
-    }
-    await store.redis.hset(job_keys(job).approvals, "write:c1", json.dumps(call))
+    call = pending_record(step="write", role="writer", tool="publish", call_id="c1", arguments={"to": "web"})
+    await store.redis.hset(job_keys(job).approvals, call.id, call.model_dump_json())
 
     assert (await tenants.bob.get(f"/jobs/{job}/approvals")).status_code == 404
     decided = await tenants.bob.post(f"/jobs/{job}/approvals/write:c1", json={"approve": True})
@@ -83,7 +77,7 @@ async def test_approvals_are_listed_and_decided_by_the_owner_only(
     [pending] = (await tenants.alice.get(f"/jobs/{job}/approvals")).json()["approvals"]
     assert pending["status"] == "pending"
     decided = await tenants.alice.post(f"/jobs/{job}/approvals/write:c1", json={"approve": True})
-    assert decided.json()["status"] == "approved"
+    assert (decided.json()["status"], decided.json()["decided_by"]) == ("approved", "alice")
 
 
 async def test_a_crew_is_replaced_and_deleted_by_its_registrant_only(tenants: Tenants) -> None:
