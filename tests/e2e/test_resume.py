@@ -31,7 +31,7 @@ CREW = """
 name: books
 memory: false
 roles:
-  clerk: {role: Clerk, goal: Keep the books, tools: [ledger_append]}
+  clerk: {role: Clerk, goal: Keep the books, tools: [{name: ledger_append, approval: none}]}
 tasks:
   post: {description: Post three entries., expected_output: Done., agent: clerk}
 """
