@@ -191,7 +191,7 @@ async def test_lookup_runs_at_once_refund_waits_and_runs_once_when_approved_with
     assert (await store.get(job)).status == "completed"
     [done] = refunds(ledger)
     assert (done["order_id"], done["amount"]) == ("A-1001", 42.0)
-    assert done["key"].startswith(f"{job}:resolve:refund-1:")
+    assert done["key"] == f"{job}:resolve:2:1"  # <job>:<step>:<turn>:<call>: stable across re-executions
     decisions = [
         json_format.MessageToDict(e.status_update.metadata)
         for e in events
