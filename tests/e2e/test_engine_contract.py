@@ -147,9 +147,11 @@ async def test_a_tool_outside_the_allow_list_never_runs_and_the_model_is_told(
 
     record = await store.get(job)
     assert record.status == "completed"  # the model was told no, and answered without it
-    [told] = tool_outputs(llm)
-    assert "no tool 'shell'" in told and "nothing ran" in told
     assert len(llm.requests()) == 2
+    if engine == "native":  # ADK's and CrewAI's own loops handle a tool they were not given before ours
+        [told] = tool_outputs(llm)
+        assert "no tool 'shell'" in told and "nothing ran" in told
+    assert "rm -rf" not in str((await store.results(job))["bill"].output)
 
 
 @pytest.mark.parametrize("approve", [True, False], ids=["approved", "denied"])
