@@ -21,8 +21,19 @@ reply followed by a text reply drives one turn of an agent's tool loop::
           - {json: {title: "Crews", words: 3}}  # ...a JSON answer
           - {error: 429, retry_after: 1}
       - replies: ["plain text is short for {text: ...}"]
+      - role: clerk
+        by_turn: true                           # reply n answers the conversation's turn n
+        replies:
+          - tool_calls: [{name: ledger_append, arguments: {entry: "{job}/{step}/{turn}"}}]
+          - text: posted
     default:
       - echo: "echo: {input}"   # {input}: last user message; also {role}, {step}, {job}
+
+With ``by_turn`` a rule picks its reply by the conversation's turn (how many
+assistant messages the request carries) instead of by arrival, so a
+conversation asked again — a step restarted or resumed after a crash — gets
+the same answers. String values in tool-call arguments may hold ``{job}``,
+``{role}``, ``{step}`` and ``{turn}`` (the turn that reply answers, from 1).
 
 Usage is deterministic: tokens are whitespace-separated words (input: every
 message's text; output: the content plus each tool call's name and JSON
@@ -134,6 +145,10 @@ class Rule(BaseModel):
 
     role: str | None = None
     step: str | None = None
+    by_turn: bool = Field(
+        False,
+        description="pick the reply by the conversation's turn (assistant messages so far), not by arrival",
+    )
     replies: list[Reply] = Field(min_length=1)
 
     def matches(self, role: str, step: str) -> bool:
@@ -224,6 +239,8 @@ class ScriptState:
             key = (request.job, request.role, request.step)
             position = self._positions[key]
             self._positions[key] = position + 1
+            if rule is not None and rule.by_turn:
+                position = conversation_turn(request.body) - 1
         reply = replies[min(position, len(replies) - 1)]
         return reply, script.latency_s if reply.latency_s is None else reply.latency_s
 
@@ -245,6 +262,12 @@ class ScriptState:
         """Block until ``count`` requests have arrived (False after ``timeout`` seconds)."""
         with self._arrived:
             return self._arrived.wait_for(lambda: len(self._requests) >= count, timeout)
+
+
+def conversation_turn(body: dict[str, Any]) -> int:
+    """The turn a chat request asks for, from 1: one more than the assistant messages it carries."""
+    messages = body.get("messages") or []
+    return 1 + sum(1 for m in messages if isinstance(m, dict) and m.get("role") == "assistant")
 
 
 def count_words(value: Any) -> int:

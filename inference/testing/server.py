@@ -50,6 +50,7 @@ from inference.testing.script import (
     ScriptState,
     TextReply,
     ToolCallsReply,
+    conversation_turn,
     count_words,
 )
 
@@ -98,13 +99,32 @@ def _last_user_text(messages: list[dict[str, Any]]) -> str:
     return ""
 
 
+def _filled(value: Any, fields: dict[str, str]) -> Any:
+    """``value`` with ``{job}``, ``{role}``, ``{step}``, ``{turn}`` filled in its strings (nested too)."""
+    if isinstance(value, str):
+        for name, field in fields.items():
+            value = value.replace("{" + name + "}", field)
+        return value
+    if isinstance(value, dict):
+        return {key: _filled(item, fields) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_filled(item, fields) for item in value]
+    return value
+
+
 def _message(reply: Reply, request: ChatRequest, seen: RecordedRequest, n: int) -> dict[str, Any]:
     if isinstance(reply, ToolCallsReply):
+        fields = {
+            "job": seen.job,
+            "role": seen.role,
+            "step": seen.step,
+            "turn": str(conversation_turn(seen.body)),
+        }
         calls = [
             {
                 "id": call.id or f"call_{n}_{i}",
                 "type": "function",
-                "function": {"name": call.name, "arguments": json.dumps(call.arguments)},
+                "function": {"name": call.name, "arguments": json.dumps(_filled(call.arguments, fields))},
             }
             for i, call in enumerate(reply.tool_calls)
         ]

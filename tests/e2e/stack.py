@@ -8,6 +8,7 @@ the stack's environment and stopped (or SIGKILLed) by the test.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import sys
 from collections.abc import AsyncIterator
@@ -21,7 +22,7 @@ from nats.js import JetStreamContext
 from bus.contracts.states import TERMINAL_TASK_STATES
 from bus.jetstream.events import JobEvent, follow_events
 from crews.jobs.store import RedisJobStore
-from crews.local.servers import ServerProcess
+from crews.local.servers import READY_TIMEOUT_S, ServerProcess
 from crews.spec.load import load_crew_text
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -36,6 +37,11 @@ class Stack:
     llm_url: str
     extra_env: dict[str, str] = field(default_factory=dict)
     procs: list[ServerProcess] = field(default_factory=list)
+    log_dir: Path | None = (
+        None  # each process's whole output in <log_dir>/<n>-<name>.log (else only its tail)
+    )
+    ready_timeout_s: float = READY_TIMEOUT_S
+    _serial: itertools.count[int] = field(default_factory=itertools.count, repr=False)
 
     def env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("CREWS_")}
@@ -54,9 +60,24 @@ class Stack:
         return self.start_argv(args[0], [executable, *args], ready=ready)
 
     def start_argv(self, name: str, argv: list[str], *, ready: str) -> ServerProcess:
-        proc = ServerProcess(name, argv, ready, 0, env=self.env(), cwd=str(ROOT))
+        log_file = None
+        if self.log_dir is not None:
+            self.log_dir.mkdir(parents=True, exist_ok=True)
+            log_file = (
+                self.log_dir / f"{next(self._serial):03d}-{name.replace('/', '-').replace(' ', '-')}.log"
+            )
+        proc = ServerProcess(
+            name,
+            argv,
+            ready,
+            0,
+            env=self.env(),
+            cwd=str(ROOT),
+            log_file=log_file,
+            ready_timeout_s=self.ready_timeout_s,
+        )
+        self.procs.append(proc)  # before it is ready: stop_all stops a process that failed to start, too
         proc.start()
-        self.procs.append(proc)
         return proc
 
     def ledger_worker(self, crew: str, role: str) -> ServerProcess:

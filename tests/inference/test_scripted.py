@@ -139,6 +139,30 @@ def test_tool_calls_reply_is_openai_shaped(scripted: ScriptedServer) -> None:
     assert call["id"].startswith("call_")
 
 
+def test_by_turn_answers_the_same_conversation_the_same_way(scripted: ScriptedServer) -> None:
+    call = {
+        "name": "ledger_append",
+        "arguments": {"entry": "{job}/{step}/{turn}", "n": 1, "tags": ["{role}"]},
+    }
+    scripted.set_script(Script.model_validate({"rules": [{"role": "r", "by_turn": True, "replies": [
+        {"tool_calls": [call]}, {"tool_calls": [call]}, "done"]}]}))  # fmt: skip
+    first = [{"role": "user", "content": "go"}]
+    second = [*first, {"role": "assistant", "content": None}, {"role": "tool", "content": "ok"}]
+
+    def arguments(messages: list[dict[str, Any]]) -> dict[str, Any]:
+        response = ask(scripted.url, job="j1", step="post", messages=messages)
+        return dict(
+            json.loads(response.json()["choices"][0]["message"]["tool_calls"][0]["function"]["arguments"])
+        )
+
+    assert arguments(first) == {"entry": "j1/post/1", "n": 1, "tags": ["r"]}
+    assert arguments(second) == {"entry": "j1/post/2", "n": 1, "tags": ["r"]}
+    assert arguments(first) == {"entry": "j1/post/1", "n": 1, "tags": ["r"]}  # asked again: the same answer
+    third = [*second, {"role": "assistant", "content": None}, {"role": "tool", "content": "ok"}]
+    assert content_of(ask(scripted.url, job="j1", step="post", messages=third)) == "done"
+    assert content_of(ask(scripted.url, job="j1", step="post", messages=[*third, *third[1:3]])) == "done"
+
+
 def test_json_reply_is_json_text(scripted: ScriptedServer) -> None:
     scripted.set_script(Script.for_role("r", {"json": {"ok": True}}))
     assert json.loads(content_of(ask(scripted.url))) == {"ok": True}
