@@ -50,7 +50,7 @@ DOOMED_ROLE = "doomer"
 
 def ledger_crew() -> str:
     roles = "\n".join(
-        f"  {role}: {{role: {role.title()}, goal: Keep the books, tools: [ledger_append]}}"
+        f"  {role}: {{role: {role.title()}, goal: Keep the books, tools: [{{name: ledger_append, approval: none}}]}}"
         for role in LEDGER_ROLES
     )
     tasks = "\n".join(
