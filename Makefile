@@ -61,5 +61,9 @@ bench: install
 bench-vllm: install
 	$(BIN)/python -m bench --vllm $(ARGS)
 
+# A long seeded chaos run (a short one is part of make test: tests/chaos/).
+chaos: install
+	$(BIN)/python -m tests.chaos --jobs 200
+
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
