@@ -37,7 +37,7 @@ from pydantic import BaseModel, Field
 from crews.coordinator.coordinator import OUTAGES
 from crews.errors import JobNotFound
 from crews.jobs.control import submit_job
-from crews.jobs.store import RedisJobStore, redis_client
+from crews.jobs.store import RedisJobStore
 from crews.spec.load import load_crew_text
 from inference.testing.server import ScriptedServer
 from tests.chaos.cluster import Cluster
@@ -238,7 +238,7 @@ class Run:
         self.nc = await nats.connect(
             cluster.nats_url, max_reconnect_attempts=-1, reconnect_time_wait=0.2, error_cb=_nats_error
         )
-        self.store = RedisJobStore(redis_client(cluster.redis_url))
+        self.store = RedisJobStore.from_url(cluster.redis_url)
         try:
             for text in (ledger_crew(), DOOMED, IDLE):
                 await self.store.save_crew(load_crew_text(text, "crew.yaml"))
