@@ -13,13 +13,17 @@ import argparse
 import asyncio
 import logging
 import sys
+import tempfile
 from pathlib import Path
 
 from tests.chaos.runner import ChaosOptions, run_chaos
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tests.chaos", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m tests.chaos",
+        description="a seeded chaos run against processes of its own, then its figures",
+    )
     defaults = ChaosOptions()
     parser.add_argument("--jobs", type=int, default=defaults.jobs, help="ledger jobs (default %(default)s)")
     parser.add_argument("--seed", type=int, default=defaults.seed)
@@ -51,10 +55,13 @@ def main(argv: list[str] | None = None) -> int:
         in_flight=args.in_flight,
         workers_per_role=args.workers_per_role,
         outage_s=args.outage,
-        workdir=args.workdir,
+        workdir=args.workdir or Path(tempfile.mkdtemp(prefix="crews-chaos-")),
     )
     report = asyncio.run(run_chaos(options))
     print("\n".join(report.lines()))
+    print(f"logs, ledger and stores: {options.workdir}")
+    for problem in report.problems():
+        print(f"PROBLEM: {problem}")
     return 0 if not report.problems() else 1
 
 

@@ -1,4 +1,4 @@
-"""The chaos run's processes, and the four ways it breaks them.
+"""The chaos run's processes, and the five ways it breaks them.
 
 Real ``nats-server -js`` and a Redis-compatible server (append-only file,
 fsync always) on the run's directory, two coordinators and several ledger
@@ -6,6 +6,9 @@ workers per role (``tests.chaos.worker``), each its own process with its
 whole output in ``<workdir>/logs``. A kill is a SIGKILL of the process
 group; a killed coordinator or worker is replaced by a new process, a killed
 server is started again on the same port and store once the outage was seen.
+A paused worker (SIGSTOP, as a long GC pause or a partition would) is
+continued (SIGCONT) once its step was handed to another worker, so two
+workers finish the same step and only one result may count.
 Starting a process blocks (it waits for its ready line), so it runs in a thread.
 """
 
@@ -13,7 +16,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import random
+import signal
 import time
 from collections import Counter
 from collections.abc import Iterable
@@ -27,8 +32,8 @@ from tests.e2e.stack import Stack
 READY_TIMEOUT_S = 90.0  # the machine is shared: a worker may take long to import under load
 OUTAGE_SEEN_TIMEOUT_S = 20.0
 
-KillKind = str  # "worker" | "coordinator" | "nats" | "redis"
-KILL_KINDS: tuple[KillKind, ...] = ("worker", "coordinator", "nats", "redis")
+KillKind = str  # "worker" | "coordinator" | "nats" | "redis" | "pause"
+KILL_KINDS: tuple[KillKind, ...] = ("worker", "coordinator", "nats", "redis", "pause")
 
 
 @dataclass
@@ -120,6 +125,20 @@ class Cluster:
         self.workers[target].remove(proc)
         await self._add_worker(target)
         return target
+
+    def pause_worker(self, pid: int) -> ServerProcess | None:
+        """SIGSTOP the worker with ``pid`` (None when it is not one of ours any more)."""
+        proc = next((p for _, p in self.all_workers() if p.pid == pid and p.running), None)
+        if proc is not None:
+            os.killpg(pid, signal.SIGSTOP)
+            self.kills["pause"] += 1
+        return proc
+
+    @staticmethod
+    def resume_worker(proc: ServerProcess) -> None:
+        if proc.pid is not None and proc.running:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGCONT)
 
     async def kill_coordinator(self, rng: random.Random) -> None:
         proc = rng.choice(self.coordinators)

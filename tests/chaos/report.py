@@ -7,7 +7,8 @@
   reason ("gave up after N deliveries"); anything else is an *unexpected end*;
 - a *double result* is a step that more than one delivery recorded as its own
   (the worker logs ``step <s> of job <j> (<role>): completed`` only when its
-  write-once ``HSETNX`` won);
+  write-once ``HSETNX`` won); a paused worker that finishes a step another
+  worker finished meanwhile is how a run provokes one;
 - a *double side effect* is a ledger entry applied twice; a *repeated tool
   call* is an invocation whose idempotency key had been seen (the effect was
   not applied again); an *unstable key* is a call whose key is not the

@@ -5,8 +5,9 @@
 submits the seeded jobs (at most ``in_flight`` unfinished at once, each with an
 idempotency key, submitted again when an outage made the submission fail),
 and meanwhile works through the seeded kills (``tests.chaos.schedule``): each
-strikes once the ledger holds its number of tool calls. A worker kill takes
-the worker that made the latest tool call (it is in the middle of a step); a
+strikes once the ledger holds its number of tool calls. A worker kill (or
+pause) takes the worker that made the latest tool call (it is in the middle
+of a step); a
 Redis kill is timed against a job with a short deadline, so that deadline
 passes while Redis is down. Once every job ended (or ``duration_s`` is up)
 it reads the figures (``tests.chaos.report``).
@@ -68,6 +69,7 @@ from tests.chaos.schedule import OUTAGE_DEADLINE_TIMEOUT_S, ChaosPlan, PlannedKi
 log = logging.getLogger("tests.chaos")
 T = TypeVar("T")
 POLL_S = 0.1  # how often a condition without an event (a Redis value, a file's length) is checked again
+PAUSE_TIMEOUT_S = 30.0  # a paused worker's step comes back after the ack wait (3 s)
 CREWS: dict[JobKind, str] = {"ledger": LEDGER_CREW, "deadline": IDLE_CREW, "doomed": DOOMED_CREW}
 
 
@@ -77,7 +79,7 @@ class ChaosOptions(BaseModel):
     jobs: int = Field(20, ge=1, description="ledger jobs (deadline and dead-letter jobs come on top)")
     seed: int = 1
     duration_s: float = Field(300.0, gt=0, description="every job must have ended by then, else it is stuck")
-    kills: int = Field(6, ge=0, description="kills in all (each kind at least once from 4 on)")
+    kills: int = Field(6, ge=0, description="kills in all (each kind at least once from 5 on)")
     in_flight: int = Field(8, ge=1, description="unfinished jobs at most at once")
     workers_per_role: int = Field(2, ge=1)
     coordinators: int = Field(2, ge=1)
@@ -107,11 +109,12 @@ class Run:
     def time_left(self) -> float:
         return self.ends_by - time.monotonic()
 
-    async def until(self, condition: Callable[[], bool], what: str) -> bool:
-        """Wait for ``condition``; False when the run's time is up first."""
+    async def until(self, condition: Callable[[], bool], what: str, timeout: float | None = None) -> bool:
+        """Wait for ``condition``; False when ``timeout`` or the run's time is up first."""
+        give_up = time.monotonic() + (timeout if timeout is not None else self.time_left())
         while not condition():
-            if self.time_left() <= 0:
-                log.warning("time is up waiting for %s", what)
+            if time.monotonic() >= min(give_up, self.ends_by):
+                log.warning("gave up waiting for %s", what)
                 return False
             await asyncio.sleep(POLL_S)
         return True
@@ -192,6 +195,8 @@ class Run:
             await self.cluster.kill_coordinator(self.rng)
         elif kill.kind == "nats":
             await self.outage("nats")
+        elif kill.kind == "pause":
+            await self.pause_until_handed_over()
         else:
             await self.redis_outage_over_a_deadline(kill)
 
@@ -220,6 +225,27 @@ class Run:
         deadline = job.record.created_at + OUTAGE_DEADLINE_TIMEOUT_S
         await _clock(deadline - kill.before_deadline_s)
         await self.outage("redis", until_clock=deadline + 0.2)
+
+    async def pause_until_handed_over(self) -> None:
+        """SIGSTOP the worker in the middle of the latest tool call's step; SIGCONT once another worker took it."""
+        lines = read_ledger(self.cluster.ledger)
+        if not lines:
+            return
+        job_id, step = lines[-1].entry.split("/")[:2]
+        job = self.jobs.get(job_id)
+        proc = self.cluster.pause_worker(lines[-1].pid)
+        if job is None or proc is None:
+            return
+        before = job.record.attempts.get(step, 1) if job.record is not None else 1
+
+        def handed_over() -> bool:
+            record = job.record
+            return record is not None and (record.terminal or record.attempts.get(step, 1) > before)
+
+        try:
+            await self.until(handed_over, f"step {step} of {job_id} redelivered", timeout=PAUSE_TIMEOUT_S)
+        finally:
+            self.cluster.resume_worker(proc)
 
     async def supervise(self) -> None:
         """Replace coordinators and workers that died on their own, while the servers are up (until cancelled)."""

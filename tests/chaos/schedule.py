@@ -4,7 +4,7 @@ Kills are placed against progress, not time: each one strikes once the ledger
 holds a given number of tool calls (a fraction of what the run's ledger jobs
 will make), so the same seed breaks the same run at the same points however
 fast the machine is. Each kind strikes at least once when there are at least
-four kills; the rest are drawn with workers most likely.
+five kills; the rest are drawn with workers most likely.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from tests.chaos.scenario import CALLS_PER_JOB, JobKind
 
 DEADLINE_TIMEOUTS_S = (2.0, 3.0, 4.0)
 OUTAGE_DEADLINE_TIMEOUT_S = 3.0  # the job a Redis outage is timed against
-EXTRA_KILL_WEIGHTS = {"worker": 5, "coordinator": 2, "nats": 1, "redis": 1}
+EXTRA_KILL_WEIGHTS = {"worker": 5, "coordinator": 2, "nats": 1, "redis": 1, "pause": 1}
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""A short seeded chaos run: 20 ledger jobs while workers, coordinators, nats-server and Redis are SIGKILLed.
+"""A short seeded chaos run: 20 ledger jobs while workers, coordinators, nats-server and Redis are SIGKILLed
+and a worker is paused.
 
 The run (``tests.chaos.runner``) starts its own servers and processes; see
 ``make chaos`` for the long one.
@@ -8,10 +9,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from tests.chaos.cluster import KILL_KINDS
 from tests.chaos.runner import ChaosOptions, run_chaos
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(240)  # the run's own limit is 80 s once its processes are up; they may start slowly
 async def test_a_short_chaos_run_loses_nothing_and_does_nothing_twice(tmp_path: Path) -> None:
     report = await run_chaos(ChaosOptions(jobs=20, seed=20, kills=6, duration_s=80, workdir=tmp_path))
     print("\n".join(report.lines()))
