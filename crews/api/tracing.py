@@ -3,7 +3,7 @@
 OpenTelemetry's ASGI middleware opens one ``SERVER`` span per request with the
 context it extracts from the request headers, so an outside caller's trace
 runs on through the job it submits (the job's NATS messages carry the span on,
-DESIGN.md "Messages"). The span is named by the route template once routing
+docs/architecture.md, "Subjects and streams"). The span is named by the route template once routing
 has matched (``GET /jobs/{job}``), never by the raw path, so job ids stay out
 of span names. Event streams are one span each, for as long as they stay open.
 """
