@@ -100,9 +100,10 @@ class Discovery:
     async def refresh(self) -> list[str] | None:
         """Resolve once; on a change, call ``on_change``. Returns the current URLs."""
         try:
-            addresses = await asyncio.wait_for(
-                self._resolver(self.target.host, self.target.port), RESOLVE_TIMEOUT_S
-            )
+            # asyncio.timeout, not wait_for: on 3.11 wait_for swallows a cancel that races the
+            # answer, and the cancelled loop then runs forever (LLMPool.aclose hung on it)
+            async with asyncio.timeout(RESOLVE_TIMEOUT_S):
+                addresses = await self._resolver(self.target.host, self.target.port)
         except (OSError, TimeoutError) as exc:
             log.warning(
                 "cannot resolve the LLM pool's name %s (%s); keeping its %s endpoints",
