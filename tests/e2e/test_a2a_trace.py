@@ -1,5 +1,5 @@
-"""One trace across every hop of an A2A call: the caller, the API, the coordinator, the workers, an
-outside member agent over HTTP and the task's webhook.
+"""One trace across every hop of an A2A call: the caller (over HTTP, or on NATS), the API, the
+coordinator, the workers, an outside member agent over HTTP and the task's webhook.
 
 Every process exports to the real OTLP sink: the crews processes through
 ``OTEL_EXPORTER_OTLP_ENDPOINT``, the outside caller and the outside member
@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 import httpx
 from a2a.client import ClientConfig, ClientFactory
 from a2a.types import (
+    AgentCapabilities,
+    AgentCard,
     Message,
     Part,
     Role,
@@ -29,12 +31,15 @@ from a2a.types import (
     TaskState,
 )
 from fastapi import FastAPI, Request, Response
+from nats.aio.client import Client as NATS
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.instrumentation.httpx import AsyncOpenTelemetryTransport
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from bus.a2a_nats.client import nats_agent_interface, nats_client_factory
 from crews.api.server import ApiServer
 from crews.jobs.store import RedisJobStore
 from crews.local.servers import free_port
@@ -257,8 +262,12 @@ async def test_one_trace_covers_an_a2a_caller_the_crew_and_its_outside_member(
     assert planned in hop.ancestors(step)
 
 
-async def test_a_webhook_delivery_carries_the_jobs_trace_context(
-    nats_server: ManagedServer, redis_server: ManagedServer, store: RedisJobStore
+async def test_a_call_on_nats_continues_the_callers_trace_and_the_webhook_carries_it(
+    nats_server: ManagedServer,
+    redis_server: ManagedServer,
+    store: RedisJobStore,
+    nc: NATS,
+    spans: InMemorySpanExporter,
 ) -> None:
     await register(store, HOOKED, "hooked.yaml")
     script = Script.model_validate({"rules": [{"role": "writer", "replies": ["Bees hum."]}]})
@@ -273,13 +282,29 @@ async def test_a_webhook_delivery_carries_the_jobs_trace_context(
             request.configuration.task_push_notification_config.CopyFrom(
                 TaskPushNotificationConfig(id="hook", url=hook.url)
             )
-            answer, trace_id, _ = await ask_crew(caller, traced.api, "hooked", request)
+            card = AgentCard(name="hooked", capabilities=AgentCapabilities())
+            card.supported_interfaces.append(nats_agent_interface("hooked", nats_server.url))
+            client = nats_client_factory(nc, ClientConfig(streaming=False), timeout=WAIT_S).create(card)
+            with caller.provider.get_tracer("outside.caller").start_as_current_span("ask the crew") as asked:
+                [answer] = [event async for event in client.send_message(request)]
             await hook.until_completed()
             await caller.flush()
     assert answer.task.status.state == TaskState.TASK_STATE_COMPLETED
+    trace_id = format(asked.get_span_context().trace_id, "032x")
+    # the binding's client span (this process's own provider: in memory) carried the caller's trace …
+    [sent] = [s for s in spans.get_finished_spans() if s.name == "a2a.nats SendMessage"]
+    assert sent.context is not None and sent.parent is not None
+    assert (sent.context.trace_id, sent.parent.span_id) == (
+        asked.get_span_context().trace_id,
+        asked.get_span_context().span_id,
+    )
+    # … into the API's server span on crews.a2a.hooked, and the job it submitted
+    hop = Hop([s for s in traced.sink.spans if s.trace_id == trace_id])
+    served = one(hop.spans, "crews-api", "a2a.nats SendMessage")
+    assert served.parent_span_id == format(sent.context.span_id, "016x")
+    assert served in hop.ancestors(one(hop.spans, "crews-api", "submit job"))
 
     assert hook.seen
-    hop = Hop([s for s in traced.sink.spans if s.trace_id == trace_id])
     for headers, body in hook.seen:
         version, traced_id, parent_id, _ = headers["traceparent"].split("-")
         assert (version, traced_id) == ("00", trace_id), f"a delivery of {body} is in another trace"
