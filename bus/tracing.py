@@ -1,9 +1,18 @@
-"""W3C trace context in NATS headers: injected on publish, extracted on consume."""
+"""W3C trace context across hops: in NATS headers (injected on publish, extracted on consume), and
+on every outgoing HTTP call made through ``traced_transport``.
+
+The HTTP half is OpenTelemetry's own httpx instrumentation, applied per client
+(never process-wide): the transport opens one ``CLIENT`` span per request
+under the current span and puts its ``traceparent`` (and ``tracestate``) on the
+request, so the server on the other side continues the caller's trace.
+"""
 
 from __future__ import annotations
 
+import httpx
 from opentelemetry import propagate
 from opentelemetry.context import Context
+from opentelemetry.instrumentation.httpx import AsyncOpenTelemetryTransport
 
 
 def inject(headers: dict[str, str] | None = None) -> dict[str, str]:
@@ -16,3 +25,14 @@ def inject(headers: dict[str, str] | None = None) -> dict[str, str]:
 def extract(headers: dict[str, str] | None) -> Context:
     """The remote parent context carried by a message's headers (empty when none)."""
     return propagate.extract(headers or {})
+
+
+def carried(headers: dict[str, str] | None) -> dict[str, str]:
+    """Only the trace context fields of ``headers`` (``traceparent``, ``tracestate``, ``baggage``), to keep."""
+    fields = propagate.get_global_textmap().fields
+    return {key.lower(): value for key, value in (headers or {}).items() if key.lower() in fields}
+
+
+def traced_transport(inner: httpx.AsyncBaseTransport | None = None) -> httpx.AsyncBaseTransport:
+    """``inner`` (default: httpx's own) with a client span and ``traceparent`` on every request it sends."""
+    return AsyncOpenTelemetryTransport(inner or httpx.AsyncHTTPTransport())

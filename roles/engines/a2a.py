@@ -19,7 +19,9 @@ that agent with a2a-sdk's client:
 
 Over HTTP the calls keep to the declared origin, and addresses inside the
 network are refused unless the declaration allows them
-(``roles.engines._guarded_http``). The agent failing, rejecting, asking for
+(``roles.engines._guarded_http``); every request carries the step's trace
+context (``traceparent``, ``bus.tracing.traced_transport``), as the NATS
+binding's headers do. The agent failing, rejecting, asking for
 input, or answering 4xx fails the step (a retry cannot help); an agent that
 cannot be reached (connection, timeout, 5xx, 429, no NATS responder) is
 retried (``RetryableError``). When the job stops, the agent's task is
@@ -63,6 +65,7 @@ from bus.a2a_nats.client import nats_agent_interface, nats_client_factory
 from bus.contracts.step import StepWork
 from bus.errors import A2ANatsError, RetryableError
 from bus.jetstream.events import publish_event
+from bus.tracing import traced_transport
 from inference.results import Usage
 from roles.engines._guarded_http import AddressRefused, GuardedTransport, Origin
 from roles.engines.base import StepOutput, StepRun
@@ -128,7 +131,9 @@ async def _client(agent: OutsideAgent, nc: NATS | None, authorization: str | Non
     origin = Origin.of(agent.url)
     headers = {"Authorization": authorization} if authorization else {}
     timeout = httpx.Timeout(30.0, read=None)  # a step may stream for long; max_execution_time bounds it
-    transport = GuardedTransport(origin, allow_private=agent.allow_private, agent=agent.name)
+    transport = traced_transport(
+        GuardedTransport(origin, allow_private=agent.allow_private, agent=agent.name)
+    )
     async with httpx.AsyncClient(headers=headers, timeout=timeout, transport=transport) as http:
         base, card_path = agent.url.rstrip("/"), None
         if base.endswith(".json"):  # the card's own URL

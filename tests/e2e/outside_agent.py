@@ -2,7 +2,9 @@
 
 It says it is reading, sends a draft artifact, then its answer (the first line
 of what it was sent, upper-cased) as a second artifact, and completes. It
-requires a bearer key, and keeps every message it received for the test.
+requires a bearer key, and keeps every message it received for the test. Over
+HTTP it may trace its requests with a tracer provider of its own, as an
+outside agent instrumented with OpenTelemetry would.
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ from a2a.types import (
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from nats.aio.client import Client as NATS
+from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
+from opentelemetry.sdk.trace import TracerProvider
 
 from bus.a2a_nats.client import nats_agent_interface
 from bus.a2a_nats.server import NatsA2AServer, api_key_authenticator
@@ -86,8 +90,14 @@ def shouter_card(interfaces: list[AgentInterface]) -> AgentCard:
 
 
 @asynccontextmanager
-async def serve_over_http(executor: Shouter) -> AsyncIterator[str]:
-    """The agent over HTTP (JSON-RPC) on a free port, with its card; yields its base URL."""
+async def serve_over_http(
+    executor: Shouter, tracer_provider: TracerProvider | None = None
+) -> AsyncIterator[str]:
+    """The agent over HTTP (JSON-RPC) on a free port, with its card; yields its base URL.
+
+    With ``tracer_provider``, every request is a server span of that provider,
+    continuing the caller's ``traceparent``.
+    """
     app = FastAPI()
 
     @app.middleware("http")
@@ -99,6 +109,10 @@ async def serve_over_http(executor: Shouter) -> AsyncIterator[str]:
             return JSONResponse({"error": "unauthorized"}, status_code=401)
         return await call_next(request)
 
+    if tracer_provider is not None:
+        app.add_middleware(
+            OpenTelemetryMiddleware, tracer_provider=tracer_provider, exclude_spans=["receive", "send"]
+        )
     server = ApiServer(app)
     await server.start()  # the card needs the port; routes can be added while it serves
     card = shouter_card(

@@ -16,6 +16,11 @@ Two halves, both in every API process (any number of replicas):
   else retries it after ``CREWS_A2A_PUSH_BACKOFF_S`` doubling up to
   ``…_BACKOFF_MAX_S``, and after ``…_MAX_ATTEMPTS`` the update is dropped (logged)
   and the next one goes. A queue's updates leave in the order of the events.
+
+Each queued update keeps the trace context of the event it reports (the
+event's ``traceparent`` header, so the job's trace); its delivery is a span
+of that trace, and the POST carries it on (``traceparent``,
+``bus.tracing.traced_transport``): the webhook's side joins the job's trace.
 """
 
 from __future__ import annotations
@@ -36,11 +41,13 @@ from google.protobuf.json_format import MessageToDict
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from opentelemetry import trace
 from pydantic import BaseModel
 
 from bus import subjects
 from bus.contracts.codec import decode
 from bus.contracts.events import wrap
+from bus.tracing import carried, extract, traced_transport
 from crews.a2a.push.configs import SIGNED, PushConfigs, StoredPush
 from crews.a2a.push.guard import WebhookRefused, check_webhook
 from crews.a2a.settings import A2ASettings
@@ -49,6 +56,7 @@ from crews.a2a.updates import task_update
 from crews.jobs.store import RedisJobStore
 
 logger = logging.getLogger(__name__)
+tracer = trace.get_tracer("crews")
 
 DUE_KEY = "crews:a2a:push:due"
 SIGNATURE_HEADER = "X-Crews-Signature"
@@ -79,6 +87,8 @@ class Queued(BaseModel):
 
     seq: int
     body: str
+    trace_context: dict[str, str] = {}
+    """The trace context of the event (``traceparent``, …): the delivery continues the job's trace."""
 
 
 def queue_key(job: str, config: str) -> str:
@@ -108,7 +118,9 @@ class PushDelivery:
         self._js, self._store, self._settings, self._ttl_s = js, store, settings, ttl_s
         self._redis = store.redis
         self._configs = PushConfigs(store.redis, settings, ttl_s)
-        self._http = http or httpx.AsyncClient(timeout=settings.push_timeout_s, follow_redirects=False)
+        self._http = http or httpx.AsyncClient(
+            timeout=settings.push_timeout_s, follow_redirects=False, transport=traced_transport()
+        )
         self._stopping = asyncio.Event()
         self._wake = asyncio.Event()
         self._enqueue = self._redis.register_script(_ENQUEUE)
@@ -184,7 +196,8 @@ class PushDelivery:
         if update is None:
             return
         seq = int(msg.metadata.sequence.stream)
-        item = Queued(seq=seq, body=json.dumps(MessageToDict(wrap(update)))).model_dump_json()
+        body = json.dumps(MessageToDict(wrap(update)))
+        item = Queued(seq=seq, body=body, trace_context=carried(msg.headers)).model_dump_json()
         for config in configs:
             args = [f"{config.id}:seq", seq, item, self._ttl_s]
             await self._enqueue(keys=[queue_key(job, config.id), state_key(job)], args=args)
@@ -221,7 +234,7 @@ class PushDelivery:
             await self._reschedule(member, queue)
             return
         item = Queued.model_validate_json(raw)
-        if await self._post(configs[config_id], member, item):
+        if await self._traced_post(configs[config_id], member, item):
             await self._done(member, queue, config_id, job)
             return
         attempts = int(await self._redis.hincrby(state_key(job), f"{config_id}:attempts", 1))
@@ -245,6 +258,21 @@ class PushDelivery:
         await self._redis.zrem(DUE_KEY, member)
         if await self._redis.llen(queue):
             await self._redis.zadd(DUE_KEY, {member: time.time()}, nx=True)
+
+    async def _traced_post(self, config: StoredPush, member: str, item: Queued) -> bool:
+        """``_post`` in a span of the trace of the event the update reports."""
+        job, _, config_id = member.partition("/")
+        attributes: dict[str, str | int] = {
+            "crews.job": job,
+            "crews.a2a.push_config": config_id,
+            "crews.a2a.push_seq": item.seq,
+        }
+        with tracer.start_as_current_span(
+            "deliver push notification", context=extract(item.trace_context), attributes=attributes
+        ) as span:
+            delivered = await self._post(config, member, item)
+            span.set_attribute("crews.a2a.push_delivered", delivered)
+            return delivered
 
     async def _post(self, config: StoredPush, member: str, item: Queued) -> bool:
         body = item.body.encode()
