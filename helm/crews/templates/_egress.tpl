@@ -73,11 +73,12 @@ fails when the block lies inside one. Takes (dict "block" . "allowPrivate" bool 
 {{- define "crews.safeIpBlock" -}}
 {{- $cidr := .block.cidr -}}
 {{- $except := .block.except | default list -}}
+{{- $allowPrivate := .allowPrivate | default false -}}
 {{- $denied := include "crews.metadataCidrs" . | fromJsonArray -}}
-{{- if not .allowPrivate }}{{ $denied = concat $denied (include "crews.privateCidrs" . | fromJsonArray) }}{{ end -}}
+{{- if not $allowPrivate }}{{ $denied = concat $denied (include "crews.privateCidrs" . | fromJsonArray) }}{{ end -}}
 {{- range $denied -}}
 {{- if include "crews.cidrContains" (dict "outer" . "inner" $cidr) -}}
-{{- fail (printf "%s: the ipBlock %s is inside %s (metadata, link-local%s), which crews pods may never reach" $.what $cidr . (ternary "" ", or private without allowPrivate" $.allowPrivate)) -}}
+{{- fail (printf "%s: the ipBlock %s is inside %s (metadata, link-local%s), which crews pods may never reach" $.what $cidr . (ternary "" ", or private without allowPrivate" $allowPrivate)) -}}
 {{- end -}}
 {{- if and (include "crews.cidrContains" (dict "outer" $cidr "inner" .)) (not (has . $except)) -}}
 {{- $except = append $except . -}}
