@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 from typing import Any
 
 import pytest
@@ -160,7 +161,9 @@ def test_an_agent_at_a_private_address_needs_allow_private(values: Obj) -> None:
     role = next(iter(values["crews"][crew]["roles"]))
     crews = {crew: {"roles": {role: {**values["crews"][crew]["roles"][role], "outsideAgent": "inside"}}}}
     agent = {"url": "https://agent.internal", "cidrs": ["10.0.0.0/8"]}
-    with pytest.raises(Exception, match="a2aAgents.inside: the ipBlock 10.0.0.0/8 is inside 10.0.0.0/8"):
+    with pytest.raises(
+        Exception, match=re.escape("a2aAgents.inside: the ipBlock 10.0.0.0/8 is inside 10.0.0.0/8")
+    ):
         render({**values, "crews": crews, "a2aAgents": {"inside": agent}})
 
 

@@ -109,5 +109,5 @@ def test_a_roles_env_takes_secret_keys_and_whole_secrets(values: Obj) -> None:
     ],
 )
 def test_the_schema_refuses_other_env_shapes(values: Obj, env: Obj) -> None:
-    with pytest.raises(Exception, match="env|bad-name"):
+    with pytest.raises(Exception, match=r"env|bad-name"):
         render({**values, "roleDefaults": {"env": env}})
