@@ -37,7 +37,7 @@ from roles.step.checkpoint import StepCheckpoint
 from roles.step.memory import SharedMemory
 from roles.step.results import ResultStore
 from roles.step.usage import RedisUsage
-from tests.chart.render import Obj, example_values, of_kind, render
+from tests.chart.render import RELEASE, Obj, example_values, of_kind, render
 
 ROLE, OTHER = "role.research.writer", "role.research.reviewer"
 CREW = """
@@ -244,3 +244,47 @@ async def test_a_role_cannot_write_a_crew_an_approval_or_a_jobs_state(
 
 async def _ran() -> str:
     return "ran"
+
+
+def test_each_process_reads_its_own_users_url() -> None:
+    objects = render({**example_values(), "redis": {"auth": {"seed": "test-seed"}}})
+    users = {
+        s["metadata"]["name"]: s["metadata"]["annotations"]["crews.dev/redis-user"]
+        for s in of_kind(objects, "Secret")
+        if "crews.dev/redis-user" in s["metadata"].get("annotations", {})
+    }
+    seen: dict[str, str] = {}
+    for deployment in of_kind(objects, "Deployment"):
+        container = deployment["spec"]["template"]["spec"]["containers"][0]
+        env = {e["name"]: e for e in container.get("env", [])}
+        if "CREWS_REDIS_URL" not in env:
+            continue  # vLLM, MCP servers
+        ref = env["CREWS_REDIS_URL"]["valueFrom"]["secretKeyRef"]
+        annotations = deployment["metadata"].get("annotations", {})
+        expected = (
+            f"role.{annotations['crews.dev/crew']}.{annotations['crews.dev/role']}"
+            if "crews.dev/role" in annotations
+            else deployment["metadata"]["labels"]["app.kubernetes.io/component"]
+        )
+        assert users[ref["name"]] == expected and ref["key"] == "url"
+        seen[deployment["metadata"]["name"]] = expected
+    assert len(set(seen.values())) == len(seen) == len(users) - 1  # one user each; admin is no pod's
+
+
+def test_without_auth_or_with_an_existing_secret_every_process_shares_one_url() -> None:
+    for redis in ({"auth": {"enabled": False}}, {"existingSecret": "mine"}):
+        objects = render({**example_values(), "redis": redis})
+        secrets = of_kind(objects, "Secret")
+        assert not [s for s in secrets if "users.acl" in s.get("stringData", {})]
+        refs = {
+            e["valueFrom"]["secretKeyRef"]["name"]
+            for d in of_kind(objects, "Deployment")
+            for e in d["spec"]["template"]["spec"]["containers"][0].get("env", [])
+            if e["name"] == "CREWS_REDIS_URL"
+        }
+        assert refs == {redis.get("existingSecret") or f"{RELEASE}-crews-redis"}
+
+
+def test_a_url_with_credentials_is_refused_while_each_user_gets_its_own() -> None:
+    with pytest.raises(Exception, match="does not match pattern"):
+        render({**example_values(), "redis": {"url": "redis://:secret@redis:6379/0"}})
