@@ -104,6 +104,16 @@ def _check_names(obj: Obj) -> None:
         assert len(value) <= 63 and _LABEL_VALUE.fullmatch(value), f"label {key}={value!r} on {name}"
 
 
+METADATA = ["169.254.0.0/16", "fd00:ec2::254/128", "fe80::/10"]
+"""Link-local and metadata ranges (169.254.169.254 is in the first): excepted from every ipBlock."""
+PRIVATE_V4 = ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "127.0.0.0/8"]
+PUBLIC: list[Obj] = [
+    {"ipBlock": {"cidr": "0.0.0.0/0", "except": ["169.254.0.0/16", *PRIVATE_V4]}},
+    {"ipBlock": {"cidr": "::/0", "except": ["fd00:ec2::254/128", "fe80::/10", "fc00::/7", "::1/128"]}},
+]
+"""The public internet as NetworkPolicy peers: what an egress rule without `to` is sent to."""
+
+
 PAYMENTS: Obj = {
     "image": {"repository": "ghcr.io/example/payments-mcp", "tag": "1.0"},
     "args": ["--host", "0.0.0.0", "--port", "8000", "--ledger", "/tmp/ledger.json"],

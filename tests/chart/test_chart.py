@@ -18,6 +18,7 @@ from tests.chart.render import (
     EXAMPLES,
     NAMESPACE,
     PAYMENTS,
+    PUBLIC,
     RELEASE,
     Obj,
     by_name,
@@ -369,7 +370,7 @@ def test_network_policies_let_only_its_roles_reach_an_mcp_server_which_has_no_eg
     ]
     declared = {**values, "mcpServers": {"payments": {**PAYMENTS, "egress": [{"ports": [{"port": 443}]}]}}}
     opened = by_name(render_values(declared), "NetworkPolicy", MCP_NAME)["spec"]
-    assert opened["egress"] == [{"ports": [{"port": 443}]}]
+    assert opened["egress"] == [{"ports": [{"port": 443}], "to": PUBLIC}]  # a rule without `to`: public only
 
 
 def test_a_role_naming_an_undeclared_mcp_server_does_not_render(values: Obj) -> None:

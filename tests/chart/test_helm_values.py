@@ -16,7 +16,7 @@ from crews.deploy.helm_values import chart_values
 from crews.errors import CrewSpecError
 from crews.spec.load import load_crew_text
 from crews.spec.models import MANAGER_ROLE
-from tests.chart.render import EXAMPLES, Obj, of_kind, render, validate
+from tests.chart.render import EXAMPLES, PUBLIC, Obj, of_kind, render, validate
 
 MIXED = """
 name: Odd_Crew
@@ -84,19 +84,8 @@ def test_odd_names_render_valid_objects() -> None:
         for p in of_kind(objects, "NetworkPolicy")
         if p["metadata"].get("annotations", {}).get("crews.dev/role") == "Remote_Helper"
     ]
-    metadata_and_private = [
-        "169.254.0.0/16",
-        "10.0.0.0/8",
-        "172.16.0.0/12",
-        "192.168.0.0/16",
-        "100.64.0.0/10",
-    ]
-    assert egress["spec"]["egress"] == [
-        {
-            "to": [{"ipBlock": {"cidr": "0.0.0.0/0", "except": [*metadata_and_private, "127.0.0.0/8"]}}],
-            "ports": [{"port": 8443, "protocol": "TCP"}],
-        }
-    ]
+    # no cidrs declared: the url's port on the public internet (no private, link-local or metadata address)
+    assert egress["spec"]["egress"] == [{"to": PUBLIC, "ports": [{"port": 8443, "protocol": "TCP"}]}]
     [helper] = [
         d
         for d in of_kind(objects, "Deployment")

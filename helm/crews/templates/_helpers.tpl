@@ -131,7 +131,8 @@ rolls that component's pods and no other. Takes (dict "root" $ "user" "<nats use
 {{- $v := .root.Values -}}
 {{- $nats := ternary (include "crews.natsUserUrl" .) $v.nats.url $v.nats.auth.enabled -}}
 {{- $keys := ternary (list (include "crews.apiKeys" .root) $v.api.existingKeysSecret) list (eq .user "api") -}}
-{{- list $nats $v.redis.url $v.redis.existingSecret $keys | toJson | sha256sum -}}
+{{- $redis := ternary (include "crews.redisUserUrl" .) $v.redis.url (and $v.redis.auth.enabled (not $v.redis.existingSecret)) -}}
+{{- list $nats $redis $v.redis.existingSecret $keys | toJson | sha256sum -}}
 {{- end -}}
 
 {{/*
@@ -154,7 +155,10 @@ release, else one new random key (memoized like the NATS seed): the API never ru
 {{- printf "role.%s.%s" .crew .role -}}
 {{- end -}}
 
-{{/* Environment of every crews process. Takes (dict "root" $ "secret" "<nats secret name>"). */}}
+{{/*
+Environment of every crews process. Takes (dict "root" $ "secret" "<nats secret name>"); the
+component's Redis URL is in the Secret beside it (crews.redisSecretOf).
+*/}}
 {{- define "crews.env" -}}
 {{- $root := .root -}}
 - name: CREWS_NATS_URL
@@ -170,6 +174,9 @@ release, else one new random key (memoized like the NATS seed): the API never ru
 {{- if $root.Values.redis.existingSecret }}
       name: {{ $root.Values.redis.existingSecret }}
       key: {{ $root.Values.redis.existingSecretKey }}
+{{- else if $root.Values.redis.auth.enabled }}
+      name: {{ include "crews.redisSecretOf" .secret }}  # the component's own Redis user
+      key: url
 {{- else }}
       name: {{ include "crews.componentName" (dict "root" $root "component" "redis") }}
       key: url
