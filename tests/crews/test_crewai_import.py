@@ -72,7 +72,17 @@ def test_missing_mapping_says_exactly_what_to_add() -> None:
 def test_mapping_read_from_crew_py() -> None:
     imported = import_project(JOB_POSTING_PROJECT)
     spec = imported.spec
-    assert imported.warnings == ()
+    assert [(w.field, w.message) for w in imported.warnings] == [
+        (
+            "writer_agent.tools",
+            "tool 'FileReadTool' is made with arguments in crew.py: crews makes it with its defaults "
+            "(crewai_tools:FileReadTool); give the project a tool class whose defaults are right",
+        ),
+        ("review_agent.tools", imported.warnings[1].message),
+        ("research_agent", "runs on engine: crewai (CrewAI's own loop), for its CrewAI tools"),
+        ("writer_agent", "runs on engine: crewai (CrewAI's own loop), for its CrewAI tools"),
+        ("review_agent", "runs on engine: crewai (CrewAI's own loop), for its CrewAI tools"),
+    ]
     assert spec.name == "job_posting_project"
     assert spec.process == "sequential"
     # crew.py's @task order is the order CrewAI runs them in
@@ -88,8 +98,13 @@ def test_mapping_read_from_crew_py() -> None:
         "research_role_requirements_task",
     ]
     assert spec.tasks["review_and_edit_job_posting_task"].output_file == "job_posting.md"
-    assert [t.name for t in spec.roles["research_agent"].tools] == ["WebsiteSearchTool", "SerperDevTool"]
-    assert [t.name for t in spec.roles["review_agent"].tools] == ["FileReadTool"]
+    # crewai_tools classes, named by import path, run by CrewAI's loop
+    assert [(t.name, t.crewai) for t in spec.roles["research_agent"].tools] == [
+        ("website_search_tool", "crewai_tools:WebsiteSearchTool"),
+        ("serper_dev_tool", "crewai_tools:SerperDevTool"),
+    ]
+    assert [t.name for t in spec.roles["review_agent"].tools] == ["file_read_tool"]
+    assert {role.engine for role in spec.roles.values()} == {"crewai"}
 
 
 def test_map_option_wins_over_crew_py() -> None:
@@ -236,7 +251,9 @@ def test_crew_py_process_and_manager_llm(tmp_path: Path) -> None:
         ("researcher.verbose", "'verbose' has no crews equivalent yet: left out"),
         ("research.async_execution", imported.warnings[1].message),
         ("write", "task 'write' is not used by crew.py: left out, as CrewAI does"),
+        ("researcher", "runs on engine: crewai (CrewAI's own loop), for task 'research' (human_input)"),
     ]
+    assert spec.roles["researcher"].engine == "crewai"  # CrewAI's loop asks a person (human_input)
     assert [s.id for s in plan(spec, {"topic": "t", "audience": "a"}).steps] == ["_manager", "research"]
 
 
@@ -347,15 +364,14 @@ def test_keys_crews_honours_only_in_part_are_warned_about_by_name() -> None:
     )
     imported = load_crewai_texts(agents, tasks, name="demo")
     warned = {w.field: w.message for w in imported.warnings}
-    assert set(warned) == {
-        "researcher.allow_delegation",
-        "research.human_input",
-        "research.output_file",
-        "research.guardrail",
-    }
-    assert "engine: crewai" in warned["research.guardrail"]
-    assert "approval: required" in warned["research.human_input"]
-    assert imported.spec.tasks["research"].guardrail == "Cite a source."  # kept for the crewai engine
+    assert set(warned) == {"researcher.allow_delegation", "research.output_file", "researcher"}
+    # guardrail and human_input are honoured by CrewAI's loop: the role runs on it, and says so
+    assert warned["researcher"] == (
+        "runs on engine: crewai (CrewAI's own loop), for task 'research' (guardrail, human_input)"
+    )
+    assert imported.spec.roles["researcher"].engine == "crewai"
+    assert imported.spec.roles["writer"].engine == "native"
+    assert imported.spec.tasks["research"].guardrail == "Cite a source."
 
 
 def test_an_empty_expected_output_is_accepted_as_crewai_accepts_it() -> None:
