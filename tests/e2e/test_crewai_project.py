@@ -167,7 +167,7 @@ async def decide_when_asked(client: CrewsClient, job: str, tool: str, n: int) ->
 async def test_a_crewai_project_with_its_own_tool_guardrail_and_human_input_runs_through_crews_up(
     project_up: tuple[ServerProcess, Path, Path], tmp_path: Path
 ) -> None:
-    up, package, home = project_up
+    _, package, home = project_up
     crew_file = tmp_path / "shop.yaml"
     imported = await asyncio.to_thread(
         subprocess.run,
@@ -185,14 +185,17 @@ async def test_a_crewai_project_with_its_own_tool_guardrail_and_human_input_runs
     await store.aclose()
     async with httpx.AsyncClient() as http:
         llm = info.llm_urls.split(",")[0].removesuffix("/v1")
-        (await http.post(f"{llm}/script", json=Script.model_validate(SCRIPT).model_dump(by_alias=True))).raise_for_status()
+        (
+            await http.post(f"{llm}/script", json=Script.model_validate(SCRIPT).model_dump(by_alias=True))
+        ).raise_for_status()
     async with CrewsClient(info.api_url) as client:
         await client.register_crew(text)
         job = (await client.submit("shop_crew", {"shop": "Tea & Co", "item": "a teapot"})).id
 
         tool_call = await decide_when_asked(client, job, "ledger_tool", 1)
         assert tool_call["arguments"] == {"entry": "1 teapot"}
-        assert not Path(tmp_path / "ledger.txt").exists()  # nothing ran before a person approved
+        ran = await asyncio.to_thread((tmp_path / "ledger.txt").exists)
+        assert not ran  # nothing ran before a person approved
         await client.decide(job, tool_call["id"], approve=True)
 
         first = await decide_when_asked(client, job, "human_input", 1)

@@ -145,9 +145,9 @@ def _read_method(method: ast.FunctionDef, tools: dict[str, str], names: _Names, 
         key = _config_key(kwargs.get("config"), "agents_config") or method.name
         written = _elements(kwargs.get("tools"))
         tool_names = tuple(_tool_name(t, tools) for t in written)
-        objects = tuple(names.of(t) for t in written)
+        found = tuple(names.of(t) for t in written)
         out.agents[method.name] = AgentDef(
-            method.name, key, tool_names, _constants(kwargs), method.lineno, objects
+            method.name, key, tool_names, _constants(kwargs), method.lineno, found
         )
     elif "task" in decorators and (call := _find_call(method, "Task")):
         kwargs = _kwargs(call)
