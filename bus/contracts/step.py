@@ -64,6 +64,31 @@ class RemoteAgent(BaseModel):
     agent: str
 
 
+class CrewAIGuardrail(BaseModel):
+    """One of a task's CrewAI guardrails: a rule in words (an LLM guardrail) or a project function by path."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    rule: str | None = None
+    function: str | None = Field(None, description="project:<package>.<module>:<name>")
+
+
+class CrewAIParts(BaseModel):
+    """What an ``engine: crewai`` step takes from the CrewAI project, by import path (never code)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    tools: dict[str, str] = Field(
+        default_factory=dict,
+        description="tool name (as the crew file names it) → project:<package>.<module>:<name> or "
+        "crewai_tools:<Class>; resolved only against the project paths the operator declared",
+    )
+    guardrails: list[CrewAIGuardrail] = Field(default_factory=list)
+    guardrail_max_retries: int | None = None
+    output_model: str | None = Field(None, description="a pydantic model of the project: the output's shape")
+    human_input: bool = False
+
+
 class StepWork(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -93,6 +118,9 @@ class StepWork(BaseModel):
     evals: list[EvalSpec] = Field(default=[], description="Checks the worker scores the output with.")
     guardrail: str | None = Field(
         None, description="the task's guardrail: a rule the output must satisfy (CrewAI's; crewai engine)"
+    )
+    crewai: CrewAIParts | None = Field(
+        None, description="engine crewai: the project's tools, guardrails, output model, human_input"
     )
     llm: LLMParams = Field(default_factory=LLMParams)
     max_iter: int = 10

@@ -50,10 +50,16 @@ def stack_settings(llm: str | None) -> StackSettings:
     return StackSettings(local_llm=llm)
 
 
-async def run_up_forever(llm: str | None) -> None:
+async def run_up_forever(llm: str | None, projects: list[Path] | None = None) -> None:
     from crews.local.up import install_stop_signals, run_up
+    from crews.spec.crewai.importer import project_package_dir
 
     settings = stack_settings(llm)
+    if projects:
+        declared = [project_package_dir(p) for p in projects]
+        settings = settings.model_copy(update={"project_paths": [*settings.project_paths, *declared]})
+        for directory in declared:
+            console.print(f"CrewAI project: {directory} (its code is importable by the crewai workers)")
     stop, ready = asyncio.Event(), asyncio.Event()
     install_stop_signals(stop)
     runner = asyncio.create_task(run_up(settings, _progress, stop, ready))

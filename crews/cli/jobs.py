@@ -46,11 +46,23 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def up(
         llm: Annotated[str | None, typer.Option(help="local LLM: vllm (default) or scripted")] = None,
+        project: Annotated[
+            list[Path] | None,
+            typer.Option(
+                help="a CrewAI project whose tools, guardrails and output models the crewai workers may "
+                "import (as CREWS_PROJECT_PATHS); repeatable"
+            ),
+        ] = None,
     ) -> None:
         """Run the whole stack on this machine until Ctrl-C: NATS, Redis, LLM, API, coordinator, workers."""
         from crews.cli.job_commands import run_up_forever
+        from crews.errors import CrewSpecError
 
-        asyncio.run(run_up_forever(llm))
+        try:
+            asyncio.run(run_up_forever(llm, project))
+        except CrewSpecError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(1) from None
 
     @app.command()
     def run(

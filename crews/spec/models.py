@@ -36,6 +36,7 @@ __all__ = [
     "CrewSpec",
     "CrewSpecProblems",
     "Engine",
+    "FunctionGuardrail",
     "InputSpec",
     "InputType",
     "LLMSpec",
@@ -61,6 +62,8 @@ _TOKEN = re.compile(r"[A-Za-z0-9_-]+")
 _TASK = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
 _INPUT = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
 _TOOL = re.compile(r"[A-Za-z0-9_-]{1,64}(\.([A-Za-z0-9_-]{1,64}|\*))?")
+_PROJECT_REF = re.compile(r"project:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*")
+_CREWAI_TOOL_REF = re.compile(rf"{_PROJECT_REF.pattern}|crewai_tools:[A-Za-z_]\w*")
 
 
 def is_token(name: str) -> bool:
@@ -107,6 +110,19 @@ def _tool_name(name: str) -> str:
     return name
 
 
+def _reference(regex: re.Pattern[str], what: str) -> AfterValidator:
+    def check(ref: str) -> str:
+        if not regex.fullmatch(ref):
+            raise ValueError(
+                f"'{ref}' cannot be {what}: write project:<package>.<module>:<name> (an object of the CrewAI "
+                "project the operator declared, e.g. project:my_crew.tools.custom_tool:MyCustomTool)"
+                + (" or crewai_tools:<Class>" if regex is _CREWAI_TOOL_REF else "")
+            )
+        return ref
+
+    return AfterValidator(check)
+
+
 def _pattern(regex: re.Pattern[str]) -> WithJsonSchema:
     return WithJsonSchema({"type": "string", "pattern": f"^{regex.pattern}$"})
 
@@ -118,6 +134,12 @@ TaskName = Annotated[str, AfterValidator(_task_name), _pattern(_TASK)]
 InputName = Annotated[str, AfterValidator(_input_name), _pattern(_INPUT)]
 Text = Annotated[str, Field(min_length=1)]
 ToolName = Annotated[str, AfterValidator(_tool_name), _pattern(_TOOL)]
+ProjectRef = Annotated[
+    str, _reference(_PROJECT_REF, "a reference to the CrewAI project's code"), _pattern(_PROJECT_REF)
+]
+CrewAIToolRef = Annotated[
+    str, _reference(_CREWAI_TOOL_REF, "a reference to a CrewAI tool"), _pattern(_CREWAI_TOOL_REF)
+]
 
 
 class _Model(BaseModel):
@@ -162,6 +184,22 @@ class ToolRef(_Model):
         description="'required': each call waits until a person approves it; 'none': no approval, unless "
         "the operator requires one. Left out: approval for every tool the server does not mark read-only.",
     )
+    crewai: CrewAIToolRef | None = Field(
+        None,
+        description="engine crewai: the CrewAI tool this name stands for, by import path: "
+        "project:<package>.<module>:<name> (a BaseTool class or instance, or an @tool function, of a CrewAI "
+        "project the operator declared: CREWS_PROJECT_PATHS, `crews up --project`), or crewai_tools:<Class>. "
+        "The crew file names the code; it never carries it.",
+    )
+
+
+class FunctionGuardrail(_Model):
+    """A guardrail function of the CrewAI project: ``(TaskOutput) -> (bool, Any)``, as CrewAI calls it."""
+
+    function: ProjectRef
+
+
+Guardrail = Annotated[Text | FunctionGuardrail, Field(union_mode="left_to_right")]
 
 
 class ScalingSpec(_Model):
@@ -225,7 +263,28 @@ class TaskSpec(_Model):
     guardrail: Text | None = Field(
         None, description="A rule the output must satisfy, checked before it is used (engine crewai)."
     )
-    human_input: bool = False
+    guardrails: Annotated[list[Guardrail], BeforeValidator(lambda v: [v] if isinstance(v, str) else v)] = (
+        Field(
+            [],
+            description="engine crewai: CrewAI's guardrails, checked in order after `guardrail`: rules in words "
+            "(LLM guardrails) or {function: project:<package>.<module>:<name>}.",
+        )
+    )
+    guardrail_max_retries: int | None = Field(
+        None, description="engine crewai: retries after a guardrail says no (left out: CrewAI's 3)."
+    )
+    output_pydantic: ProjectRef | None = Field(
+        None,
+        description="engine crewai: a pydantic model of the CrewAI project; the output is its JSON, validated.",
+    )
+    output_json: ProjectRef | None = Field(
+        None, description="engine crewai: as output_pydantic (CrewAI's output_json: the model's JSON)."
+    )
+    human_input: bool = Field(
+        False,
+        description="engine crewai: a person reviews the answer (the step waits as for an approval); their "
+        "comment on a denial is fed back to the agent, as CrewAI does, until one approves.",
+    )
     output_file: str | None = None
     evals: list[EvalSpec] = Field(
         [],

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from crews.spec.problems import DocPath, Problem, describe, did_you_mean, suggest
 
 if TYPE_CHECKING:
-    from crews.spec.models import CrewSpec, RoleSpec
+    from crews.spec.models import CrewSpec, RoleSpec, TaskSpec
 
 PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_\-]*)\}")
 """A ``{name}`` in a role or task text, as CrewAI writes it (JSON braces are left alone)."""
@@ -100,6 +100,13 @@ def _role(key: str, role: RoleSpec) -> Iterator[Problem]:
             "(CREWS_A2A_AGENTS on the role workers)"
         )
         yield Problem((*here, "engine"), message)
+    for index, tool in enumerate(role.tools):
+        if tool.crewai is not None and role.engine != "crewai":
+            message = (
+                f"tool '{tool.name}' is a CrewAI tool ({tool.crewai}), which only engine: crewai runs: "
+                "set `engine: crewai` on this role"
+            )
+            yield Problem((*here, "tools", index, "crewai"), message)
     if role.scaling.min > role.scaling.max:
         message = f"min ({role.scaling.min}) is more than max ({role.scaling.max})"
         yield Problem((*here, "scaling", "min"), message)
@@ -126,6 +133,31 @@ def _tasks(spec: CrewSpec) -> Iterator[Problem]:
             seen.add(ref)
         if task.output_schema is not None:
             yield from _output_schema(here, task.output_schema)
+        yield from _crewai_only(spec, here, task)
+
+
+CREWAI_TASK_KEYS = ("guardrails", "guardrail_max_retries", "output_pydantic", "output_json", "human_input")
+"""Task keys that only CrewAI's own loop honours: a task of another engine's role may not set them."""
+
+
+def _crewai_only(spec: CrewSpec, here: DocPath, task: TaskSpec) -> Iterator[Problem]:
+    set_keys = [k for k in CREWAI_TASK_KEYS if getattr(task, k) not in (None, False, [])]
+    engine = spec.roles[task.agent].engine if task.agent in spec.roles else None
+    if task.agent is not None and engine not in (None, "crewai"):
+        for key in set_keys:
+            message = (
+                f"'{key}' is honoured only on engine: crewai (CrewAI's loop): set `engine: crewai` on role "
+                f"'{task.agent}', or remove it"
+            )
+            yield Problem((*here, key), message, at_key=True)
+    elif task.agent is None and set_keys:
+        message = "is honoured only on engine: crewai: give the task an agent whose role runs on it"
+        yield Problem((*here, set_keys[0]), f"'{set_keys[0]}' {message}", at_key=True)
+    if task.output_pydantic and task.output_json:
+        yield Problem((*here, "output_json"), "set output_pydantic or output_json, not both", at_key=True)
+    if task.output_schema is not None and (task.output_pydantic or task.output_json):
+        message = "a task's output is either its output_schema or its CrewAI model: remove one of them"
+        yield Problem((*here, "output_schema"), message, at_key=True)
 
 
 def _context_ref(

@@ -43,6 +43,8 @@ def check_tool_names(spec: CrewSpec, available: AvailableTools) -> list[Problem]
 
 def _role(key: str, tools: list[ToolRef], available: AvailableTools) -> Iterator[Problem]:
     for index, ref in enumerate(tools):
+        if ref.crewai is not None:
+            continue  # the CrewAI project's code: resolved by the crewai workers in the declared projects
         message = _unknown(ref.name, available)
         if message is not None:
             yield Problem(("roles", key, "tools", index), message)

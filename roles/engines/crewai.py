@@ -9,11 +9,15 @@
 2. the task is the step's description and expected output; the context
    outputs and the job's shared memory (a delimited data block) are its
    context, so CrewAI frames them as it frames any task's context;
-3. with an output schema, the calls ask for JSON and a guardrail checks the
-   answer against the schema: CrewAI sends it back with the error (once, as
-   the native engine repairs once), then the step fails. The task's
-   ``guardrail`` (a rule in words) is CrewAI's LLM guardrail, checked by the
-   role's LLM on the pool, with the same one retry;
+3. with an output schema (or the CrewAI project's ``output_pydantic`` /
+   ``output_json`` model), the calls ask for JSON and a guardrail checks the
+   answer: CrewAI sends it back with the error, then the step fails. The
+   task's ``guardrail`` / ``guardrails`` (rules in words: CrewAI's LLM
+   guardrail on the pool; project functions by import path) follow, with
+   CrewAI's ``guardrail_max_retries``; ``human_input`` asks a person through
+   the approval gate (``roles.engines.crewai_task``). The project's own tools
+   join the step's tools (``roles.engines.crewai_tools``), loaded only from
+   the projects the operator declared (``roles.engines.crewai_project``);
 4. CrewAI runs synchronously, so the task runs in a thread; its LLM and tool
    calls come back to the worker's loop through ``roles.engines.crewai_bridge``.
    Whatever our code raised inside CrewAI (a cancel, the budget, a retryable
@@ -27,22 +31,23 @@ from __future__ import annotations
 
 import asyncio
 import os
-from typing import Any
 
 os.environ.setdefault("CREWAI_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("CREWAI_DISABLE_TRACKING", "true")
 os.environ.setdefault("CREWAI_TRACING_ENABLED", "false")
 
 from crewai import Agent, Task
+from crewai.core.providers.human_input import reset_provider, set_provider
 from crewai.events.event_listener import event_listener
-from crewai.tasks.task_output import TaskOutput
 
 from roles.engines import prompts
 from roles.engines.base import StepOutput, StepRun
 from roles.engines.crewai_bridge import Bridge
 from roles.engines.crewai_llm import PoolLLM
-from roles.engines.crewai_tools import CallIds, crewai_tools
-from roles.engines.native import OutputInvalid, OutputSchema
+from roles.engines.crewai_project import ProjectCode
+from roles.engines.crewai_task import GateHumanInput, output_check, task_guardrails
+from roles.engines.crewai_tools import CallIds, crewai_tools, with_project_tools
+from roles.engines.native import OutputInvalid
 from roles.errors import StepFailed
 
 event_listener.formatter.verbose = False  # CrewAI's console panels: a worker logs, it does not draw
@@ -51,27 +56,31 @@ event_listener.formatter.verbose = False  # CrewAI's console panels: a worker lo
 class CrewAIEngine:
     """Runs a step as a CrewAI agent's task, its LLM calls on the pool client."""
 
+    def __init__(self) -> None:
+        self.code = ProjectCode.from_env()
+
     async def run(self, step: StepRun) -> StepOutput:
         memory = await step.memory.read_all()
         bridge = Bridge(asyncio.get_running_loop(), step.work.job)
         try:
-            return await asyncio.to_thread(_execute, step, bridge, memory)
+            return await asyncio.to_thread(_execute, step, bridge, memory, self.code)
         finally:
             bridge.stop()  # a cancel or a time limit: CrewAI's thread gets StepCancelled on its next call
 
 
-def _execute(step: StepRun, bridge: Bridge, memory: dict[str, str]) -> StepOutput:
+def _execute(step: StepRun, bridge: Bridge, memory: dict[str, str], code: ProjectCode) -> StepOutput:
     """Build the agent and the task and run it (on CrewAI's thread)."""
     work = step.work
-    schema = OutputSchema(work.output_schema, work.step) if work.output_schema is not None else None
+    check = output_check(work, code)
     ids = CallIds()
-    llm = PoolLLM.for_step(step, bridge, ids, schema.response_format() if schema else None)
+    llm = PoolLLM.for_step(step, bridge, ids, check.schema.response_format() if check else None)
+    toolbox = with_project_tools(step.tools, work, code)
     agent = Agent(
         role=work.prompt.role,
         goal=work.prompt.goal,
         backstory=work.prompt.backstory,
         llm=llm,
-        tools=crewai_tools(step.tools, bridge, ids),
+        tools=crewai_tools(toolbox, bridge, ids),
         max_iter=work.max_iter,
         max_rpm=work.max_rpm,
         allow_delegation=False,
@@ -79,16 +88,16 @@ def _execute(step: StepRun, bridge: Bridge, memory: dict[str, str]) -> StepOutpu
         cache=False,
         verbose=False,
     )
-    guardrails: list[Any] = [_schema_guardrail(schema)] if schema else []
-    if work.guardrail:
-        guardrails.append(work.guardrail)  # CrewAI's LLM guardrail: the role's LLM checks the rule
+    guardrails, retries = task_guardrails(work, check, code)
     task = Task(
         description=work.description,
         expected_output=work.expected_output,
         agent=agent,
         guardrails=guardrails or None,
-        guardrail_max_retries=1,
+        guardrail_max_retries=retries,
+        human_input=bool(work.crewai and work.crewai.human_input),
     )
+    token = set_provider(GateHumanInput(toolbox.gate, bridge, work.step))
     try:
         output = task.execute_sync(agent=agent, context=_context(step, memory) or None)
     except Exception as exc:  # CrewAI wraps what it raises; ours is kept on the bridge and raised as it was
@@ -97,11 +106,13 @@ def _execute(step: StepRun, bridge: Bridge, memory: dict[str, str]) -> StepOutpu
             f"CrewAI could not finish step {work.step!r} ({work.role}): {exc}; check the task and the role's "
             "tools, or raise its max_iter"
         ) from exc
+    finally:
+        reset_provider(token)
     bridge.raise_kept()
     text, data = output.raw.strip(), None
-    if schema is not None:
+    if check is not None:
         try:
-            text, data = schema.parse(text)
+            text, data = check.parse(text)
         except OutputInvalid as exc:
             raise StepFailed(
                 f"the answer of step {work.step!r} does not match its output_schema after one repair "
@@ -119,14 +130,3 @@ def _context(step: StepRun, memory: dict[str, str]) -> str:
         ).strip()
         context = f"{context}\n\n{block}" if context else block
     return context
-
-
-def _schema_guardrail(schema: OutputSchema) -> Any:
-    def matches_output_schema(output: TaskOutput) -> tuple[bool, Any]:
-        try:
-            text, _ = schema.parse(output.raw.strip())
-        except OutputInvalid as exc:
-            return False, prompts.schema_repair(str(exc), schema.schema)
-        return True, text
-
-    return matches_output_schema

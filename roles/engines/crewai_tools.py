@@ -11,21 +11,35 @@ model gave (``CallIds``, filled by the LLM adapter), so an approval is recorded
 as ``<step>:<call id>`` as for every engine. To point the crewai engine at
 another tool layer, change this function only.
 
+The CrewAI project's own tools (``StepWork.crewai.tools``: a ``BaseTool``
+class or instance, an ``@tool`` function, a ``crewai_tools`` class, by import
+path) join the step's ``ToolSet`` first (``with_project_tools``): each is
+loaded through ``roles.engines.crewai_project`` (only from the projects the
+operator declared) and wrapped as a ``Tool`` whose function runs the CrewAI
+tool, so its calls pass the same allow-list, argument check and approval gate
+(it is not read-only: a call waits for approval unless the crew file says
+``approval: none``).
+
 Imported only by ``roles.engines.crewai`` (CrewAI is loaded lazily).
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict, deque
 from typing import Any
 
 from crewai.tools import BaseTool
 from pydantic import BaseModel, ConfigDict, PrivateAttr
 
+from bus.contracts.step import StepWork
 from inference.results import ToolCall
 from roles.engines.crewai_bridge import Bridge
-from roles.errors import ToolError
-from roles.tools.toolset import ToolSet
+from roles.engines.crewai_project import ProjectCode
+from roles.errors import StepFailed, ToolError
+from roles.tools.base import Tool, ToolContext
+from roles.tools.catalog import crew_rule, needs_approval
+from roles.tools.toolset import StepTool, ToolSet
 
 
 class CallIds:
@@ -86,3 +100,43 @@ def crewai_tools(toolbox: ToolSet, bridge: Bridge, ids: CallIds) -> list[BaseToo
         tool._toolbox, tool._bridge, tool._ids = toolbox, bridge, ids
         tools.append(tool)
     return tools
+
+
+def with_project_tools(toolbox: ToolSet, work: StepWork, code: ProjectCode) -> ToolSet:
+    """``toolbox`` with the CrewAI project's tools the step names (none: ``toolbox`` as it is)."""
+    refs = work.crewai.tools if work.crewai is not None else {}
+    if not refs:
+        return toolbox
+    extra = []
+    for name, ref in refs.items():
+        tool = project_tool(name, code.load(ref, f"tool {name!r}"), ref)
+        extra.append(StepTool(tool, needs_approval(tool, None, crew_rule(work, name))))
+    return toolbox.with_tools(extra)
+
+
+def project_tool(name: str, found: Any, ref: str) -> Tool:
+    """A CrewAI tool of the project (class, instance or ``@tool`` function) as a ``Tool`` named ``name``."""
+    if isinstance(found, type) and issubclass(found, BaseTool):
+        try:
+            found = found()
+        except Exception as exc:  # the project's constructor: whatever it raises, the step says so
+            raise StepFailed(f"tool {name!r} ({ref}) cannot be made with no arguments: {exc}") from exc
+    if not isinstance(found, BaseTool):
+        raise StepFailed(
+            f"tool {name!r} ({ref}) is a {type(found).__name__}, not a CrewAI tool: name a BaseTool subclass "
+            "or instance, or a function decorated with crewai's @tool"
+        )
+    crewai_tool = found
+    schema = crewai_tool.args_schema.model_json_schema() if crewai_tool.args_schema else {"type": "object"}
+
+    async def run(context: ToolContext, arguments: dict[str, Any]) -> str:
+        try:
+            result = await asyncio.to_thread(crewai_tool.run, **arguments)
+        except Exception as exc:  # the project's tool failed: the model reads why, as CrewAI would tell it
+            raise ToolError(f"{name} failed: {exc}") from exc
+        return result if isinstance(result, str) else str(result)
+
+    return Tool(
+        name=name, description=crewai_tool.description or name, parameters=schema, function=run,
+        source=f"crewai:{ref}",
+    )  # fmt: skip

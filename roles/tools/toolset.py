@@ -66,6 +66,16 @@ class ToolSet:
         self._gate = gate
 
     @property
+    def gate(self) -> ApprovalGate | None:
+        """The step's approval gate (engines ask a person through it for more than tool calls)."""
+        return self._gate
+
+    def with_tools(self, extra: Iterable[StepTool]) -> ToolSet:
+        """This step's tools and ``extra`` (an engine's own, e.g. a CrewAI project's), gated the same."""
+        tools = [*self._tools.values(), *extra]
+        return ToolSet(tools, self.context, max_output_chars=self._max_output_chars, gate=self._gate)
+
+    @property
     def names(self) -> list[str]:
         """The tools' names as the crew file writes them."""
         return sorted(entry.tool.name for entry in self._tools.values())

@@ -72,7 +72,17 @@ def test_missing_mapping_says_exactly_what_to_add() -> None:
 def test_mapping_read_from_crew_py() -> None:
     imported = import_project(JOB_POSTING_PROJECT)
     spec = imported.spec
-    assert imported.warnings == ()
+    assert [(w.field, w.message) for w in imported.warnings] == [
+        (
+            "writer_agent.tools",
+            "tool 'FileReadTool' is made with arguments in crew.py: crews makes it with its defaults "
+            "(crewai_tools:FileReadTool); give the project a tool class whose defaults are right",
+        ),
+        ("review_agent.tools", imported.warnings[1].message),
+        ("research_agent", "runs on engine: crewai (CrewAI's own loop), for its CrewAI tools"),
+        ("writer_agent", "runs on engine: crewai (CrewAI's own loop), for its CrewAI tools"),
+        ("review_agent", "runs on engine: crewai (CrewAI's own loop), for its CrewAI tools"),
+    ]
     assert spec.name == "job_posting_project"
     assert spec.process == "sequential"
     # crew.py's @task order is the order CrewAI runs them in
@@ -88,8 +98,13 @@ def test_mapping_read_from_crew_py() -> None:
         "research_role_requirements_task",
     ]
     assert spec.tasks["review_and_edit_job_posting_task"].output_file == "job_posting.md"
-    assert [t.name for t in spec.roles["research_agent"].tools] == ["WebsiteSearchTool", "SerperDevTool"]
-    assert [t.name for t in spec.roles["review_agent"].tools] == ["FileReadTool"]
+    # crewai_tools classes, named by import path, run by CrewAI's loop
+    assert [(t.name, t.crewai) for t in spec.roles["research_agent"].tools] == [
+        ("website_search_tool", "crewai_tools:WebsiteSearchTool"),
+        ("serper_dev_tool", "crewai_tools:SerperDevTool"),
+    ]
+    assert [t.name for t in spec.roles["review_agent"].tools] == ["file_read_tool"]
+    assert {role.engine for role in spec.roles.values()} == {"crewai"}
 
 
 def test_map_option_wins_over_crew_py() -> None:
@@ -236,7 +251,9 @@ def test_crew_py_process_and_manager_llm(tmp_path: Path) -> None:
         ("researcher.verbose", "'verbose' has no crews equivalent yet: left out"),
         ("research.async_execution", imported.warnings[1].message),
         ("write", "task 'write' is not used by crew.py: left out, as CrewAI does"),
+        ("researcher", "runs on engine: crewai (CrewAI's own loop), for task 'research' (human_input)"),
     ]
+    assert spec.roles["researcher"].engine == "crewai"  # CrewAI's loop asks a person (human_input)
     assert [s.id for s in plan(spec, {"topic": "t", "audience": "a"}).steps] == ["_manager", "research"]
 
 
@@ -347,15 +364,14 @@ def test_keys_crews_honours_only_in_part_are_warned_about_by_name() -> None:
     )
     imported = load_crewai_texts(agents, tasks, name="demo")
     warned = {w.field: w.message for w in imported.warnings}
-    assert set(warned) == {
-        "researcher.allow_delegation",
-        "research.human_input",
-        "research.output_file",
-        "research.guardrail",
-    }
-    assert "engine: crewai" in warned["research.guardrail"]
-    assert "approval: required" in warned["research.human_input"]
-    assert imported.spec.tasks["research"].guardrail == "Cite a source."  # kept for the crewai engine
+    assert set(warned) == {"researcher.allow_delegation", "research.output_file", "researcher"}
+    # guardrail and human_input are honoured by CrewAI's loop: the role runs on it, and says so
+    assert warned["researcher"] == (
+        "runs on engine: crewai (CrewAI's own loop), for task 'research' (guardrail, human_input)"
+    )
+    assert imported.spec.roles["researcher"].engine == "crewai"
+    assert imported.spec.roles["writer"].engine == "native"
+    assert imported.spec.tasks["research"].guardrail == "Cite a source."
 
 
 def test_an_empty_expected_output_is_accepted_as_crewai_accepts_it() -> None:
@@ -365,3 +381,88 @@ def test_an_empty_expected_output_is_accepted_as_crewai_accepts_it() -> None:
     assert imported.spec.tasks["research"].expected_output == ""
     with pytest.raises(CrewFileError, match="expected_output"):
         load_crewai_texts(AGENTS, TASKS.replace("  expected_output: Notes\n", ""), name="demo")
+
+
+CUSTOM_CREW_PY = """\
+    from crewai import Agent, Crew, Task
+    from crewai.project import CrewBase, agent, crew, task
+    from crewai_tools import SerperDevTool
+    from langchain_community.tools import DuckDuckGoSearchRun
+
+    from .guardrails import short_enough
+    from .models import Report
+    from .tools.custom_tool import MyCustomTool, lookup_price
+
+
+    def in_crew_py(output):
+        return True, output
+
+
+    @CrewBase
+    class Shop:
+        @agent
+        def researcher(self) -> Agent:
+            return Agent(config=self.agents_config["researcher"],
+                         tools=[MyCustomTool(), lookup_price, SerperDevTool(), DuckDuckGoSearchRun()])
+
+        @task
+        def research(self) -> Task:
+            return Task(config=self.tasks_config["research"], agent=self.researcher(),
+                        guardrails=[short_enough, "Cite a source."], output_pydantic=Report)
+
+        @task
+        def write(self) -> Task:
+            return Task(config=self.tasks_config["write"], agent=self.writer(), guardrail=in_crew_py)
+"""
+
+
+def test_crew_py_custom_tools_guardrails_and_output_model_become_references(tmp_path: Path) -> None:
+    imported = import_project(_project(tmp_path / "shop", CUSTOM_CREW_PY))
+    spec = imported.spec
+    tools = [(t.name, t.crewai) for t in spec.roles["researcher"].tools]
+    assert tools == [
+        ("my_custom_tool", "project:demo.tools.custom_tool:MyCustomTool"),
+        ("lookup_price", "project:demo.tools.custom_tool:lookup_price"),
+        ("serper_dev_tool", "crewai_tools:SerperDevTool"),
+        ("DuckDuckGoSearchRun", None),  # not the project's: named as a crews tool, and warned about
+    ]
+    research = spec.tasks["research"]
+    assert [g if isinstance(g, str) else g.function for g in research.guardrails] == [
+        "project:demo.guardrails:short_enough",
+        "Cite a source.",
+    ]
+    assert research.output_pydantic == "project:demo.models:Report"
+    assert spec.tasks["write"].guardrails[0].function == "project:demo.crew:in_crew_py"  # type: ignore[union-attr]
+    assert (spec.roles["researcher"].engine, spec.roles["writer"].engine) == ("crewai", "crewai")
+    warned = {w.field: w.message for w in imported.warnings}
+    assert "'DuckDuckGoSearchRun' is not the project's code" in warned["researcher.tools"]
+    assert "task 'research' (guardrails, output_pydantic)" in warned["researcher"]
+    # the crew file carries references, never code, and loads as it was written
+    assert load_crew_text(dump_crew(spec), "shop.yaml") == spec
+
+
+def test_a_guardrail_that_is_not_the_projects_code_is_refused_by_name(tmp_path: Path) -> None:
+    crew_py = CUSTOM_CREW_PY.replace("guardrail=in_crew_py", "guardrail=lambda output: (True, output)")
+    with pytest.raises(CrewFileError, match=r"write\.guardrail: 'guardrail': 'lambda output"):
+        import_project(_project(tmp_path / "shop", crew_py))
+
+
+def test_crewai_only_keys_on_another_engine_are_refused_by_name() -> None:
+    text = """\
+name: c
+roles:
+  r: {role: R, goal: G, tools: [{name: t, crewai: "project:shop.tools:T"}]}
+tasks:
+  a: {description: D, expected_output: E, agent: r, human_input: true, output_pydantic: "project:shop.m:M"}
+"""
+    with pytest.raises(CrewFileError) as caught:
+        load_crew_text(text, "c.yaml")
+    messages = {i.field: i.message for i in caught.value.issues}
+    assert "only engine: crewai runs: set `engine: crewai`" in messages["roles.r.tools[0].crewai"]
+    assert messages["tasks.a.human_input"].startswith("'human_input' is honoured only on engine: crewai")
+    assert "output_pydantic" in messages["tasks.a.output_pydantic"]
+    with pytest.raises(CrewFileError, match=r"project:<package>\.<module>:<name>"):
+        load_crew_text(
+            text.replace("project:shop.m:M", "shop.m.M").replace("tools: [", "engine: crewai, tools: ["),
+            "c.yaml",
+        )

@@ -23,6 +23,22 @@ from dataclasses import dataclass, field
 from crews.spec.problems import CrewFileError, SpecIssue
 
 Constant = str | bool | int | float
+OBJECT_KEYS = ("guardrail", "guardrails", "output_pydantic", "output_json")
+"""Task keywords whose value is the project's code (a function, a model): kept as references, never run."""
+
+
+@dataclass(frozen=True)
+class PyName:
+    """A Python object crew.py names, and where it comes from (read, never imported)."""
+
+    written: str
+    """As crew.py writes it (``MyTool()``, ``search_tool``)."""
+    attribute: str
+    """Its name in its module: a class, a function, a model."""
+    module: str | None
+    """The module it is imported from, relative ones with their dots (``.tools.custom_tool``); None: crew.py."""
+    arguments: bool = False
+    """Made with arguments in crew.py (``FileReadTool(file_path=...)``)."""
 
 
 @dataclass(frozen=True)
@@ -32,6 +48,8 @@ class AgentDef:
     tools: tuple[str, ...]
     settings: dict[str, Constant]
     line: int
+    tool_objects: tuple[PyName | None, ...] = ()
+    """Each of ``tools`` as an object of the project or a package (None: crew.py does not say)."""
 
 
 @dataclass(frozen=True)
@@ -43,6 +61,8 @@ class TaskDef:
     settings: dict[str, Constant]
     line: int
     column: int
+    objects: dict[str, list[PyName | str]] = field(default_factory=dict)
+    """``OBJECT_KEYS`` written as names (a guardrail function, an output model) or texts, in order."""
 
 
 @dataclass
@@ -71,20 +91,64 @@ def parse_crew_py(text: str, file: str) -> CrewPy:
         issue = SpecIssue(file, exc.lineno or 1, exc.offset or 1, "", f"not valid Python: {exc.msg}")
         raise CrewFileError([issue]) from None
     tools = _module_tools(tree)
+    names = _Names(tree)
     out = CrewPy(file)
     for cls in (n for n in tree.body if isinstance(n, ast.ClassDef)):
         for method in (n for n in cls.body if isinstance(n, ast.FunctionDef)):
-            _read_method(method, tools, out)
+            _read_method(method, tools, names, out)
     return out
 
 
-def _read_method(method: ast.FunctionDef, tools: dict[str, str], out: CrewPy) -> None:
+class _Names:
+    """Where crew.py's module-level names come from: its imports, its own defs, its ``x = Tool()`` lines."""
+
+    def __init__(self, tree: ast.Module) -> None:
+        self.imported: dict[str, tuple[str, str]] = {}
+        self.defined: set[str] = set()
+        self.made: dict[str, ast.Call] = {}
+        for node in tree.body:
+            if isinstance(node, ast.ImportFrom):
+                module = "." * node.level + (node.module or "")
+                for alias in node.names:
+                    self.imported[alias.asname or alias.name] = (module, alias.name)
+            elif isinstance(node, ast.Import):
+                for alias in node.names:
+                    self.imported[alias.asname or alias.name.partition(".")[0]] = (alias.name, "")
+            elif isinstance(node, ast.FunctionDef | ast.ClassDef | ast.AsyncFunctionDef):
+                self.defined.add(node.name)
+            elif isinstance(node, ast.Assign) and isinstance(node.value, ast.Call):
+                for target in (t for t in node.targets if isinstance(t, ast.Name)):
+                    self.made[target.id] = node.value
+
+    def of(self, node: ast.expr, arguments: bool = False) -> PyName | None:
+        """``MyTool()``, ``my_tool``, ``search_tool`` (made at module level), ``crewai_tools.X()``."""
+        if isinstance(node, ast.Call):
+            return self.of(node.func, bool(node.args or node.keywords))
+        if isinstance(node, ast.Name) and node.id in self.made:
+            return self.of(self.made[node.id])
+        if isinstance(node, ast.Name) and node.id in self.imported:
+            module, attribute = self.imported[node.id]
+            return PyName(node.id, attribute, module, arguments) if attribute else None
+        if isinstance(node, ast.Name) and node.id in self.defined:
+            return PyName(node.id, node.id, None, arguments)
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+            module, attribute = self.imported.get(node.value.id, ("", ""))
+            if module and not attribute:
+                return PyName(ast.unparse(node), node.attr, module, arguments)
+        return None
+
+
+def _read_method(method: ast.FunctionDef, tools: dict[str, str], names: _Names, out: CrewPy) -> None:
     decorators = {_name(d) for d in method.decorator_list}
     if "agent" in decorators and (call := _find_call(method, "Agent")):
         kwargs = _kwargs(call)
         key = _config_key(kwargs.get("config"), "agents_config") or method.name
-        names = tuple(_tool_name(t, tools) for t in _elements(kwargs.get("tools")))
-        out.agents[method.name] = AgentDef(method.name, key, names, _constants(kwargs), method.lineno)
+        written = _elements(kwargs.get("tools"))
+        tool_names = tuple(_tool_name(t, tools) for t in written)
+        found = tuple(names.of(t) for t in written)
+        out.agents[method.name] = AgentDef(
+            method.name, key, tool_names, _constants(kwargs), method.lineno, found
+        )
     elif "task" in decorators and (call := _find_call(method, "Task")):
         kwargs = _kwargs(call)
         key = _config_key(kwargs.get("config"), "tasks_config") or method.name
@@ -92,13 +156,26 @@ def _read_method(method: ast.FunctionDef, tools: dict[str, str], out: CrewPy) ->
         methods = None if context is None else tuple(m for m in map(_self_method, _elements(context)) if m)
         agent_method = _self_method(kwargs["agent"]) if "agent" in kwargs else None
         where = (method.lineno, method.col_offset + 1)
-        out.tasks.append(TaskDef(method.name, key, agent_method, methods, _constants(kwargs), *where))
+        objects = {k: _objects(kwargs[k], names) for k in OBJECT_KEYS if k in kwargs}
+        task = TaskDef(method.name, key, agent_method, methods, _constants(kwargs), *where, objects)
+        out.tasks.append(task)
     elif "crew" in decorators and (call := _find_call(method, "Crew")):
         kwargs = _kwargs(call)
         out.crew_line = call.lineno
         out.process = _process(kwargs.get("process"))
         out.manager_llm = _llm(kwargs.get("manager_llm"))
         out.manager_agent = _self_method(kwargs["manager_agent"]) if "manager_agent" in kwargs else None
+
+
+def _objects(node: ast.expr, names: _Names) -> list[PyName | str]:
+    """A keyword's value as names and texts: ``fn``, ``"rule"``, ``[fn, "rule"]``, ``Model``."""
+    out: list[PyName | str] = []
+    for item in _elements(node) if isinstance(node, ast.List | ast.Tuple) else [node]:
+        if isinstance(item, ast.Constant) and isinstance(item.value, str):
+            out.append(item.value)
+        else:
+            out.append(names.of(item) or PyName(ast.unparse(item), ast.unparse(item), "?"))
+    return out
 
 
 def _module_tools(tree: ast.Module) -> dict[str, str]:

@@ -29,6 +29,7 @@ from crews.spec.crewai.keys import (
     max_tokens_into_llm,
     no_time_limit,
 )
+from crews.spec.crewai.project_code import ProjectPackage, crewai_roles, role_tools, task_objects
 from crews.spec.load import crew_from_data
 from crews.spec.models import CrewSpec, RoleSpec, TaskSpec, placeholders
 from crews.spec.positions import Located, Positions, load_yaml, require_mapping
@@ -41,6 +42,7 @@ __all__ = [
     "import_project",
     "load_crewai_pair",
     "load_crewai_texts",
+    "project_package_dir",
 ]
 
 
@@ -76,6 +78,15 @@ def find_project(directory: str | os.PathLike[str]) -> ProjectFiles:
         f"{root}: no CrewAI project here: expected config/agents.yaml and config/tasks.yaml "
         "(or agents.yaml and tasks.yaml, or src/<package>/config/...)"
     )
+
+
+def project_package_dir(directory: str | os.PathLike[str]) -> Path:
+    """The directory of a CrewAI project's package (where crew.py is): what its code references name."""
+    files = find_project(directory)
+    if files.crew_py is not None:
+        return files.crew_py.resolve().parent
+    config = files.agents.resolve().parent
+    return config.parent if config.name == "config" else config
 
 
 def import_project(
@@ -134,9 +145,10 @@ def load_crewai_texts(
     roles, steps, warnings = _sections(agents, tasks)
     process, manager = "sequential", dict[str, str]()
     if crew_py is not None:
-        steps, process, manager = _apply_crew_py(crew_py, steps, roles, tasks, warnings)
+        steps, process, manager = _apply_crew_py(crew_py, steps, roles, (agents, tasks), warnings)
     for task, agent in _checked_mapping(mapping or {}, steps, roles).items():
         steps[task]["agent"] = agent
+    warnings = _on_crewai(roles, steps, agents, tasks, warnings)
     if process != "hierarchical":
         _require_agents(steps, roles, tasks, crew_py)
     inputs = {n: {"description": f"{{{n}}} in the CrewAI files"} for n in _placeholders(roles, steps)}
@@ -195,16 +207,50 @@ def _sections(agents: Located, tasks: Located) -> tuple[dict[str, Any], dict[str
     return roles, out[1], warnings
 
 
+def _on_crewai(
+    roles: dict[str, Any], steps: dict[str, Any], agents: Located, tasks: Located, warnings: list[SpecIssue]
+) -> list[SpecIssue]:
+    """Roles using what only CrewAI's loop honours run on engine: crewai (said by name)."""
+    need = crewai_roles(roles, steps)
+    honoured = {f"{k}.max_rpm" for k in need}
+    honoured |= {f"{t}.{key}" for t, v in steps.items() if isinstance(v, dict) and v.get("agent") in need
+                 for key in ("guardrail", "human_input")}  # fmt: skip
+    kept = [w for w in warnings if w.field not in honoured]
+    problems = []
+    for key, why in need.items():
+        if isinstance(roles[key], dict) and roles[key].get("engine") in (None, "crewai"):
+            roles[key]["engine"] = "crewai"
+            message = f"runs on engine: crewai (CrewAI's own loop), for {', '.join(why)}"
+            problems.append(Problem((key,), message, at_key=True))
+    for key, task in steps.items():
+        if isinstance(task, dict) and task.get("human_input") and task.get("agent") is None:
+            del task["human_input"]
+            message = (
+                "'human_input' is left out: crews asks a person only in a task of an engine: crewai role, and "
+                "this task's agent is the manager's choice (give it an agent to keep it)"
+            )
+            kept += tasks.positions.locate([Problem((key, "human_input"), message, at_key=True)])
+    return kept + agents.positions.locate(problems)
+
+
 def _apply_crew_py(
-    crew_py: CrewPy, steps: dict[str, Any], roles: dict[str, Any], tasks: Located, warnings: list[SpecIssue]
+    crew_py: CrewPy,
+    steps: dict[str, Any],
+    roles: dict[str, Any],
+    files: tuple[Located, Located],
+    warnings: list[SpecIssue],
 ) -> tuple[dict[str, Any], str, dict[str, str]]:
-    """Tasks in crew.py's order with its agents, context and tools; its process and manager."""
+    """Tasks in crew.py's order with its agents, context, tools, guardrails, output models; process, manager."""
+    agents, tasks = files
+    package = ProjectPackage(crew_py)
     for agent in crew_py.agents.values():
         role = roles.get(agent.config_key)
         if isinstance(role, dict):
             role.update({k: v for k, v in agent.settings.items() if k in AGENT_KEYS})
-            role.update({"tools": list(agent.tools)} if agent.tools else {})
-    ordered = {task.config_key: _crew_py_task(crew_py, task, steps) for task in crew_py.tasks}
+            if agent.tools:
+                role["tools"], left = role_tools(package, agent.config_key, agent.tools, agent.tool_objects)
+                warnings += agents.positions.locate(left)
+    ordered = {task.config_key: _crew_py_task(crew_py, package, task, steps) for task in crew_py.tasks}
     if crew_py.tasks:
         for left_out in (k for k in steps if k not in ordered):
             message = f"task '{left_out}' is not used by {Path(crew_py.file).name}: left out, as CrewAI does"
@@ -217,8 +263,8 @@ def _apply_crew_py(
     return (ordered if crew_py.tasks else steps), crew_py.process or "sequential", manager
 
 
-def _crew_py_task(crew_py: CrewPy, task: TaskDef, steps: dict[str, Any]) -> Any:
-    """A tasks.yaml entry with what its ``Task(...)`` in crew.py adds: agent, context, plain settings."""
+def _crew_py_task(crew_py: CrewPy, package: ProjectPackage, task: TaskDef, steps: dict[str, Any]) -> Any:
+    """A tasks.yaml entry with what its ``Task(...)`` in crew.py adds: agent, context, settings, code refs."""
     if task.config_key not in steps:
         message = (
             f"task '{task.method}' reads tasks_config['{task.config_key}'], which tasks.yaml does not define"
@@ -229,6 +275,9 @@ def _crew_py_task(crew_py: CrewPy, task: TaskDef, steps: dict[str, Any]) -> Any:
     if not isinstance(entry, dict):
         return entry  # validation says what is wrong with it
     entry = {**entry, **{k: v for k, v in task.settings.items() if k in TASK_KEYS}}
+    if "guardrail" in task.objects:
+        entry.pop("guardrail", None)  # crew.py's guardrail wins over the YAML's; a function is a reference
+    entry.update(task_objects(package, task))
     if task.agent_method is not None:
         entry["agent"] = crew_py.agent_key(task.agent_method)
     if task.context_methods is not None:

@@ -24,11 +24,14 @@ AGENT_IGNORED = {
     "knowledge_storage", "callbacks", "security_config", "apps", "mcps", "from_repository",
     "guardrail", "guardrail_max_retries", "a2a", "id",
 }  # fmt: skip
-TASK_KEYS = {"description", "expected_output", "agent", "context", "output_file", "human_input", "guardrail"}
+TASK_KEYS = {
+    "description", "expected_output", "agent", "context", "output_file", "human_input", "guardrail",
+    "guardrails", "guardrail_max_retries",
+}  # fmt: skip
 TASK_IGNORED = {
     "name", "tools", "async_execution", "output_json", "output_pydantic", "response_model",
-    "callback", "config", "create_directory", "markdown", "converter_cls", "guardrails",
-    "guardrail_max_retries", "max_retries", "input_files", "security_config",
+    "callback", "config", "create_directory", "markdown", "converter_cls",
+    "max_retries", "input_files", "security_config",
     "allow_crewai_trigger_context", "prompt_context", "id",
 }  # fmt: skip
 TYPED_IGNORED: dict[str, type] = {
@@ -44,16 +47,16 @@ TYPED_IGNORED: dict[str, type] = {
 _WHY = {
     "async_execution": "use `process: parallel` to run independent tasks at once",
     "tools": "give the tools to the task's agent",
-    "output_json": "use output_schema (a JSON schema)",
-    "output_pydantic": "use output_schema (a JSON schema)",
+    "output_json": "give the model in crew.py (Task(output_json=Model)), or use output_schema (a JSON schema)",
+    "output_pydantic": "give the model in crew.py (Task(output_pydantic=Model)), or use output_schema",
     "response_model": "use output_schema (a JSON schema)",
 }
 
 LIMITED = {
     "guardrail": "it is checked only by `engine: crewai` roles (CrewAI's LLM guardrail); "
     "other engines use the answer unchecked",
-    "human_input": "crews does not ask a person for feedback on an answer yet: give the agent a tool with "
-    "`approval: required` to pause for a person",
+    "human_input": "only `engine: crewai` roles ask a person (through the approval API); give the task an "
+    "agent",
     "output_file": "crews writes no files from a crew file: the output is in the job's result (`crews status`)",
     "max_rpm": "only `engine: crewai` roles keep to it (CrewAI's own rate limit)",
     "allow_delegation": "only the manager of a hierarchical crew delegates; the coordinator plans every "
