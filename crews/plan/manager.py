@@ -188,8 +188,8 @@ def _apply(
     if answer.decision != "accept" and current.max_steps is not None and _room(current) < 1:
         raise ManagerStopped(
             f"the manager's decision in step '{review.id}' ({answer.decision} {done.id}) needs one more step, "
-            f"but the job has run all {current.max_steps} steps budgets.max_steps allows: stopped there "
-            "(raise budgets.max_steps to give the manager more rounds)"
+            f"but the plan already has the {current.max_steps} steps budgets.max_steps allows: the job stops "
+            "here (raise budgets.max_steps to give the manager more rounds)"
         )
     if answer.decision == "delegate" and answer.member not in team(current, manager):
         raise ManagerError(

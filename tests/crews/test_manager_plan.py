@@ -118,7 +118,7 @@ def test_a_decision_past_max_steps_stops_the_job_with_the_reason(spec: CrewSpec)
     results["_try3-shop"] = result("_try3-shop")
     more, _ = manage(more, results, "lead")
     results["_review-_try3-shop"] = result("_review-_try3-shop", loop)
-    with pytest.raises(ManagerStopped, match="has run all 5 steps budgets.max_steps allows"):
+    with pytest.raises(ManagerStopped, match="already has the 5 steps budgets.max_steps allows"):
         manage(more, results, "lead")
 
 
