@@ -146,7 +146,8 @@ def _review(current: Plan, step: Step, manager: str) -> Step:
     assert step.role is not None, f"step {step.id} ran without a role"
     persona = current.personas[step.role]
     members = "\n".join(
-        f"- {key}: {current.personas[key].role}. {current.personas[key].goal}" for key in team(current, manager)
+        f"- {key}: {current.personas[key].role}. {current.personas[key].goal}"
+        for key in team(current, manager)
     )
     left = "" if current.max_steps is None else f"\nSteps the job may still add: {_room(current)}."
     description = (
@@ -175,9 +176,7 @@ def _room(current: Plan) -> int:
     return (current.max_steps or 0) - len(counted_steps(current.steps))
 
 
-def _apply(
-    current: Plan, review: Step, result: StepResult, manager: str
-) -> tuple[Plan, ManagerDecision]:
+def _apply(current: Plan, review: Step, result: StepResult, manager: str) -> tuple[Plan, ManagerDecision]:
     assert review.reviews is not None
     done = current.step(review.reviews)
     try:

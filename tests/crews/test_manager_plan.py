@@ -54,7 +54,7 @@ def spec() -> CrewSpec:
 
 
 def test_every_result_gets_a_review_and_accepting_lets_the_next_step_run(spec: CrewSpec) -> None:
-    current, decisions, results = run(spec, {MANAGER_STEP: {"shop": "cook"}, "shop": None})
+    current, _, results = run(spec, {MANAGER_STEP: {"shop": "cook"}, "shop": None})
     assert [s.id for s in current.steps] == [MANAGER_STEP, "shop", "_review-shop", "invite"]
     assert current.step("invite").depends_on == ["shop", "_review-shop"]
     assert [s.id for s in ready_steps(current, set(results))] == ["_review-shop"]
@@ -101,9 +101,16 @@ def test_revise_inserts_a_new_attempt_with_the_feedback_and_rewires_what_waited(
 
 def test_delegate_adds_a_further_task_for_the_named_member(spec: CrewSpec) -> None:
     further = decide("delegate", member="writer", description="Write a menu", expected_output="A menu")
-    current, decisions, results = run(spec, {MANAGER_STEP: {"shop": "cook"}, "shop": None, "_review-shop": further})
+    current, decisions, results = run(
+        spec, {MANAGER_STEP: {"shop": "cook"}, "shop": None, "_review-shop": further}
+    )
     step = current.step("_delegated-shop")
-    assert (step.kind, step.role, step.context, step.description) == ("added", "writer", ["shop"], "Write a menu")
+    assert (step.kind, step.role, step.context, step.description) == (
+        "added",
+        "writer",
+        ["shop"],
+        "Write a menu",
+    )
     assert step.added_in == current.version
     assert decisions[0].new_step == "_delegated-shop"
     assert {s.id for s in ready_steps(current, set(results))} == {"invite", "_delegated-shop"}
@@ -118,7 +125,7 @@ def test_a_decision_past_max_steps_stops_the_job_with_the_reason(spec: CrewSpec)
     results["_try3-shop"] = result("_try3-shop")
     more, _ = manage(more, results, "lead")
     results["_review-_try3-shop"] = result("_review-_try3-shop", loop)
-    with pytest.raises(ManagerStopped, match="already has the 5 steps budgets.max_steps allows"):
+    with pytest.raises(ManagerStopped, match=r"already has the 5 steps budgets\.max_steps allows"):
         manage(more, results, "lead")
 
 

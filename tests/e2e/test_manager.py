@@ -56,7 +56,11 @@ def decisions(events: list[StreamResponse]) -> list[ManagerDecision]:
 
 
 async def run_job(
-    nats_server: ManagedServer, redis_server: ManagedServer, nc: NATS, store: RedisJobStore, llm: ScriptedServer
+    nats_server: ManagedServer,
+    redis_server: ManagedServer,
+    nc: NATS,
+    store: RedisJobStore,
+    llm: ScriptedServer,
 ) -> tuple[str, list[StreamResponse]]:
     await register(store, CREW, "party.yaml")
     stack = Stack(nats_server.url, redis_server.url, llm.url)
@@ -100,7 +104,13 @@ async def test_the_manager_accepts_each_result_and_the_api_shows_its_decisions(
         ("_review-shop", "shop", "accept", "cook"),
         ("_review-invite", "invite", "accept", "writer"),
     ]
-    assert [s["id"] for s in view["steps"]] == ["_manager", "shop", "_review-shop", "invite", "_review-invite"]
+    assert [s["id"] for s in view["steps"]] == [
+        "_manager",
+        "shop",
+        "_review-shop",
+        "invite",
+        "_review-invite",
+    ]
     assert [d.model_dump(mode="json") for d in decisions(events)] == view["decisions"]
     told = [e.status_update for e in events if e.HasField("status_update") and decision_of(e.status_update)]
     assert {event_kind(e) for e in told} == {"job.decision"}
@@ -112,7 +122,11 @@ async def test_the_manager_accepts_each_result_and_the_api_shows_its_decisions(
 async def test_the_manager_sends_a_result_back_with_feedback(
     nats_server: ManagedServer, redis_server: ManagedServer, nc: NATS, store: RedisJobStore
 ) -> None:
-    back = {"role": "lead", "step": "_review-shop", "replies": [decide("revise", feedback="Add tea for six.")]}
+    back = {
+        "role": "lead",
+        "step": "_review-shop",
+        "replies": [decide("revise", feedback="Add tea for six.")],
+    }
     with ScriptedServer(script(back)) as llm:
         job, events = await run_job(nats_server, redis_server, nc, store, llm)
         first, second = prompts(llm, "shop"), prompts(llm, "_try2-shop")
