@@ -270,11 +270,7 @@ class RedisJobStore:
         return await self.get(job)
 
     async def replace_plan(self, job: str, plan: Plan, *, expected_version: int) -> bool:
-        """Store a new plan version if the stored one is still ``expected_version`` (and the job runs).
-
-        False: another coordinator changed the plan first (or the job ended); re-read and decide again.
-        New steps start pending.
-        """
+        """Store a new plan (its new steps pending) over ``expected_version`` only; False: re-read, decide again."""
         ids = [step.id for step in plan.steps]
         args = [str(expected_version), plan.model_dump_json(), str(plan.version), *ids]
         return bool(await self._replace_plan(keys=[job_keys(job).state], args=args))
