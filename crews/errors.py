@@ -5,6 +5,8 @@ CrewsError
  ├── PlanError              inputs do not fit the crew (missing input, bad value)
  ├── JobError               a job cannot do what was asked (unknown job, already finished)
  │    └── JobNotFound
+ ├── ManagerError           a hierarchical manager's decision cannot be applied: the job fails
+ │    └── ManagerStopped    the decision would run more steps than budgets.max_steps allows
  ├── CrewNotFound           no crew registered under that name
  └── LocalStackError        the local stack could not start a server or process
 """
@@ -30,6 +32,14 @@ class JobError(CrewsError):
 
 class JobNotFound(JobError):
     """No job with that id."""
+
+
+class ManagerError(CrewsError):
+    """A hierarchical manager's decision does not fit the plan; the message says which and why."""
+
+
+class ManagerStopped(ManagerError):
+    """The manager asked for more steps than ``budgets.max_steps`` allows (a looping manager ends here)."""
 
 
 class CrewNotFound(CrewsError):

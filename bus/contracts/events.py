@@ -3,6 +3,11 @@
 Every status update carries a timestamp; one with a text carries it as the
 status message (id ``<task>:<state>``). The job is the A2A context of its
 steps' tasks and of its own task (task id = context id = job id).
+
+A hierarchical manager's decision on a result (``ManagerDecision``) is a
+``WORKING`` status update of the job's task whose metadata holds it under
+``manager`` (kind ``job.decision``; built by ``decision_update``, read back by
+``decision_of``), so A2A clients see it as progress and crews' own views list it.
 """
 
 from __future__ import annotations
@@ -21,20 +26,72 @@ from a2a.types import (
     TaskStatus,
     TaskStatusUpdateEvent,
 )
+from google.protobuf import json_format
+from pydantic import BaseModel, ConfigDict, Field
 
 EVENT_KIND_HEADER = "Crews-Event"
 """The NATS header that says what an event is, so a consumer can skip what it does not need undecoded."""
 
-EventKind = Literal["step.status", "step.artifact", "job.status", "job.artifact"]
-EVENT_KINDS: frozenset[str] = frozenset({"step.status", "step.artifact", "job.status", "job.artifact"})
+EventKind = Literal["step.status", "step.artifact", "job.status", "job.artifact", "job.decision"]
+EVENT_KINDS: frozenset[str] = frozenset(
+    {"step.status", "step.artifact", "job.status", "job.artifact", "job.decision"}
+)
+DECISION_KEY = "manager"
+"""The metadata key of a ``job.decision`` event (a step's ``decision`` key is an approval's)."""
+
+DecisionKind = Literal["accept", "revise", "delegate"]
+
+
+class ManagerDecision(BaseModel):
+    """What a hierarchical crew's manager decided about one result, as the plan applied it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    review: str = Field(description="The manager's review step that decided.")
+    step: str = Field(description="The step whose result the manager reviewed.")
+    decision: DecisionKind
+    member: str = Field(description="Who does the new step (revise: the same member; accept: who did it).")
+    feedback: str = Field("", description="revise: what to change; delegate: why the further task.")
+    new_step: str | None = Field(None, description="revise: the new attempt; delegate: the further task.")
+
+    def text(self) -> str:
+        """One line for people: the job's status message."""
+        if self.decision == "accept":
+            return f"the manager accepted {self.step} ({self.member})"
+        verb = "sent back" if self.decision == "revise" else "delegated a further task after"
+        said = f": {self.feedback}" if self.feedback else ""
+        return f"the manager {verb} {self.step}, {self.new_step} ({self.member}){said}"
 
 
 def event_kind(event: TaskStatusUpdateEvent | TaskArtifactUpdateEvent) -> EventKind:
     """A job's own events have task id = context id = job id; a step's task is ``<job>.<step>``."""
     job_level = event.task_id == event.context_id
     if isinstance(event, TaskStatusUpdateEvent):
+        if job_level and DECISION_KEY in event.metadata.fields:
+            return "job.decision"
         return "job.status" if job_level else "step.status"
     return "job.artifact" if job_level else "step.artifact"
+
+
+def decision_update(job: str, decision: ManagerDecision) -> TaskStatusUpdateEvent:
+    """The job's ``WORKING`` update that tells one manager decision (event id: ``decision_event_id``)."""
+    event = status_update(job, job, TaskState.TASK_STATE_WORKING, decision.text())
+    event.status.message.message_id = decision_event_id(job, decision.review)
+    event.metadata.update({DECISION_KEY: decision.model_dump(mode="json")})
+    return event
+
+
+def decision_event_id(job: str, review: str) -> str:
+    """One event per review step: a repeat (a coordinator that crashed and did it again) is a no-op."""
+    return f"{job}:decision:{review}"
+
+
+def decision_of(event: TaskStatusUpdateEvent) -> ManagerDecision | None:
+    """The manager's decision an event tells (None: the event is not a ``job.decision``)."""
+    if DECISION_KEY not in event.metadata.fields:
+        return None
+    raw = json_format.MessageToDict(event.metadata).get(DECISION_KEY)
+    return ManagerDecision.model_validate(raw)
 
 
 def wrap(event: TaskStatusUpdateEvent | TaskArtifactUpdateEvent) -> StreamResponse:

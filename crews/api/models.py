@@ -7,6 +7,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from bus.contracts.evals import EvalScore
+from bus.contracts.events import ManagerDecision
 from bus.contracts.result import StepUsage
 from crews.jobs.store import JobRecord, JobStatus, RoleUsage, StackProcess, StepResult, StepState
 from crews.plan.planner import StepKind
@@ -219,6 +220,9 @@ class JobView(JobSummary):
     )
     output: str = Field(description="The job's final output, once completed.")
     evals_failed: int = Field(0, description="Evals that failed, over every step.")
+    decisions: list[ManagerDecision] = Field(
+        default=[], description="Hierarchical crews: the manager's decision on each result, in plan order."
+    )
 
     @classmethod
     def build(cls, record: JobRecord, results: dict[str, StepResult], usage: dict[str, RoleUsage]) -> JobView:
@@ -251,6 +255,7 @@ class JobView(JobSummary):
             usage=usage,
             output=record.output,
             evals_failed=sum(len(r.failed_evals) for r in results.values()),
+            decisions=[s.decision for s in (plan.steps if plan else []) if s.decision is not None],
         )
 
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from rich.table import Table
 
+from bus.contracts.events import DECISION_KEY, ManagerDecision
 from bus.contracts.states import TERMINAL
 from bus.contracts.usage import RoleUsage
 from crews.api.models import JobSummary, RoleLoad, StepView
@@ -54,6 +55,7 @@ class JobProgress:
     state: str = "submitted"
     output: str = ""
     reason: str = ""
+    decisions: list[ManagerDecision] = field(default_factory=list)
 
     def seed(self, steps: list[StepView]) -> None:
         """Show every planned step from the start, in plan order (``steps`` as ``GET /jobs/{id}`` gives them)."""
@@ -82,6 +84,12 @@ class JobProgress:
     def _status(self, update: dict[str, Any]) -> None:
         state = _state(update.get("status", {}).get("state", ""))
         task_id = update.get("taskId", "")
+        told = update.get("metadata", {}).get(DECISION_KEY)
+        if task_id == self.job and told is not None:  # a job.decision: the job keeps running
+            decision = ManagerDecision.model_validate(told)
+            if decision not in self.decisions:
+                self.decisions.append(decision)
+            return
         if task_id == self.job:
             self.state = state
             message = update.get("status", {}).get("message", {})
@@ -100,7 +108,13 @@ class JobProgress:
             row.ended = now
 
     def table(self) -> Table:
-        table = Table(title=f"job {self.job} — {self.state}", title_justify="left")
+        caption = "\n".join(d.text() for d in self.decisions) or None
+        table = Table(
+            title=f"job {self.job} — {self.state}",
+            title_justify="left",
+            caption=caption,
+            caption_justify="left",
+        )
         columns = ("step", "role", "state", "attempts", "time", "tokens", "cost", "evals")
         for column in columns:
             table.add_column(

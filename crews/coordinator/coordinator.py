@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 
 import redis.exceptions
@@ -28,7 +27,7 @@ from bus import subjects
 from bus.contracts.codec import decode
 from bus.contracts.events import EVENT_KIND_HEADER
 from bus.contracts.step import from_request, to_request
-from bus.errors import PublishFailed
+from bus.errors import PublishFailed, RetryableError
 from bus.jetstream.dead_letters import DeadLetter, ensure_advisory_capture, sweep_once
 from bus.jetstream.dispatch import dispatch_step, step_msg_id
 from bus.jetstream.streams import (
@@ -40,12 +39,13 @@ from bus.jetstream.streams import (
 from bus.jetstream.work_loop import Delivery, Handler, WorkLoop
 from bus.settings import BusSettings
 from bus.tracing import extract
+from crews.coordinator.manager import manager_turn
 from crews.coordinator.settings import CrewsSettings
-from crews.errors import CrewsError, JobNotFound, PlanError
+from crews.errors import CrewsError, JobNotFound, ManagerError, PlanError
 from crews.jobs.control import JobSubmission, announce_end, finish_job
 from crews.jobs.events import publish_job_status
 from crews.jobs.store import JobStatus, RedisJobStore, StepResult
-from crews.plan.planner import MANAGER_STEP, Plan, assign_roles, final_step_ids, plan, ready_steps
+from crews.plan.planner import Plan, final_step_ids, plan, ready_steps
 from crews.plan.step_work import plan_step_work
 from crews.spec.models import CrewSpec
 
@@ -61,6 +61,8 @@ OUTAGES: tuple[type[Exception], ...] = (
     TimeoutError,
 )
 """What a Redis or NATS outage raises: the timers log it and try again, with backoff."""
+PLAN_RACES = 20
+"""Passes over one job in a row that may lose the race to store its next plan version."""
 
 
 class Coordinator:
@@ -216,41 +218,40 @@ class Coordinator:
 
     async def advance(self, job: str) -> None:
         """Dispatch what is ready, or end the job when every step has a result."""
+        for _ in range(PLAN_RACES):
+            if await self._advance_once(job):
+                return
+        raise RetryableError(f"job {job}: other coordinators kept changing its plan; handling it again")
+
+    async def _advance_once(self, job: str) -> bool:
+        """One pass over the job; False when another coordinator stored a newer plan first."""
         record = await self.store.get(job)
         if record.terminal or record.plan is None or record.crew_spec is None:
-            return
+            return True
         spec, current = record.crew_spec, record.plan
         results = await self.store.results(job)
         failed = failed_eval(spec, results)
         if failed:
             await self._finish(job, "failed", reason=failed)
-            return
+            return True
         try:
-            current = await self._assign_from_manager(job, spec, current, results)
-        except PlanError as exc:
+            managed = await manager_turn(self.js, self.store, job, spec, current, results)
+        except (PlanError, ManagerError) as exc:
             await self._finish(job, "failed", reason=f"the manager's plan is unusable: {exc}")
-            return
+            return True
+        if managed is None:
+            return False
+        current = managed
         if all(step.id in results for step in current.steps):
             await self._finish(job, "completed", output=final_output(current, results))
-            return
+            return True
         for step in ready_steps(current, set(results)):
             work = plan_step_work(job, spec, current, step, results)
-            msg_id = step_msg_id(job, step.id, current.version)
+            msg_id = step_msg_id(job, step.id, step.added_in)  # a later plan version does not send it again
             await dispatch_step(self.js, spec.name, work.role, to_request(work), msg_id)
             if record.steps.get(step.id, "pending") == "pending":
                 await self.store.set_step_state(job, step.id, "dispatched")
-
-    async def _assign_from_manager(
-        self, job: str, spec: CrewSpec, current: Plan, results: dict[str, StepResult]
-    ) -> Plan:
-        """Hierarchical: once the manager answered, give each unassigned step its role (plan v+1)."""
-        manager = results.get(MANAGER_STEP)
-        if manager is None or all(step.role is not None for step in current.steps):
-            return current
-        assignments = manager.data if isinstance(manager.data, dict) else json.loads(manager.output)
-        updated = assign_roles(current, {str(k): str(v) for k, v in assignments.items()})
-        await self.store.replace_plan(job, updated)
-        return updated
+        return True
 
     async def _finish(self, job: str, status: JobStatus, *, reason: str = "", output: str = "") -> None:
         if await finish_job(self.js, self.store, job, status, reason=reason, output=output):

@@ -10,7 +10,13 @@ from a2a.types import (
 )
 from nats.js import JetStreamContext
 
-from bus.contracts.events import artifact_update, status_update
+from bus.contracts.events import (
+    ManagerDecision,
+    artifact_update,
+    decision_event_id,
+    decision_update,
+    status_update,
+)
 from bus.contracts.states import JOB_TASK_STATES, TERMINAL_TASK_STATES
 from bus.jetstream.events import publish_event
 
@@ -27,6 +33,11 @@ async def publish_job_status(js: JetStreamContext, job: str, status: str, text: 
 async def publish_job_output(js: JetStreamContext, job: str, output: str) -> None:
     event = artifact_update(job, job, Part(text=output), name="output")
     await publish_event(js, job, event, f"{job}:job:artifact")
+
+
+async def publish_decision(js: JetStreamContext, job: str, decision: ManagerDecision) -> None:
+    """Publish a hierarchical manager's decision once per review step (the event id de-duplicates)."""
+    await publish_event(js, job, decision_update(job, decision), decision_event_id(job, decision.review))
 
 
 def is_job_end(job: str, event: StreamResponse) -> bool:

@@ -104,6 +104,16 @@ return 1
 """
 
 
+# A new plan version, only over the version it was made from (compare and set); new steps pending.
+_REPLACE_PLAN = """
+local status = redis.call('HGET', KEYS[1], 'status')
+if status ~= 'running' or redis.call('HGET', KEYS[1], 'plan_version') ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'plan', ARGV[2], 'plan_version', ARGV[3])
+for i = 4, #ARGV do redis.call('HSETNX', KEYS[1], 'step:' .. ARGV[i], 'pending') end
+return 1
+"""
+
+
 def new_job_id() -> str:
     return uuid.uuid4().hex[:20]
 
@@ -156,6 +166,7 @@ class RedisJobStore:
         self._step_state = client.register_script(_STEP_STATE)
         self._attempt = client.register_script(_ATTEMPT)
         self._claim_crew = client.register_script(_CLAIM_CREW)
+        self._replace_plan = client.register_script(_REPLACE_PLAN)
 
     @classmethod
     def from_settings(cls, settings: RedisSettings, *, job_ttl_s: int = 7 * 24 * 3600) -> RedisJobStore:
@@ -258,14 +269,11 @@ class RedisJobStore:
         )
         return await self.get(job)
 
-    async def replace_plan(self, job: str, plan: Plan) -> None:
-        """A new plan version (hierarchical crews add steps at run time); new steps start pending."""
-        new = {f"step:{step.id}": "pending" for step in plan.steps}
-        state = job_keys(job).state
-        existing = set(await self.redis.hkeys(state))
-        mapping = {k: v for k, v in new.items() if k not in existing}
-        mapping.update({"plan": plan.model_dump_json(), "plan_version": str(plan.version)})
-        await self.redis.hset(state, mapping=mapping)
+    async def replace_plan(self, job: str, plan: Plan, *, expected_version: int) -> bool:
+        """Store a new plan (its new steps pending) over ``expected_version`` only; False: re-read, decide again."""
+        ids = [step.id for step in plan.steps]
+        args = [str(expected_version), plan.model_dump_json(), str(plan.version), *ids]
+        return bool(await self._replace_plan(keys=[job_keys(job).state], args=args))
 
     async def get(self, job: str) -> JobRecord:
         raw = await self.redis.hgetall(job_keys(job).state)

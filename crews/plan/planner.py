@@ -9,8 +9,9 @@ crew's process, as CrewAI runs it:
 - ``parallel``: a task waits only for its ``context`` tasks, so every task
   whose context is done can run at once (fan-out, fan-in).
 - ``hierarchical``: a manager step comes first and says who does each
-  unassigned task; tasks then run as in ``sequential``. The manager may add
-  steps at run time (:func:`add_steps`), each change giving a new plan version.
+  unassigned task; tasks then run as in ``sequential``. The manager then
+  reviews each result and may add steps at run time (``crews.plan.manager``,
+  :func:`add_steps`), each change giving a new plan version.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, JsonValue, model_validator
 
 from bus.contracts.evals import EvalSpec
+from bus.contracts.events import ManagerDecision
 from crews.errors import PlanError
 from crews.spec.models import PLACEHOLDER, CrewSpec, ProcessKind, is_token, matches_type
 from crews.spec.problems import describe, did_you_mean, suggest
@@ -36,9 +38,11 @@ __all__ = [
     "StepKind",
     "add_steps",
     "assign_roles",
+    "counted_steps",
     "dependencies",
     "final_step_ids",
     "interpolate",
+    "next_version",
     "plan",
     "ready_steps",
     "resolve_inputs",
@@ -48,7 +52,9 @@ __all__ = [
 MANAGER_STEP = "_manager"
 """Id of the first step of a hierarchical plan (task keys cannot start with '_')."""
 
-StepKind = Literal["task", "manager", "added"]
+StepKind = Literal["task", "manager", "added", "review"]
+"""``task``: a crew task (or a new attempt of one); ``manager``: the first step of a hierarchical
+plan; ``added``: a further task the manager delegated; ``review``: the manager's look at one result."""
 
 
 def _step_id(value: str) -> str:
@@ -94,6 +100,10 @@ class Step(_Frozen):
     human_input: bool = False
     output_file: str | None = None
     evals: list[EvalSpec] = []
+    added_in: int = Field(1, ge=1, description="The plan version that added the step (its dispatch id).")
+    reviews: str | None = Field(None, description="A review step: the step whose result it looks at.")
+    revises: str | None = Field(None, description="A new attempt: the step whose result was sent back.")
+    decision: ManagerDecision | None = Field(None, description="A review step: its decision, once applied.")
 
 
 class Plan(_Frozen):
@@ -290,12 +300,18 @@ def add_steps(current: Plan, new_steps: Sequence[Step]) -> Plan:
         if extra := [c for c in step.context if c not in step.depends_on]:
             raise PlanError(f"step '{step.id}': context {extra} must also be in depends_on")
         known.add(step.id)
-    total = len(current.steps) + len(new_steps)
+    total = len(counted_steps(current.steps)) + len(counted_steps(new_steps))
     if current.max_steps is not None and total > current.max_steps:
         raise PlanError(
             f"adding {len(new_steps)} steps would make {total}, over the budget of {current.max_steps}"
         )
-    return _next_version(current, [*current.steps, *new_steps])
+    added = [s.model_copy(update={"added_in": current.version + 1}) for s in new_steps]
+    return next_version(current, [*current.steps, *added])
+
+
+def counted_steps(steps: Sequence[Step]) -> list[Step]:
+    """The steps ``max_steps`` counts: all but the manager's reviews (each follows a counted step)."""
+    return [s for s in steps if s.kind != "review"]
 
 
 def assign_roles(current: Plan, roles: Mapping[str, str]) -> Plan:
@@ -309,10 +325,11 @@ def assign_roles(current: Plan, roles: Mapping[str, str]) -> Plan:
             raise PlanError(f"step '{step_id}' is already assigned to '{assigned}'")
         _check_role(current, step_id, role)
     steps = [s.model_copy(update={"role": roles[s.id]}) if s.id in roles else s for s in current.steps]
-    return _next_version(current, steps)
+    return next_version(current, steps)
 
 
-def _next_version(current: Plan, steps: list[Step]) -> Plan:
+def next_version(current: Plan, steps: list[Step]) -> Plan:
+    """``current`` with these steps, as version + 1 (validated: still an ordered DAG)."""
     return Plan.model_validate({**dict(current), "version": current.version + 1, "steps": steps})
 
 
@@ -334,11 +351,11 @@ def ready_steps(current: Plan, done: Set[str]) -> list[Step]:
 
 
 def final_step_ids(current: Plan) -> list[str]:
-    """Steps no other step depends on: their outputs are the job's result."""
+    """Steps no other step depends on (reviews aside): their outputs are the job's result."""
     needed: set[str] = set()
-    for step in current.steps:
+    for step in counted_steps(current.steps):
         needed.update(step.depends_on)
-    return [s.id for s in current.steps if s.id not in needed]
+    return [s.id for s in counted_steps(current.steps) if s.id not in needed]
 
 
 def unassigned_step_ids(current: Plan) -> list[str]:

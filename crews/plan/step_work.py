@@ -6,6 +6,7 @@ from typing import Any
 
 from bus.contracts.result import StepResult
 from bus.contracts.step import ContextOutput, RolePrompt, StepWork
+from crews.plan.manager import decision_schema, team
 from crews.plan.planner import MANAGER_STEP, Plan, Step, unassigned_step_ids
 from crews.spec.models import CrewSpec
 from crews.spec.step_work import build_step_work
@@ -41,6 +42,8 @@ def plan_step_work(
 def _output_schema(spec: CrewSpec, plan: Plan, step: Step) -> dict[str, Any] | None:
     if step.id == MANAGER_STEP:
         return manager_schema(spec, plan)
+    if step.kind == "review":
+        return decision_schema(team(plan, str(spec.manager_role)))
     return dict(step.output_schema) if step.output_schema else None
 
 

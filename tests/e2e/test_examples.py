@@ -1,7 +1,7 @@
 """Every crew in examples/ runs end to end across processes (coordinator + one worker per role).
 
 The LLM is the scripted server: echo for plain steps, JSON where a step asks for
-it (the fan-in summary, the hierarchical manager's assignment), a tool call
+it (the fan-in summary, the hierarchical manager's assignment and reviews), a tool call
 for the accountant's calculator.
 """
 
@@ -24,10 +24,12 @@ from tests.servers import ManagedServer
 
 EXAMPLES = sorted(p for p in (ROOT / "examples").glob("*.yaml") if p.stem != "support")
 """support.yaml needs its MCP server: tests/e2e/test_mcp_tools.py runs it with the server."""
+ACCEPT = {"decision": "accept", "feedback": "", "member": None, "description": "", "expected_output": ""}
 SCRIPTS: dict[str, list[dict[str, Any]]] = {
     "fanout": [{"role": "editor", "replies": [{"json": {"summary": "Try it.", "worth_trying": True}}]}],
     "hierarchical": [
-        {"role": "lead", "replies": [{"json": {"cost": "accountant"}}]},
+        {"role": "lead", "step": "_manager", "replies": [{"json": {"cost": "accountant"}}]},
+        {"role": "lead", "replies": [{"json": ACCEPT}]},
         {
             "role": "accountant",
             "replies": [
@@ -71,6 +73,7 @@ async def test_example_runs_end_to_end(
         assert set(results) == {step.id for step in record.plan.steps}
         if spec.name == "hierarchical":
             assert results["cost"].role == "accountant"
+            assert results["_review-cost"].data == ACCEPT and results["_review-invite"].data == ACCEPT
             assert "execute_tool" not in results["cost"].output
             tool_turn = [r for r in llm.requests() if r.role == "accountant"][-1]
             assert "100" in str(tool_turn.body["messages"])  # the calculator's answer went back to the model

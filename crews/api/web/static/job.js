@@ -136,6 +136,7 @@ function render() {
   renderTimeline(job, now);
   renderUsage(job);
   renderSteps(job, now);
+  renderDecisions(job);
   document.getElementById("output-box").hidden = !job.output;
   document.getElementById("output").textContent = job.output || "";
 }
@@ -247,6 +248,24 @@ function renderSteps(job, now) {
           : null,
       );
     }),
+  );
+}
+
+// A hierarchical manager's decision on each result (GET /jobs/{id} "decisions"; also job.decision events).
+function renderDecisions(job) {
+  const decisions = job.decisions || [];
+  document.getElementById("decisions-box").hidden = decisions.length === 0;
+  document.getElementById("decisions").replaceChildren(
+    ...decisions.map((d) =>
+      crews.el(
+        "li",
+        { class: "decision " + d.decision, "data-review": d.review },
+        crews.el("b", {}, d.decision), " ", crews.el("code", {}, d.step),
+        d.new_step ? [" → ", crews.el("code", {}, d.new_step)] : null,
+        " (", d.member, ")",
+        d.feedback ? crews.el("p", { class: "muted" }, d.feedback) : null,
+      ),
+    ),
   );
 }
 
