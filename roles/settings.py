@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import socket
-
 from typing import Annotated
 
 from pydantic import Field, SecretStr, field_validator

@@ -259,7 +259,9 @@ async def run_role_agent(
         await nc.flush()  # the server has the subscription: a call from now on is served
         if serving is not None:
             serving.set()
-        who = "callers with a key of CREWS_ROLE_A2A_KEYS" if authenticate else "callers NATS lets publish there"
+        who = (
+            "callers with a key of CREWS_ROLE_A2A_KEYS" if authenticate else "callers NATS lets publish there"
+        )
         log.info("role %s/%s serves A2A on %s to %s", crew, role, subjects.a2a_subject(name), who)
         await stop.wait()
 

@@ -37,7 +37,9 @@ STOPPED_STATES = frozenset({TaskState.TASK_STATE_CANCELED, TaskState.TASK_STATE_
 class CancelWatch:
     """Tells a step that its job stopped: on demand (``check``) and while it runs (``run``)."""
 
-    def __init__(self, nc: NATS, client: RedisClient, work: StepWork, *, announced_on: str | None = None) -> None:
+    def __init__(
+        self, nc: NATS, client: RedisClient, work: StepWork, *, announced_on: str | None = None
+    ) -> None:
         self._nc, self._redis, self.work = nc, client, work
         self._subject = announced_on or subjects.job_events_subject(work.job)
 

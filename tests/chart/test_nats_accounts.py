@@ -16,11 +16,15 @@ from urllib.parse import urlsplit
 
 import nats
 import pytest
-from a2a.types import TaskState, TaskStatus, TaskStatusUpdateEvent
+from a2a.client import ClientCallContext
+from a2a.client.errors import A2AClientError
+from a2a.types import GetTaskRequest, TaskState, TaskStatus, TaskStatusUpdateEvent
+from a2a.utils.errors import TaskNotFoundError
 from nats.aio.client import Client as NATS
 from nats.errors import Error as NatsError
 
 from bus import subjects
+from bus.a2a_nats.client import UNAUTHENTICATED_CODE, NatsTransport
 from bus.connect import inbox_prefix
 from bus.jetstream.dead_letters import DeadLetter, ensure_advisory_capture, record_dead_letter
 from bus.jetstream.dispatch import publish_durable
@@ -330,6 +334,38 @@ async def test_the_real_role_worker_and_api_start_as_their_chart_users(
     for proc in (worker, api):
         assert DENIED not in proc.log_tail.lower(), proc.log_tail
         assert proc.proc is not None and proc.proc.returncode == 0, proc.log_tail
+
+
+async def test_the_real_role_agent_refuses_a_caller_without_its_key(
+    chart_nats: Users, bus: Conn, connect: object, redis_server: ManagedServer
+) -> None:
+    """`crews role` under its chart user with CREWS_ROLE_A2A_KEYS: its declared caller needs the key too."""
+    crews = str(Path(sys.executable).with_name("crews"))
+    base = {k: v for k, v in os.environ.items() if not k.startswith("CREWS_")}
+    base.update(CREWS_REDIS_URL=redis_server.url, CREWS_MANAGE_STREAMS="false", PYTHONUNBUFFERED="1")
+    worker = ServerProcess(
+        "role", [crews, "role", f"{CREW}/{ROLE}"], f"role {CREW}/{ROLE} ready", 0,
+        env={**base, "CREWS_NATS_URL": chart_nats.role(CREW, ROLE), "CREWS_ROLE_A2A_KEYS": "k-old, k-writer"},
+    )  # fmt: skip
+    caller: Conn = await connect(chart_nats.role(CREW, OTHER))  # type: ignore[operator]
+    agent = NatsTransport(caller.nc, subjects.a2a_subject(f"{CREW}.{ROLE}"), timeout=10)
+    unknown = GetTaskRequest(id="no-such-task")
+    worker.start()
+    try:
+        with pytest.raises(A2AClientError, match=str(UNAUTHENTICATED_CODE)):
+            await agent.get_task(unknown)
+        for wrong in ("Bearer k-write", "Bearer k-writer2", "Basic k-writer"):
+            with pytest.raises(A2AClientError, match=str(UNAUTHENTICATED_CODE)):
+                await agent.get_task(
+                    unknown, context=ClientCallContext(service_parameters={"Authorization": wrong})
+                )
+        keyed = ClientCallContext(service_parameters={"Authorization": "Bearer k-writer"})
+        with pytest.raises(TaskNotFoundError):  # past the key: the agent looked for the task
+            await agent.get_task(unknown, context=keyed)
+    finally:
+        worker.stop()
+    assert DENIED not in worker.log_tail.lower(), worker.log_tail
+    assert "callers with a key of CREWS_ROLE_A2A_KEYS" in worker.log_tail
 
 
 async def test_the_helm_test_script_passes_against_the_real_services_and_names_what_fails(

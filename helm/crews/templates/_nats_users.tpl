@@ -18,8 +18,8 @@ only on crews.events.*.<crew>.<role> (its own).
 - role.<crew>.<role>: read-only info of the streams, only its own consumer (info, create, fetch, ack),
   its own events subject (publish; subscribe, where a call to its agent is cancelled), the jobs' own
   events (subscribe: a cancelled job stops its step, an approval wakes it), its dead-letter subject,
-  its A2A subject (serve; reply to the roles that name it as their outside agent) and the A2A agents
-  its engine calls. Creating or changing streams is the coordinator's alone.
+  its A2A subject (serve; publish, to hand the calls held while its agent loads to the agent; reply
+  to the roles that name it as their outside agent) and the A2A agents its engine calls. Creating or changing streams is the coordinator's alone.
 */}}
 {{- define "crews.natsUsers" -}}
 {{- $b := .Values.bus -}}
@@ -100,7 +100,8 @@ only on crews.events.*.<crew>.<role> (its own).
   (printf "%s.CONSUMER.MSG.NEXT.%s.%s" $js $r.stream $r.consumer)
   (printf "$JS.ACK.%s.%s.>" $r.stream $r.consumer)
   $r.eventsSubject
-  $r.deadLetterSubject -}}
+  $r.deadLetterSubject
+  $r.a2aSubject -}}
 {{- $peers := $r.a2aPeers | default list -}}
 {{- with $r.outsideAgent -}}
 {{- $agent := include "crews.outsideAgent" (dict "root" $ "name" .) | fromJson -}}
