@@ -127,7 +127,7 @@ async def io_ops(stack: BenchStack, f: dict[str, Any], nc: Any, js: Any, redis: 
         "Redis HGETALL of a job state (2 kB plan)": lambda: redis.hgetall(keys.state),
         "Redis pipeline of 3 reads": pipelined,
         "JetStream publish + ack (an event)": lambda: js.publish(
-            subjects.events_subject("job1"), f["event"], stream=subjects.EVENTS_STREAM
+            subjects.role_events_subject("job1", "costs", "writer"), f["event"], stream=subjects.EVENTS_STREAM
         ),
         "JetStream add_consumer (ensure_role_consumer)": lambda: ensure_role_consumer(js, "c", "r", settings),
         "core NATS subscribe + unsubscribe": lambda: _sub_unsub(nc),

@@ -54,8 +54,8 @@ def _delivery(subject: str, data: bytes, msg_id: str = "", kind: str = "") -> De
     return Delivery(subject, data, headers, 1, 5, 1)
 
 
-def _event(job: str, step: str, kind: str) -> Delivery:
-    """The event a worker publishes for ``step`` of ``job``: working, artifact or completed."""
+def _event(job: str, step: str, role: str, kind: str) -> Delivery:
+    """The event a worker of ``role`` publishes for ``step`` of ``job``: working, artifact or completed."""
     task = f"{job}.{step}"
     if kind == "artifact":
         artifact = Artifact(artifact_id=f"{task}.output", name=step, parts=[Part(text="facts")])
@@ -66,7 +66,8 @@ def _event(job: str, step: str, kind: str) -> Delivery:
         state = TaskState.TASK_STATE_WORKING if kind == "working" else TaskState.TASK_STATE_COMPLETED
         body = StreamResponse(status_update=status_event(job, task, state))
     header = "step.artifact" if kind == "artifact" else "step.status"
-    return _delivery(subjects.events_subject(job), encode(body), f"{task}:{kind}", header)
+    subject = subjects.role_events_subject(job, CREW, role)
+    return _delivery(subject, encode(body), f"{task}:{kind}", header)
 
 
 async def _cpu(call: Awaitable[Any]) -> float:
@@ -109,9 +110,9 @@ async def coordinator_us(stack: BenchStack, c: Clients, n: int) -> dict[str, lis
         await c.store.create(job, CREW, INPUTS, 3600)
         payload = JobSubmission(job=job, crew=CREW, inputs=INPUTS).model_dump_json().encode()
         timings = {"submission": await _cpu(coordinator.on_submission(_delivery("s", payload)))}
-        for step in ("research", "write", "review"):
+        for step, role in (("research", "researcher"), ("write", "writer"), ("review", "reviewer")):
             working, artifact, completed = (
-                _event(job, step, k) for k in ("working", "artifact", "completed")
+                _event(job, step, role, k) for k in ("working", "artifact", "completed")
             )
             timings["working event"] = await _cpu(coordinator.on_event(working))
             timings["artifact event"] = await _cpu(coordinator.on_event(artifact))

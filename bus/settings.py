@@ -20,6 +20,11 @@ class BusSettings(BaseSettings):
         "nats://127.0.0.1:4222",
         description="the NATS server, or several of one cluster separated by commas (nats://a:4222,nats://b:4222)",
     )
+    nats_inbox_prefix: str | None = Field(
+        None,
+        description="prefix of this process's reply inboxes; default _INBOX_<user> for a URL with a user "
+        "(the chart's NATS permissions allow each user only its own), else _INBOX",
+    )
     manage_streams: bool = Field(
         True, description="create/update the streams at start; false: wait for the coordinator to (the chart)"
     )

@@ -7,6 +7,7 @@ from here; nothing else spells a subject by hand.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 JOBS_STREAM = "CREWS_JOBS"
 TASKS_STREAM = "CREWS_TASKS"
@@ -17,8 +18,14 @@ JOBS_SUBMIT = "crews.jobs.submit"
 JOBS_CONSUMER = "coordinator"
 TASKS_ALL = "crews.tasks.>"
 EVENTS_ALL = "crews.events.>"
+JOB_SOURCE = "job"
+"""The last token of a job's own events subject: what the API and the coordinator publish."""
+JOB_LEVEL_EVENTS = f"crews.events.*.{JOB_SOURCE}"
+"""Every job's job-level events (the API's and the coordinator's); role workers listen here to stop."""
 DEAD_ALL = "crews.dead.>"
 A2A_PREFIX = "crews.a2a"
+INBOX_PREFIX = "_INBOX"
+"""nats-py's inbox prefix; a process connected as NATS user ``<user>`` uses ``_INBOX_<user>`` (``user_inbox``)."""
 PUSH_CONSUMER = "a2a-push"
 """The durable consumer of ``CREWS_EVENTS`` that turns job events into A2A push notifications."""
 
@@ -42,14 +49,55 @@ def role_consumer(crew: str, role: str) -> str:
     return f"{token(crew)}__{token(role)}"
 
 
-def events_subject(job: str) -> str:
-    """Status and artifact events of one job."""
-    return f"crews.events.{token(job)}"
+def job_events_subject(job: str) -> str:
+    """Events the API and the coordinator publish for ``job``: job-level status, output, approval decisions."""
+    return f"crews.events.{token(job)}.{JOB_SOURCE}"
+
+
+def role_events_subject(job: str, crew: str, role: str) -> str:
+    """Events a worker of ``crew/role`` publishes for its steps of ``job``."""
+    return f"crews.events.{token(job)}.{token(crew)}.{token(role)}"
+
+
+def job_events_filter(job: str) -> str:
+    """Every event of ``job``, whoever published it (what followers subscribe to)."""
+    return f"crews.events.{token(job)}.>"
+
+
+def role_events_subjects(crew: str, role: str) -> str:
+    """Every job's events of ``crew/role``: what the role's NATS user may publish (the chart)."""
+    return f"crews.events.*.{token(crew)}.{token(role)}"
+
+
+@dataclass(frozen=True)
+class EventSource:
+    """Who published an event, as its subject says: the job's own publishers (``role`` None), or one role."""
+
+    job: str
+    crew: str | None = None
+    role: str | None = None
+
+
+def event_source(subject: str) -> EventSource | None:
+    """The job and publisher an events subject names; ``None`` for a subject of another shape."""
+    parts = subject.split(".")
+    if parts[:2] != ["crews", "events"]:
+        return None
+    if len(parts) == 4 and parts[3] == JOB_SOURCE:
+        return EventSource(parts[2])
+    if len(parts) == 5:
+        return EventSource(parts[2], parts[3], parts[4])
+    return None
 
 
 def dead_letter_subject(stream: str, consumer: str) -> str:
     """Where a message that reached max deliveries is recorded."""
     return f"crews.dead.{token(stream)}.{token(consumer)}"
+
+
+def user_inbox(user: str) -> str:
+    """The inbox prefix of NATS user ``user``: the chart lets it subscribe to ``_INBOX_<user>.>`` only."""
+    return f"{INBOX_PREFIX}_{'.'.join(token(part) for part in user.split('.'))}"
 
 
 def a2a_subject(agent: str) -> str:

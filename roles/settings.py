@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import os
 import socket
+from typing import Annotated
 
-from pydantic import Field
-from pydantic_settings import SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import NoDecode, SettingsConfigDict
 
 from bus.settings import RedisSettings
 from crews.spec.limits import SpecLimits
@@ -56,6 +57,18 @@ class RoleSettings(RedisSettings):
         description="outside A2A agents crews may name (JSON list; see roles.outside_agents)",
     )
     a2a_agents_file: str | None = Field(None, description="a file with more of them (JSON or YAML list)")
+    role_a2a_keys: Annotated[tuple[SecretStr, ...], NoDecode] = Field(
+        (),
+        description="bearer keys a call to the role's A2A agent on NATS must carry (comma-separated); "
+        "empty: any caller the NATS server lets publish on crews.a2a.<crew>.<role> (the chart's accounts)",
+    )
+
+    @field_validator("role_a2a_keys", mode="before")
+    @classmethod
+    def _split_keys(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(key.strip() for key in value.split(",") if key.strip())
+        return value
 
     def outside_agents(self) -> dict[str, OutsideAgent]:
         """The operator's outside agents by name (``OutsideAgentsError`` when they cannot be read)."""

@@ -163,6 +163,7 @@ class NatsA2AServer:
         """Subscribe to the agent's subject; requests are served from now on."""
         if self._sub is None:
             self._sub = await self._nc.subscribe(self.subject, queue=self.queue, cb=self._on_request)
+            await self._nc.flush()  # the server has the subscription: a caller on another connection finds it
 
     async def stop(self, grace: float = 10.0) -> None:
         """Stop taking requests, give those in flight ``grace`` seconds, then cancel the rest."""

@@ -1,12 +1,18 @@
-"""A job's events on ``crews.events.<job>``, kept in the ``CREWS_EVENTS`` stream.
+"""A job's events on ``crews.events.<job>.<publisher>``, kept in the ``CREWS_EVENTS`` stream.
 
-A subscriber replays a job from its first event (or from a stream sequence,
-to resume) and then follows. The events themselves are built by
-``bus.contracts.events``.
+The publisher is in the subject: ``job`` for the API and the coordinator
+(job-level status and output, approval decisions), ``<crew>.<role>`` for a
+role's workers (their steps' events), so NATS permissions let a role publish
+only as itself. A subscriber replays a job from its first event (or from a
+stream sequence, to resume) and then follows ``crews.events.<job>.>``; it gets
+only events whose shape fits their subject (``admissible``): a job-level event
+from a role's subject, or one naming another job, is dropped. The events
+themselves are built by ``bus.contracts.events``.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -20,6 +26,8 @@ from bus.contracts.codec import decode, encode
 from bus.contracts.events import EVENT_KIND_HEADER, event_kind, wrap
 from bus.jetstream.dispatch import publish_durable
 
+log = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True)
 class JobEvent:
@@ -30,12 +38,22 @@ class JobEvent:
 
 
 async def publish_event(
-    js: JetStreamContext, job: str, event: TaskStatusUpdateEvent | TaskArtifactUpdateEvent, event_id: str
+    js: JetStreamContext,
+    job: str,
+    event: TaskStatusUpdateEvent | TaskArtifactUpdateEvent,
+    event_id: str,
+    *,
+    role: tuple[str, str] | None = None,
 ) -> int:
-    """Record one event of ``job``; the same ``event_id`` twice is stored once. Returns its sequence."""
+    """Record one event of ``job``; the same ``event_id`` twice is stored once. Returns its sequence.
+
+    ``role``: the ``(crew, role)`` of the worker publishing its step's event; ``None`` for the job's own
+    publishers (the API, the coordinator).
+    """
+    subject = subjects.job_events_subject(job) if role is None else subjects.role_events_subject(job, *role)
     ack = await publish_durable(
         js,
-        subjects.events_subject(job),
+        subject,
         encode(wrap(event)),
         event_id,
         subjects.EVENTS_STREAM,
@@ -53,19 +71,43 @@ async def follow_events(js: JetStreamContext, job: str, after_seq: int = 0) -> A
         inactive_threshold=60.0,
     )
     sub = await js.subscribe(
-        subjects.events_subject(job), stream=subjects.EVENTS_STREAM, ordered_consumer=True, config=config
+        subjects.job_events_filter(job), stream=subjects.EVENTS_STREAM, ordered_consumer=True, config=config
     )
     try:
         async for msg in sub.messages:
-            yield JobEvent(seq=msg.metadata.sequence.stream, event=decode(msg.data, StreamResponse))
+            event = decode(msg.data, StreamResponse)
+            if admissible(msg.subject, job, event):
+                yield JobEvent(seq=msg.metadata.sequence.stream, event=event)
     finally:
         await sub.unsubscribe()
+
+
+def admissible(subject: str, job: str, event: StreamResponse) -> bool:
+    """Whether ``event``, read on ``subject``, may count as an event of ``job``.
+
+    Only the job's own subject (the API, the coordinator) carries job-level events (task id = job
+    id); it and the roles' subjects carry events of the job's steps (task ids ``<job>.<step>``).
+    Anything else was forged by a role, or published by mistake: it is logged and left out.
+    """
+    source = subjects.event_source(subject)
+    update = event.status_update if event.HasField("status_update") else event.artifact_update
+    step = update.task_id.startswith(f"{job}.")
+    ok = (
+        source is not None
+        and source.job == job
+        and update.context_id == job
+        and (step or (source.role is None and update.task_id == job))
+    )
+    if not ok:
+        log.warning("event on %s for task %r of job %s does not fit its subject: left out", subject,
+                    update.task_id, job)  # fmt: skip
+    return ok
 
 
 async def last_event_seq(js: JetStreamContext, job: str) -> int:
     """The stream sequence of ``job``'s latest event (0: none yet), to follow only what comes after."""
     try:
-        msg = await js.get_last_msg(subjects.EVENTS_STREAM, subjects.events_subject(job))
+        msg = await js.get_last_msg(subjects.EVENTS_STREAM, subjects.job_events_filter(job))
     except nats.js.errors.NotFoundError:
         return 0
     return int(msg.seq or 0)

@@ -6,7 +6,7 @@ that message), else the job id. The task's artifacts are each step's result
 (``<job>.<step>.output``, named after the step) and, once the job completed,
 its output (``<job>.output``), the same ids the events carry.
 
-The job's events on ``crews.events.<job>`` become events of that one task:
+The job's events on ``crews.events.<job>.>`` become events of that one task:
 job-level ones pass through; a step's status (task ``<job>.<step>``) becomes a
 ``WORKING`` status of the job whose message says what the step did ("step
 write (writer) completed"), with ``step``, ``role`` and ``stepState`` in its

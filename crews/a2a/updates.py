@@ -1,6 +1,6 @@
 """A job's events as its A2A task's updates, for streams and push notifications alike.
 
-- ``task_update``: one event of ``crews.events.<job>`` as an update of the job's
+- ``task_update``: one event of ``crews.events.<job>.>`` as an update of the job's
   task (``crews.a2a.tasks.task_event``); a step's ``input-required`` (a tool call
   waits for approval) and a decision on one become the task's
   ``INPUT_REQUIRED`` with the calls still waiting (``crews.a2a.turns``), or

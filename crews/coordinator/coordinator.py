@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import Counter
 
 import redis.exceptions
 from a2a.types import SendMessageRequest, StreamResponse, TaskState
@@ -41,6 +42,7 @@ from bus.settings import BusSettings
 from bus.tracing import extract
 from crews.coordinator.manager import manager_turn
 from crews.coordinator.settings import CrewsSettings
+from crews.coordinator.step_roles import StepRoles
 from crews.errors import CrewsError, JobNotFound, ManagerError, PlanError
 from crews.jobs.control import JobSubmission, announce_end, finish_job
 from crews.jobs.events import publish_job_status
@@ -75,6 +77,9 @@ class Coordinator:
         self._loops: list[WorkLoop] = []
         self._consumers: set[tuple[str, str]] = set()
         self._stopping = asyncio.Event()
+        self._step_roles = StepRoles(store)
+        self.refused_events: Counter[str] = Counter()
+        """Step events ignored because their publisher is not the step's role, by publisher (``crew.role``)."""
 
     async def setup(self) -> None:
         await ensure_streams(self.js, self.bus)
@@ -185,6 +190,8 @@ class Coordinator:
         if update.task_id == job:
             return  # our own job-level event
         step = update.task_id.removeprefix(f"{job}.")
+        if not await self._from_assigned_role(delivery.subject, job, step):
+            return
         state = update.status.state
         if state == TaskState.TASK_STATE_WORKING:
             await self.store.set_step_state(job, step, "working", seq=delivery.stream_seq)
@@ -202,6 +209,26 @@ class Coordinator:
             await self.store.set_step_state(job, step, "failed", seq=delivery.stream_seq)
             reason = " ".join(p.text for p in update.status.message.parts if p.text) or "no reason given"
             await self._finish(job, "failed", reason=f"step '{step}' failed: {reason}")
+
+    async def _from_assigned_role(self, subject: str, job: str, step: str) -> bool:
+        """Whether a step event's subject names the job's own publishers or the step's assigned role."""
+        source = subjects.event_source(subject)
+        if source is not None and source.job == job:
+            if source.role is None or source.crew is None:
+                return True  # the job's own subject: the API (approval decisions) or a coordinator
+            allowed = await self._step_roles.allows(job, step, source.crew, source.role)
+            if allowed is None:
+                log.debug("event of %s on %s: no job with a plan (a call to a role's agent)", job, subject)
+                return False
+            if allowed:
+                return True
+        publisher = f"{source.crew}.{source.role}" if source is not None and source.role else "(other)"
+        self.refused_events[publisher] += 1
+        log.warning(
+            "ignored a status of step %s of job %s published on %s: not the step's assigned role (%d so far)",
+            step, job, subject, self.refused_events[publisher],
+        )  # fmt: skip
+        return False
 
     async def on_dead(self, dead: DeadLetter) -> None:
         """A submission or a step that could not be handled: fail its job with the reason."""

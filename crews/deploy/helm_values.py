@@ -76,6 +76,7 @@ class RoleValues(TypedDict):
     consumer: str
     subject: str
     deadLetterSubject: str
+    eventsSubject: str
     a2aSubject: str
     a2aPeers: list[str]
     scaling: ScalingValues
@@ -100,8 +101,10 @@ class BusValues(TypedDict):
     jobsConsumer: str
     tasksSubjects: str
     eventsSubjects: str
+    jobEventsSubjects: str
     deadLetterSubjects: str
     a2aPrefix: str
+    inboxPrefix: str
 
 
 class ChartValues(TypedDict):
@@ -119,8 +122,10 @@ def bus_values() -> BusValues:
         jobsConsumer=subjects.JOBS_CONSUMER,
         tasksSubjects=subjects.TASKS_ALL,
         eventsSubjects=subjects.EVENTS_ALL,
+        jobEventsSubjects=subjects.JOB_LEVEL_EVENTS,
         deadLetterSubjects=subjects.DEAD_ALL,
         a2aPrefix=subjects.A2A_PREFIX,
+        inboxPrefix=subjects.INBOX_PREFIX,
     )
 
 
@@ -133,6 +138,7 @@ def role_values(crew: str, key: str, role: RoleSpec) -> RoleValues:
         consumer=consumer,
         subject=subjects.task_subject(crew, key),
         deadLetterSubject=subjects.dead_letter_subject(subjects.TASKS_STREAM, consumer),
+        eventsSubject=subjects.role_events_subjects(crew, key),
         a2aSubject=subjects.a2a_subject(f"{crew}.{key}"),
         a2aPeers=[],  # an outside agent's subject comes from the operator's a2aAgents, not the crew file
         scaling=ScalingValues(

@@ -1,4 +1,4 @@
-"""Job-level events: the job as one A2A task (task id = context id = job id) on ``crews.events.<job>``."""
+"""Job-level events: the job as one A2A task (task id = context id = job id) on ``crews.events.<job>.job``."""
 
 from __future__ import annotations
 

@@ -21,8 +21,12 @@ same engine, tools and LLM pool as the role's steps in a job:
 Calls do not go through the role's queue: they are not retried or
 dead-lettered, and they count against ``CREWS_WORKER_CONCURRENCY`` of the
 process only through the agent's own limit (the same number of calls at once).
-There is no API key on NATS: who may publish on the subject is the NATS
-permissions' business (one NATS user per role in the chart).
+Who may call: the NATS server decides first (the chart's accounts let only
+the roles that name this one as their outside agent publish on its subject);
+with ``CREWS_ROLE_A2A_KEYS`` set, every call must also carry
+``Authorization: Bearer <one of them>`` (compared in constant time), and a call
+without one gets the binding's unauthenticated error (docs/architecture.md,
+"Who may call whom").
 """
 
 from __future__ import annotations
@@ -46,11 +50,11 @@ from a2a.types import (
 )
 from google.protobuf import json_format
 from nats.aio.client import Client as NATS
-from pydantic import ValidationError
+from pydantic import SecretStr, ValidationError
 
 from bus import subjects
 from bus.a2a_nats.client import nats_agent_interface
-from bus.a2a_nats.server import NatsA2AServer
+from bus.a2a_nats.server import Authenticator, NatsA2AServer, api_key_authenticator
 from bus.contracts.events import status_update
 from bus.contracts.keys import crew_key
 from bus.contracts.step import RolePrompt, StepKeys, StepWork
@@ -114,7 +118,9 @@ class RoleAgentExecutor(AgentExecutor):
                 work.keys.state, mapping={"id": job, "crew": self.crew, "status": "running"}
             )
             await updater.start_work()
-            output = await worker.run_step(work, CancelWatch(self._nc, worker.redis, work))
+            announced_on = subjects.role_events_subject(job, self.crew, self.role)  # by stop_call
+            watch = CancelWatch(self._nc, worker.redis, work, announced_on=announced_on)
+            output = await worker.run_step(work, watch)
         except StepCancelled:
             await updater.cancel()
             return
@@ -131,7 +137,7 @@ class RoleAgentExecutor(AgentExecutor):
     async def cancel(self, context: RequestContext, event_queue: EventQueue) -> None:
         assert context.task_id
         worker = await self._deferred.worker()
-        await stop_call(self._nc, worker.redis, context.task_id)
+        await stop_call(self._nc, worker.redis, self.crew, self.role, context.task_id)
 
     async def _work(self, client: aioredis.Redis, job: str, context: RequestContext) -> StepWork:
         raw: str | None = await client.get(crew_key(self.crew))
@@ -191,13 +197,16 @@ async def _expire(client: aioredis.Redis, keys: StepKeys) -> None:
         await client.expire(key, KEEP_S)
 
 
-async def stop_call(nc: NATS, client: aioredis.Redis, task_id: str) -> None:
-    """Stop the step of call ``task_id`` wherever it runs: its job ``cancelled``, announced on its events."""
+async def stop_call(nc: NATS, client: aioredis.Redis, crew: str, role: str, task_id: str) -> None:
+    """Stop the step of call ``task_id`` wherever it runs: its job ``cancelled``, announced on the role's events.
+
+    The role may publish only on its own events subject; the step's ``CancelWatch`` listens there.
+    """
     job = job_of(task_id)
     await client.hset(step_keys(job).state, "status", "canceled")
     await client.expire(step_keys(job).state, KEEP_S)
     event = status_update(job, job, TaskState.TASK_STATE_CANCELED, "canceled by the caller")
-    await publish_event(nc.jetstream(), job, event, f"{job}:job:canceled")
+    await publish_event(nc.jetstream(), job, event, f"{job}:job:canceled", role=(crew, role))
 
 
 def role_card(crew: str, key: str, role: RoleSpec | None, nats_url: str) -> AgentCard:
@@ -235,16 +244,30 @@ async def run_role_agent(
     worker = await deferred.worker()
 
     async def on_cancel(task_id: str) -> None:
-        await stop_call(nc, worker.redis, task_id)
+        await stop_call(nc, worker.redis, crew, role, task_id)
 
     name = agent_name(crew, role)
     store = RedisTaskStore(worker.redis, name, ttl_s=KEEP_S, on_cancel=on_cancel)
     executor = RoleAgentExecutor(nc, deferred, crew, role)
     card = role_card(crew, role, None, nats_url)
     limit = worker.settings.worker_concurrency
-    async with NatsA2AServer.for_executor(nc, name, executor, card, task_store=store, max_in_flight=limit):
+    authenticate = caller_keys(worker.settings.role_a2a_keys)
+    server = NatsA2AServer.for_executor(
+        nc, name, executor, card, task_store=store, max_in_flight=limit, authenticate=authenticate
+    )
+    async with server:
         await nc.flush()  # the server has the subscription: a call from now on is served
         if serving is not None:
             serving.set()
-        log.info("role %s/%s serves A2A on %s", crew, role, subjects.a2a_subject(name))
+        who = (
+            "callers with a key of CREWS_ROLE_A2A_KEYS" if authenticate else "callers NATS lets publish there"
+        )
+        log.info("role %s/%s serves A2A on %s to %s", crew, role, subjects.a2a_subject(name), who)
         await stop.wait()
+
+
+def caller_keys(keys: tuple[SecretStr, ...]) -> Authenticator | None:
+    """The check of ``CREWS_ROLE_A2A_KEYS`` (``None``: no keys, NATS permissions alone decide)."""
+    if not keys:
+        return None
+    return api_key_authenticator({key.get_secret_value(): f"key-{i}" for i, key in enumerate(keys, 1)})

@@ -348,7 +348,8 @@ class _Exchange:
             return
         self._forwarded += 1
         event_id = f"{self.work.task_id}:remote:{self.task_id}:{self._forwarded}"
-        await publish_event(self.step.nc.jetstream(), self.work.job, event, event_id)
+        role = (self.work.crew, self.work.role)
+        await publish_event(self.step.nc.jetstream(), self.work.job, event, event_id, role=role)
 
     async def _cancel_remote(self) -> None:
         """The job stopped: ask the agent to cancel its task too (best effort, a few seconds at most)."""

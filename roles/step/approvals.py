@@ -52,7 +52,7 @@ class ApprovalGate:
         async def on_event(_: object) -> None:
             woke.set()
 
-        sub = await self._nc.subscribe(subjects.events_subject(self.work.job), cb=on_event)
+        sub = await self._nc.subscribe(subjects.job_events_subject(self.work.job), cb=on_event)
         try:
             record = await self._record(key, tool, call_id, arguments)
             if record.status == "pending":

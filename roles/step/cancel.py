@@ -2,10 +2,12 @@
 
 The job's state hash (``keys.state``, field ``status``) is the truth, read
 before the step starts, between LLM calls and before the result is recorded.
-While the step runs, the worker also listens to the job's events
-(``crews.events.<job>``, core NATS) for the job-level status the coordinator
+While the step runs, the worker also listens to the job's own events
+(``crews.events.<job>.job``, core NATS) for the job-level status the coordinator
 publishes (task id = job id): a ``CANCELED`` or ``FAILED`` there interrupts
-the LLM call or tool in flight, so a long generation does not run on.
+the LLM call or tool in flight, so a long generation does not run on. A call to
+the role's A2A agent has no coordinator: its cancel is announced on the role's
+own events subject (``announced_on``, ``roles.a2a.agent.stop_call``).
 """
 
 from __future__ import annotations
@@ -35,8 +37,11 @@ STOPPED_STATES = frozenset({TaskState.TASK_STATE_CANCELED, TaskState.TASK_STATE_
 class CancelWatch:
     """Tells a step that its job stopped: on demand (``check``) and while it runs (``run``)."""
 
-    def __init__(self, nc: NATS, client: RedisClient, work: StepWork) -> None:
+    def __init__(
+        self, nc: NATS, client: RedisClient, work: StepWork, *, announced_on: str | None = None
+    ) -> None:
         self._nc, self._redis, self.work = nc, client, work
+        self._subject = announced_on or subjects.job_events_subject(work.job)
 
     async def status(self) -> str | None:
         status: str | None = await self._redis.hget(self.work.keys.state, "status")
@@ -56,7 +61,7 @@ class CancelWatch:
             if _job_stopped(msg.data, self.work.job):
                 stopped.set()
 
-        sub = await self._nc.subscribe(subjects.events_subject(self.work.job), cb=on_event)
+        sub = await self._nc.subscribe(self._subject, cb=on_event)
         try:
             await self.check()  # after subscribing: a stop announced before now is in Redis
             running = asyncio.ensure_future(step())

@@ -1,4 +1,4 @@
-"""A step's A2A events on ``crews.events.<job>``, under ids that make every repeat a no-op.
+"""A step's A2A events on ``crews.events.<job>.<crew>.<role>``, under ids that make every repeat a no-op.
 
 | event | A2A type | event id |
 |---|---|---|
@@ -99,4 +99,4 @@ class StepEvents:
         )
 
     async def _publish(self, event: TaskStatusUpdateEvent | TaskArtifactUpdateEvent, event_id: str) -> None:
-        await publish_event(self._js, self.work.job, event, event_id)
+        await publish_event(self._js, self.work.job, event, event_id, role=(self.work.crew, self.work.role))

@@ -12,14 +12,16 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from bus import subjects
 from bus.jetstream.dispatch import publish_durable
-from bus.jetstream.events import JobEvent, follow_events, publish_event
+from bus.jetstream.events import JobEvent, follow_events, last_event_seq, publish_event
 from bus.jetstream.streams import ensure_role_consumer, ensure_streams
 from bus.jetstream.work_loop import Delivery, WorkLoop
 from bus.settings import BusSettings
 
 
 def status(job: str, step: str, state: TaskState) -> TaskStatusUpdateEvent:
-    return TaskStatusUpdateEvent(task_id=step, context_id=job, status=TaskStatus(state=state))
+    """A status of ``step`` of ``job`` (task ``<job>.<step>``), or of the job itself (``step`` empty)."""
+    task = f"{job}.{step}" if step else job
+    return TaskStatusUpdateEvent(task_id=task, context_id=job, status=TaskStatus(state=state))
 
 
 async def take(events: AsyncIterator[JobEvent], n: int) -> list[JobEvent]:
@@ -40,12 +42,42 @@ async def test_late_subscriber_replays_from_start_then_follows(nc: NATS) -> None
     assert states == [TaskState.TASK_STATE_WORKING, TaskState.TASK_STATE_COMPLETED]
     live_seq = await publish_event(js, "job1", status("job1", "b", TaskState.TASK_STATE_WORKING), "e3")
     [live] = await take(events, 1)
-    assert (live.seq, live.event.status_update.task_id) == (live_seq, "b")
+    assert (live.seq, live.event.status_update.task_id) == (live_seq, "job1.b")
     await events.aclose()
 
     resumed = follow_events(js, "job1", after_seq=replayed[0].seq)
     assert [e.seq for e in await take(resumed, 2)] == [replayed[1].seq, live_seq]
     await resumed.aclose()
+
+
+async def test_followers_get_only_events_that_fit_their_subject(nc: NATS) -> None:
+    """A role's subject carries its steps' events, never the job's own status nor another job's events."""
+    js = nc.jetstream()
+    await ensure_streams(js, BusSettings())
+    writer = ("research", "writer")
+    await publish_event(js, "job5", status("job5", "", TaskState.TASK_STATE_WORKING), "j1")
+    await publish_event(js, "job5", status("job5", "write", TaskState.TASK_STATE_WORKING), "w1", role=writer)
+    await publish_event(js, "job5", status("job5", "", TaskState.TASK_STATE_FAILED), "forged1", role=writer)
+    await publish_event(
+        js, "job5", status("job6", "write", TaskState.TASK_STATE_FAILED), "forged2", role=writer
+    )
+    approval = status("job5", "write", TaskState.TASK_STATE_WORKING)  # the API's decision: the job's subject
+    await publish_event(js, "job5", approval, "a1")
+    last = await publish_event(js, "job5", status("job5", "", TaskState.TASK_STATE_COMPLETED), "j2")
+
+    events = follow_events(js, "job5")
+    got = await take(events, 4)
+    await events.aclose()
+    assert [
+        (e.event.status_update.task_id, TaskState.Name(e.event.status_update.status.state)) for e in got
+    ] == [
+        ("job5", "TASK_STATE_WORKING"),
+        ("job5.write", "TASK_STATE_WORKING"),
+        ("job5.write", "TASK_STATE_WORKING"),
+        ("job5", "TASK_STATE_COMPLETED"),
+    ]
+    assert got[-1].seq == last
+    assert await last_event_seq(js, "job5") == last
 
 
 async def test_trace_context_crosses_a_publish_consume_hop(nc: NATS, spans: InMemorySpanExporter) -> None:

@@ -16,11 +16,16 @@ from urllib.parse import urlsplit
 
 import nats
 import pytest
-from a2a.types import TaskState, TaskStatus, TaskStatusUpdateEvent
+from a2a.client import ClientCallContext
+from a2a.client.errors import A2AClientError
+from a2a.types import GetTaskRequest, TaskState, TaskStatus, TaskStatusUpdateEvent
+from a2a.utils.errors import TaskNotFoundError
 from nats.aio.client import Client as NATS
 from nats.errors import Error as NatsError
 
 from bus import subjects
+from bus.a2a_nats.client import UNAUTHENTICATED_CODE, NatsTransport
+from bus.connect import inbox_prefix
 from bus.jetstream.dead_letters import DeadLetter, ensure_advisory_capture, record_dead_letter
 from bus.jetstream.dispatch import publish_durable
 from bus.jetstream.events import follow_events, publish_event
@@ -37,6 +42,16 @@ from tests.servers import ManagedServer
 
 CREW, ROLE, OTHER = "research", "writer", "reviewer"
 DENIED = "permissions violation"  # nats-py lower-cases the server's -ERR
+WRITER_AGENT = "writer-agent"
+"""The operator's outside agent that the reviewer calls: the writer's A2A agent on the bus."""
+
+
+def chart_values() -> dict[str, object]:
+    """The examples' values, with the reviewer calling the writer as its outside agent (``nats:``)."""
+    values = {**example_values(), "nats": {"auth": {"seed": "test-seed"}}}
+    values["a2aAgents"] = {WRITER_AGENT: {"nats": f"{CREW}.{ROLE}"}}
+    values["crews"][CREW]["roles"][OTHER]["outsideAgent"] = WRITER_AGENT  # type: ignore[index]
+    return values
 
 
 class Users:
@@ -56,7 +71,7 @@ class Users:
 
 @pytest.fixture(scope="module")
 def chart_nats(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Users]:
-    objects = render({**example_values(), "nats": {"auth": {"seed": "test-seed"}}})
+    objects = render(chart_values())
     [accounts] = [o for o in of_kind(objects, "Secret") if "accounts.conf" in o.get("stringData", {})]
     tmp: Path = tmp_path_factory.mktemp("chart-nats")
     (tmp / "accounts.conf").write_text(accounts["stringData"]["accounts.conf"])
@@ -105,7 +120,13 @@ async def connect() -> AsyncIterator[object]:
                 errors.append(str(exc))
                 arrived.notify_all()
 
-        nc = await nats.connect(url, error_cb=on_error, max_reconnect_attempts=0, allow_reconnect=False)
+        nc = await nats.connect(
+            url,
+            inbox_prefix=inbox_prefix(BusSettings(nats_url=url)),  # as every crews process connects
+            error_cb=on_error,
+            max_reconnect_attempts=0,
+            allow_reconnect=False,
+        )
         opened.append(nc)
         return Conn(nc, errors, arrived)
 
@@ -140,7 +161,7 @@ async def test_role_worker_takes_its_own_steps(chart_nats: Users, bus: Conn, con
 
     async def handle(delivery: Delivery) -> None:
         got.append(delivery)
-        await publish_event(worker.js, "job1", _working("job1"), "job1:write:working")
+        await publish_event(worker.js, "job1", _working("job1"), "job1:write:working", role=(CREW, ROLE))
         done.set()
 
     loop = WorkLoop(worker.js, subjects.TASKS_STREAM, consumer, handle)
@@ -188,7 +209,7 @@ async def test_api_submits_jobs_and_follows_events(chart_nats: Users, bus: Conn,
     worker: Conn = await connect(chart_nats.role(CREW, ROLE))  # type: ignore[operator]
     await publish_durable(api.js, subjects.JOBS_SUBMIT, b"{}", "job:job2", subjects.JOBS_STREAM)
     await publish_job_status(api.js, "job2", "submitted")
-    await publish_event(worker.js, "job2", _working("job2"), "job2:write:working")
+    await publish_event(worker.js, "job2", _working("job2"), "job2:write:working", role=(CREW, ROLE))
     events = follow_events(api.js, "job2")
     try:
         first = await asyncio.wait_for(anext(events), 10)
@@ -203,18 +224,64 @@ async def test_api_submits_jobs_and_follows_events(chart_nats: Users, bus: Conn,
     assert [e for e in api.errors if subjects.task_subject(CREW, ROLE) not in e] == []
 
 
-async def test_a2a_request_reaches_the_role(chart_nats: Users, bus: Conn, connect: object) -> None:
-    api: Conn = await connect(chart_nats.urls["api"])  # type: ignore[operator]
+async def test_only_the_roles_that_name_a_role_agent_can_call_it(
+    chart_nats: Users, bus: Conn, connect: object
+) -> None:
+    """The reviewer (its outside agent is the writer) gets answers; the API and the coordinator cannot call."""
+    caller: Conn = await connect(chart_nats.role(CREW, OTHER))  # type: ignore[operator]
     worker: Conn = await connect(chart_nats.role(CREW, ROLE))  # type: ignore[operator]
+    agent = subjects.a2a_subject(f"{CREW}.{ROLE}")
 
     async def answer(msg: nats.aio.msg.Msg) -> None:
         await msg.respond(b"pong")
 
-    await worker.nc.subscribe(subjects.a2a_subject(f"{CREW}.{ROLE}"), queue="workers", cb=answer)
+    await worker.nc.subscribe(agent, queue="workers", cb=answer)
     await worker.nc.flush()
-    reply = await api.nc.request(subjects.a2a_subject(f"{CREW}.{ROLE}"), b"ping", timeout=5)
+    reply = await caller.nc.request(agent, b"ping", timeout=5)
     assert reply.data == b"pong"
-    assert worker.errors == [] and api.errors == []
+    assert worker.errors == [] and caller.errors == []
+    for name in ("api", "coordinator"):
+        other: Conn = await connect(chart_nats.urls[name])  # type: ignore[operator]
+        await other.nc.publish(agent, b"a call")
+        await other.denied(agent)
+    stranger: Conn = await connect(chart_nats.role("demo", "writer"))  # type: ignore[operator]
+    await stranger.nc.publish(agent, b"a call")
+    await stranger.denied(agent)
+
+
+async def test_a_role_publishes_only_its_own_events(chart_nats: Users, bus: Conn, connect: object) -> None:
+    worker: Conn = await connect(chart_nats.role(CREW, ROLE))  # type: ignore[operator]
+    worker.js = worker.nc.jetstream(timeout=0.5)  # denied publishes get no ack
+    await publish_event(worker.js, "job3", _working("job3"), "job3:write:working", role=(CREW, ROLE))
+    for subject in (
+        subjects.role_events_subject("job3", CREW, OTHER),  # another role of its crew
+        subjects.role_events_subject("job3", "demo", ROLE),  # the same role name in another crew
+        subjects.job_events_subject("job3"),  # the job's own subject: fail the job, end its streams
+    ):
+        with pytest.raises((NatsError, asyncio.TimeoutError)):
+            await worker.js.publish(subject, b"forged", stream=subjects.EVENTS_STREAM)
+        await worker.denied(subject)
+    stored = await bus.js.stream_info(subjects.EVENTS_STREAM, subjects_filter="crews.events.job3.>")
+    assert stored.state.subjects == {subjects.role_events_subject("job3", CREW, ROLE): 1}
+    await worker.nc.subscribe(subjects.role_events_subject("job3", CREW, OTHER))  # snooping a peer's steps
+    await worker.denied(subjects.role_events_subject("job3", CREW, OTHER))
+
+
+async def test_no_user_reads_another_users_replies(chart_nats: Users, bus: Conn, connect: object) -> None:
+    """Replies come to ``_INBOX_<user>``: the others' inboxes, and the shared ``_INBOX``, are closed."""
+    api: Conn = await connect(chart_nats.urls["api"])  # type: ignore[operator]
+    worker: Conn = await connect(chart_nats.role(CREW, ROLE))  # type: ignore[operator]
+    other: Conn = await connect(chart_nats.role(CREW, OTHER))  # type: ignore[operator]
+    assert api.nc.new_inbox().startswith(f"{subjects.user_inbox('api')}.")
+    for inbox in (subjects.user_inbox("api"), subjects.user_inbox(f"role.{CREW}.{OTHER}"), "_INBOX"):
+        await worker.nc.subscribe(f"{inbox}.>")
+        await worker.denied(f"{inbox}.>")
+    for user in ("coordinator", "api", "role.demo.writer"):  # answers only its callers (the reviewer)
+        await worker.nc.publish(f"{subjects.user_inbox(user)}.forged", b"{}")
+        await worker.denied(f"{subjects.user_inbox(user)}.forged")
+    await api.js.stream_info(subjects.EVENTS_STREAM)  # each still gets its own replies
+    await other.js.stream_info(subjects.TASKS_STREAM)
+    assert api.errors == [] and other.errors == []
 
 
 def _working(job: str) -> TaskStatusUpdateEvent:
@@ -269,11 +336,43 @@ async def test_the_real_role_worker_and_api_start_as_their_chart_users(
         assert proc.proc is not None and proc.proc.returncode == 0, proc.log_tail
 
 
+async def test_the_real_role_agent_refuses_a_caller_without_its_key(
+    chart_nats: Users, bus: Conn, connect: object, redis_server: ManagedServer
+) -> None:
+    """`crews role` under its chart user with CREWS_ROLE_A2A_KEYS: its declared caller needs the key too."""
+    crews = str(Path(sys.executable).with_name("crews"))
+    base = {k: v for k, v in os.environ.items() if not k.startswith("CREWS_")}
+    base.update(CREWS_REDIS_URL=redis_server.url, CREWS_MANAGE_STREAMS="false", PYTHONUNBUFFERED="1")
+    worker = ServerProcess(
+        "role", [crews, "role", f"{CREW}/{ROLE}"], f"role {CREW}/{ROLE} ready", 0,
+        env={**base, "CREWS_NATS_URL": chart_nats.role(CREW, ROLE), "CREWS_ROLE_A2A_KEYS": "k-old, k-writer"},
+    )  # fmt: skip
+    caller: Conn = await connect(chart_nats.role(CREW, OTHER))  # type: ignore[operator]
+    agent = NatsTransport(caller.nc, subjects.a2a_subject(f"{CREW}.{ROLE}"), timeout=10)
+    unknown = GetTaskRequest(id="no-such-task")
+    worker.start()
+    try:
+        with pytest.raises(A2AClientError, match=str(UNAUTHENTICATED_CODE)):
+            await agent.get_task(unknown)
+        for wrong in ("Bearer k-write", "Bearer k-writer2", "Basic k-writer"):
+            with pytest.raises(A2AClientError, match=str(UNAUTHENTICATED_CODE)):
+                await agent.get_task(
+                    unknown, context=ClientCallContext(service_parameters={"Authorization": wrong})
+                )
+        keyed = ClientCallContext(service_parameters={"Authorization": "Bearer k-writer"})
+        with pytest.raises(TaskNotFoundError):  # past the key: the agent looked for the task
+            await agent.get_task(unknown, context=keyed)
+    finally:
+        worker.stop()
+    assert DENIED not in worker.log_tail.lower(), worker.log_tail
+    assert "callers with a key of CREWS_ROLE_A2A_KEYS" in worker.log_tail
+
+
 async def test_the_helm_test_script_passes_against_the_real_services_and_names_what_fails(
     chart_nats: Users, bus: Conn, redis_server: ManagedServer
 ) -> None:
     """files/helm_test.py, with the hook Pod's environment: the API under its user, the role's NATS user."""
-    objects = render({**example_values(), "nats": {"auth": {"seed": "test-seed"}}})
+    objects = render(chart_values())
     [pod] = of_kind(objects, "Pod")
     secrets = {s["metadata"]["name"]: s["stringData"] for s in of_kind(objects, "Secret")}
     env = _pod_env(pod, secrets)

@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import nats
 import yaml
 
+from bus.connect import connect
 from bus.jetstream.streams import ensure_streams
 from bus.settings import BusSettings
 from crews.local.servers import ServerProcess, free_port, nats_server_binary
@@ -83,7 +83,8 @@ async def test_a_nats_server_laid_out_as_the_nats_chart_knows_the_users(tmp_path
             if s["metadata"].get("annotations", {}).get("crews.dev/nats-user") == "coordinator"
         )
         parts = urlsplit(coordinator)
-        nc = await nats.connect(f"nats://{parts.username}:{parts.password}@127.0.0.1:{port}")
+        settings = BusSettings(nats_url=f"nats://{parts.username}:{parts.password}@127.0.0.1:{port}")
+        nc = await connect(settings, "coordinator")  # its own inbox prefix, as the coordinator's
         try:
             await ensure_streams(nc.jetstream(), BusSettings())  # the account has JetStream
         finally:

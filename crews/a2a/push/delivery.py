@@ -48,6 +48,7 @@ from bus import subjects
 from bus.contracts.codec import decode
 from bus.contracts.events import wrap
 from bus.tracing import carried, extract, traced_transport
+from bus.jetstream.events import admissible
 from crews.a2a.push.configs import SIGNED, PushConfigs, StoredPush
 from crews.a2a.push.guard import WebhookRefused, check_webhook
 from crews.a2a.settings import A2ASettings
@@ -177,7 +178,11 @@ class PushDelivery:
                 await self._ingest(msg)
 
     async def _ingest(self, msg: Msg) -> None:
-        job = msg.subject.removeprefix("crews.events.")
+        source = subjects.event_source(msg.subject)
+        if source is None:
+            await msg.ack()  # not a job's event subject: nothing to deliver
+            return
+        job = source.job
         try:
             configs = await self._configs.stored(job)
             if configs:
@@ -189,10 +194,11 @@ class PushDelivery:
         await msg.ack()
 
     async def _take(self, job: str, msg: Msg, configs: list[StoredPush]) -> None:
+        event = decode(msg.data, StreamResponse)
+        if not admissible(msg.subject, job, event):
+            return  # forged by a role, or published by mistake (logged)
         a2a = await A2ARecords(self._redis, self._ttl_s).get(job)
-        update = await task_update(
-            self._store, job, a2a.context_id if a2a else job, decode(msg.data, StreamResponse)
-        )
+        update = await task_update(self._store, job, a2a.context_id if a2a else job, event)
         if update is None:
             return
         seq = int(msg.metadata.sequence.stream)

@@ -65,7 +65,7 @@ def parse_last_event_id(value: str | None) -> int:
 async def last_sequence(js: JetStreamContext, job: str) -> int:
     """The stream sequence of the job's latest event (0: none kept)."""
     try:
-        message = await js.get_last_msg(subjects.EVENTS_STREAM, subjects.events_subject(job))
+        message = await js.get_last_msg(subjects.EVENTS_STREAM, subjects.job_events_filter(job))
     except NotFoundError:
         return 0
     return int(message.seq or 0)

@@ -20,6 +20,7 @@ import asyncio
 import os
 import socket
 import sys
+from urllib.parse import unquote, urlsplit
 
 import httpx
 import nats
@@ -38,8 +39,11 @@ async def check_api() -> str:
 
 
 async def check_nats() -> str:
+    url = os.environ["CREWS_NATS_URL"]
+    user = unquote(urlsplit(url.split(",")[0].strip()).username or "")
     nc = await nats.connect(
-        os.environ["CREWS_NATS_URL"],
+        url,
+        inbox_prefix=f"_INBOX_{user}" if user else "_INBOX",  # the user's own inboxes, as bus/connect.py
         connect_timeout=TIMEOUT_S,
         max_reconnect_attempts=0,
         allow_reconnect=False,

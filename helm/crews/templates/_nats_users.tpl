@@ -4,29 +4,58 @@ The NATS users of the release and what each may publish and subscribe, as JSON:
 Every name comes from the `bus` block and the roles' blocks (written from bus/subjects.py).
 Anything not allowed is denied.
 
-- api: submit jobs, publish job-level events, follow a job's events through its own ordered consumers
-  and read its last one, read stream info and the role consumers' lag (metrics), call A2A agents,
-  serve every crew as an A2A agent on crews.a2a.<crew>.
-- coordinator: the JetStream API (it creates the streams and consumers), publish on every crews
-  subject (steps, job events, dead letters), ack what it consumes.
+Every user subscribes only to its own inboxes, <inboxPrefix>_<user>.> (bus/connect.py connects with
+that prefix), and publishes replies only to the inboxes of the users allowed to call it.
+Events: the API and the coordinator publish on crews.events.*.job (the job's own subject), a role
+only on crews.events.*.<crew>.<role> (its own).
+
+- api: submit jobs, publish on the jobs' own events subjects, follow a job's events through its own
+  ordered consumers and read its last one, read stream info and the role consumers' lag (metrics),
+  serve every crew as an A2A agent on crews.a2a.<crew> and answer the roles that call a crew.
+  It calls no A2A agent.
+- coordinator: the JetStream API (it creates the streams and consumers), publish jobs, steps, the
+  jobs' own events and dead letters, ack what it consumes. It calls no A2A agent.
 - role.<crew>.<role>: read-only info of the streams, only its own consumer (info, create, fetch, ack),
-  job events (publish; subscribe to stop a step whose job was cancelled), its dead-letter subject,
-  its A2A subject (serve) and the A2A agents its engine calls;
-  replies via _INBOX. Creating or changing streams is the coordinator's alone.
+  its own events subject (publish; subscribe, where a call to its agent is cancelled), the jobs' own
+  events (subscribe: a cancelled job stops its step, an approval wakes it), its dead-letter subject,
+  its A2A subject (serve; publish, to hand the calls held while its agent loads to the agent; reply
+  to the roles that name it as their outside agent) and the A2A agents its engine calls. Creating or changing streams is the coordinator's alone.
 */}}
 {{- define "crews.natsUsers" -}}
 {{- $b := .Values.bus -}}
 {{- $js := "$JS.API" -}}
 {{- $events := $b.eventsStream -}}
+{{- $inbox := $b.inboxPrefix -}}
+{{- /* who calls whom: A2A agent name (<crew> or <crew>.<role>) -> the users of the roles calling it */ -}}
+{{- $callers := dict -}}
+{{- range $crew, $spec := .Values.crews -}}
+{{- range $role, $r := $spec.roles -}}
+{{- $user := include "crews.roleUser" (dict "crew" $crew "role" $role) -}}
+{{- $agents := list -}}
+{{- range $r.a2aPeers | default list }}{{ $agents = append $agents (trimPrefix (printf "%s." $b.a2aPrefix) .) }}{{ end -}}
+{{- with $r.outsideAgent -}}
+{{- $agent := include "crews.outsideAgent" (dict "root" $ "name" .) | fromJson -}}
+{{- if $agent.nats }}{{ $agents = append $agents $agent.nats }}{{ end -}}
+{{- end -}}
+{{- range $agents -}}
+{{- $_ := set $callers . (append (get $callers . | default list) $user) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
 {{- $users := list -}}
+{{- $apiReplies := list -}}
+{{- range $agent, $who := $callers -}}
+{{- if not (contains "." $agent) -}}
+{{- range $who }}{{ $apiReplies = append $apiReplies (printf "%s_%s.>" $inbox .) }}{{ end -}}
+{{- end -}}
+{{- end -}}
 {{- $api := dict
   "user" "api"
   "secret" (include "crews.componentName" (dict "root" . "component" "api-nats"))
   "permissions" (dict
-    "publish" (dict "allow" (list
+    "publish" (dict "allow" (concat (list
       $b.jobsSubject
-      $b.eventsSubjects
-      (printf "%s.>" $b.a2aPrefix)
+      $b.jobEventsSubjects
       (printf "%s.INFO" $js)
       (printf "%s.STREAM.INFO.*" $js)
       (printf "%s.CONSUMER.CREATE.%s" $js $events)
@@ -39,9 +68,8 @@ Anything not allowed is denied.
       (printf "%s.DIRECT.GET.%s.>" $js $events)
       (printf "%s.CONSUMER.INFO.%s.*" $js $b.tasksStream)
       (printf "$JS.ACK.%s.>" $events)
-      (printf "$JS.FC.%s.>" $events)
-      "_INBOX.>"))
-    "subscribe" (dict "allow" (list "_INBOX.>" (printf "%s.*" $b.a2aPrefix)))) -}}
+      (printf "$JS.FC.%s.>" $events)) (uniq $apiReplies)))
+    "subscribe" (dict "allow" (list (printf "%s_api.>" $inbox) (printf "%s.*" $b.a2aPrefix)))) -}}
 {{- $users = append $users $api -}}
 {{- $coordinator := dict
   "user" "coordinator"
@@ -53,14 +81,13 @@ Anything not allowed is denied.
       "$JS.FC.>"
       $b.jobsSubject
       $b.tasksSubjects
-      $b.eventsSubjects
-      $b.deadLetterSubjects
-      (printf "%s.>" $b.a2aPrefix)
-      "_INBOX.>"))
-    "subscribe" (dict "allow" (list "_INBOX.>"))) -}}
+      $b.jobEventsSubjects
+      $b.deadLetterSubjects))
+    "subscribe" (dict "allow" (list (printf "%s_coordinator.>" $inbox)))) -}}
 {{- $users = append $users $coordinator -}}
 {{- range $crew, $spec := .Values.crews -}}
 {{- range $role, $r := $spec.roles -}}
+{{- $name := include "crews.roleUser" (dict "crew" $crew "role" $role) -}}
 {{- $publish := list
   (printf "%s.STREAM.INFO.%s" $js $b.jobsStream)
   (printf "%s.STREAM.INFO.%s" $js $b.tasksStream)
@@ -72,20 +99,22 @@ Anything not allowed is denied.
   (printf "%s.CONSUMER.DURABLE.CREATE.%s.%s" $js $r.stream $r.consumer)
   (printf "%s.CONSUMER.MSG.NEXT.%s.%s" $js $r.stream $r.consumer)
   (printf "$JS.ACK.%s.%s.>" $r.stream $r.consumer)
-  $b.eventsSubjects
+  $r.eventsSubject
   $r.deadLetterSubject
-  "_INBOX.>" -}}
+  $r.a2aSubject -}}
 {{- $peers := $r.a2aPeers | default list -}}
 {{- with $r.outsideAgent -}}
 {{- $agent := include "crews.outsideAgent" (dict "root" $ "name" .) | fromJson -}}
 {{- if $agent.nats }}{{ $peers = append $peers (printf "%s.%s" $b.a2aPrefix $agent.nats) }}{{ end -}}
 {{- end -}}
+{{- $replies := list -}}
+{{- range get $callers (printf "%s.%s" $crew $role) | default list }}{{ $replies = append $replies (printf "%s_%s.>" $inbox .) }}{{ end -}}
 {{- $user := dict
-  "user" (include "crews.roleUser" (dict "crew" $crew "role" $role))
+  "user" $name
   "secret" (printf "%s-nats" (include "crews.roleName" (dict "root" $ "crew" $crew "role" $role)))
   "permissions" (dict
-    "publish" (dict "allow" (concat $publish $peers))
-    "subscribe" (dict "allow" (list "_INBOX.>" $r.a2aSubject $b.eventsSubjects))) -}}
+    "publish" (dict "allow" (concat $publish (uniq $peers) (uniq $replies)))
+    "subscribe" (dict "allow" (list (printf "%s_%s.>" $inbox $name) $r.a2aSubject $r.eventsSubject $b.jobEventsSubjects))) -}}
 {{- $users = append $users $user -}}
 {{- end -}}
 {{- end -}}

@@ -17,6 +17,7 @@ from crews.coordinator.coordinator import Coordinator
 from crews.jobs.events import status_event
 from crews.jobs.store import RedisJobStore, StepResult, job_keys
 from tests.crews.api.conftest import submit
+from tests.waits import eventually
 
 
 async def take_step(js: JetStreamContext, store: RedisJobStore, crew: str, role: str, output: str) -> str:
@@ -27,14 +28,14 @@ async def take_step(js: JetStreamContext, store: RedisJobStore, crew: str, role:
     [msg] = await sub.fetch(1, timeout=30)
     work = from_request(decode(msg.data, SendMessageRequest))
     working = status_event(work.job, work.task_id, TaskState.TASK_STATE_WORKING)
-    await publish_event(js, work.job, working, f"{work.task_id}:working:1")
+    await publish_event(js, work.job, working, f"{work.task_id}:working:1", role=(crew, role))
     result = StepResult(output=output, role=role, worker="test-worker")
     await store.redis.hsetnx(job_keys(work.job).results, work.step, result.model_dump_json())
     await store.redis.hincrby(job_keys(work.job).usage, f"{role}:input_tokens", 50)
     await store.redis.hincrby(job_keys(work.job).usage, f"{role}:output_tokens", len(output))
     await store.redis.hincrby(job_keys(work.job).usage, f"{role}:calls", 1)
     done = status_event(work.job, work.task_id, TaskState.TASK_STATE_COMPLETED)
-    await publish_event(js, work.job, done, f"{work.task_id}:completed")
+    await publish_event(js, work.job, done, f"{work.task_id}:completed", role=(crew, role))
     await msg.ack()
     await sub.unsubscribe()
     return work.step
@@ -80,3 +81,39 @@ async def test_a_job_runs_to_its_end_through_the_api(
     cancel = await client.post(f"/jobs/{job}/cancel", json={})
     assert cancel.status_code == 409
     assert "already ended (completed)" in cancel.json()["message"]
+
+
+async def test_a_step_status_from_another_roles_subject_is_ignored(
+    client: httpx.AsyncClient, crew: str, js: JetStreamContext, store: RedisJobStore, coordinator: Coordinator
+) -> None:
+    """A role can publish only on its own subject; the coordinator heeds a step's status only from its role."""
+    for role in ("researcher", "writer"):
+        await ensure_role_consumer(js, crew, role, BusSettings())
+    job = await submit(client)
+    await eventually(lambda: _step_state(store, job, "research", "dispatched"), 10, "research dispatched")
+    forged = status_event(job, f"{job}.research", TaskState.TASK_STATE_FAILED, "forged")
+    for publisher in ((crew, "writer"), ("other-crew", "researcher")):
+        await publish_event(js, job, forged, f"{job}.research:failed:{publisher}", role=publisher)
+
+    async def refused() -> bool:
+        return sum(coordinator.refused_events.values()) == 2
+
+    await eventually(refused, 10, "both forged statuses refused")
+    assert dict(coordinator.refused_events) == {f"{crew}.writer": 1, "other-crew.researcher": 1}
+    record = await store.get(job)
+    assert (record.status, record.steps["research"]) == ("running", "dispatched")  # neither failed the job
+
+    assert (
+        await take_step(js, store, crew, "researcher", "- bees dance") == "research"
+    )  # its own role: heeded
+    assert await take_step(js, store, crew, "writer", "Bees dance to talk.") == "write"
+    await eventually(lambda: _status(store, job, "completed"), 10, "job completed")
+    assert sum(coordinator.refused_events.values()) == 2
+
+
+async def _step_state(store: RedisJobStore, job: str, step: str, state: str) -> bool:
+    return (await store.get(job)).steps.get(step) == state
+
+
+async def _status(store: RedisJobStore, job: str, status: str) -> bool:
+    return (await store.get(job)).status == status
