@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, PrivateAttr
 from inference.results import ToolCall
 from roles.engines.crewai_bridge import Bridge
 from roles.errors import ToolError
-from roles.tools.toolset import ToolSet
+from roles.tools.toolset import ToolSet, error_text
 
 
 class CallIds:
@@ -69,7 +69,7 @@ class RoleTool(BaseTool):
         try:
             return self._bridge.call(self._toolbox.call(call))
         except ToolError as exc:
-            return f"Error: {exc}"
+            return error_text(exc)
 
 
 def crewai_tools(toolbox: ToolSet, bridge: Bridge, ids: CallIds) -> list[BaseTool]:
