@@ -121,10 +121,14 @@ async def _run(tool: Tool, context: ToolContext, call: ToolCall) -> str:
         _set_tool_attributes(span, tool, call, context)
         try:
             return await tool.function(context, call.arguments)
-        except RoleError as exc:  # ours (a tool error for the model, an unreachable server, a cancel): as raised
+        except (
+            RoleError
+        ) as exc:  # ours (a tool error for the model, an unreachable server, a cancel): as raised
             _set_failed(span, exc)
             raise
-        except Exception as exc:  # a tool's own bug: its message may quote arguments or secrets, so it stays here
+        except (
+            Exception
+        ) as exc:  # a tool's own bug: its message may quote arguments or secrets, so it stays here
             _set_failed(span, exc)
             where = traceback.extract_tb(exc.__traceback__)[-1]
             log.warning(  # noqa: TRY400 - the traceback would carry the message

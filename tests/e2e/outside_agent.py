@@ -86,16 +86,13 @@ def shouter_card(interfaces: list[AgentInterface]) -> AgentCard:
 
 
 @asynccontextmanager
-async def serve_over_http(executor: Shouter) -> AsyncIterator[str]:
-    """The agent over HTTP (JSON-RPC) on a free port, with its card; yields its base URL."""
+async def serve_over_http(executor: Shouter, key: str = OUTSIDE_KEY) -> AsyncIterator[str]:
+    """The agent over HTTP (JSON-RPC) on a free port, with its card, requiring ``key``; yields its base URL."""
     app = FastAPI()
 
     @app.middleware("http")
     async def require_key(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        if (
-            request.url.path.startswith("/rpc")
-            and request.headers.get("authorization") != f"Bearer {OUTSIDE_KEY}"
-        ):
+        if request.url.path.startswith("/rpc") and request.headers.get("authorization") != f"Bearer {key}":
             return JSONResponse({"error": "unauthorized"}, status_code=401)
         return await call_next(request)
 
