@@ -121,17 +121,13 @@ async def _run(tool: Tool, context: ToolContext, call: ToolCall) -> str:
         _set_tool_attributes(span, tool, call, context)
         try:
             return await tool.function(context, call.arguments)
-        except (
-            RoleError
-        ) as exc:  # ours (a tool error for the model, an unreachable server, a cancel): as raised
+        except RoleError as exc:  # ours: a tool error for the model, an unreachable server, a cancel
             _set_failed(span, exc)
             raise
-        except (
-            Exception
-        ) as exc:  # a tool's own bug: its message may quote arguments or secrets, so it stays here
+        except Exception as exc:  # noqa: BLE001 - a tool's own failure: its message may hold secrets
             _set_failed(span, exc)
             where = traceback.extract_tb(exc.__traceback__)[-1]
-            log.warning(  # noqa: TRY400 - the traceback would carry the message
+            log.warning(
                 "tool %s of step %s (job %s) raised %s at %s:%d (message withheld: it may hold secrets)",
                 tool.name, context.step, context.job, type(exc).__name__, where.filename, where.lineno,
             )  # fmt: skip
