@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import logging
 import traceback
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -70,6 +71,7 @@ class ToolSet:
         self.context = context
         self._max_output_chars = max_output_chars
         self._gate = gate
+        self._uses: Counter[str] = Counter()
 
     @property
     def names(self) -> list[str]:
@@ -98,19 +100,29 @@ class ToolSet:
             )
         tool = entry.tool
         tool.check_arguments(call.arguments)  # a person approves only a valid call
+        context = self.context.for_call(call.id, arguments_digest(tool.name, call.arguments), idempotency_key)
         if entry.needs_approval:
             if self._gate is None:
                 raise ToolError(
                     f"{tool.model_name} needs a person's approval, which this step cannot ask for"
                 )
-            record = await self._gate.decide(tool.name, call.id, call.arguments)
+            record = await self._gate.decide(tool.name, call.id, call.arguments, self._use(context))
             if record.status == "denied":
                 return frame_output(tool.name, denied_output(record))
-        context = self.context.for_call(call.id, arguments_digest(tool.name, call.arguments), idempotency_key)
         output = await _run(tool, context, call)
         if len(output) > self._max_output_chars:
             output = output[: self._max_output_chars] + CUT.format(limit=self._max_output_chars)
         return frame_output(tool.name, output)
+
+    def _use(self, context: ToolContext) -> str:
+        """The key an approval is claimed with: the call's idempotency key, numbered when this run repeats it.
+
+        (The native loop's keys differ per turn; an engine without them repeats a key for a repeated call id.)
+        """
+        key = context.idempotency_key
+        self._uses[key] += 1
+        count = self._uses[key]
+        return key if count == 1 else f"{key}#{count}"
 
 
 async def _run(tool: Tool, context: ToolContext, call: ToolCall) -> str:
