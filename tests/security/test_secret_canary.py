@@ -32,7 +32,7 @@ from roles.framing import block_text
 from tests.e2e.otlp_sink import OtlpSink
 from tests.e2e.outside_agent import Shouter, serve_over_http
 from tests.e2e.stack import Stack, job_events, register
-from tests.security.flaky_worker import DB_URL_ENV, FACTS, MARKER_ENV
+from tests.security.tools_worker import DB_URL_ENV, FACTS, MARKER_ENV
 from tests.servers import ManagedServer
 
 API_KEY = f"canary-api-key-{secrets.token_hex(8)}"
@@ -135,7 +135,7 @@ async def test_no_secret_reaches_logs_spans_events_redis_or_api_answers(
                 stack.coordinator()
                 stack.start_argv(
                     "flaky worker",
-                    [sys.executable, "-m", "tests.security.flaky_worker", "canaried/researcher"],
+                    [sys.executable, "-m", "tests.security.tools_worker", "canaried/researcher"],
                     ready="role canaried/researcher ready",
                 )
                 stack.worker("canaried", "shouter")
