@@ -12,8 +12,8 @@ from bus.contracts.result import TokenUsage
 from bus.contracts.step import ContextOutput
 from inference.results import ToolCall
 from roles.engines import prompts
-from roles.framing import block_text
 from roles.errors import StepFailed, ToolArgumentsInvalid, ToolError, ToolNotAllowed
+from roles.framing import block_text
 from roles.step.memory import SharedMemory
 from roles.step.results import ResultStore, StepResult
 from roles.tools._calculator import evaluate

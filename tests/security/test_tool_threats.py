@@ -214,6 +214,7 @@ async def test_an_approval_of_one_job_does_not_release_the_same_call_of_another(
         await tenants.alice.post(f"/jobs/{first_job}/approvals/{asked['approval']}", json={"approve": True})
     ).status_code == 200
     await job_events(js, first_job)
+    assert (await store.get(first_job)).status == "completed"
 
     second_job = await submit(tenants)  # the same step, call id and arguments
     [again] = await wait_for_approval(js, second_job, 1)
@@ -231,4 +232,5 @@ async def test_an_approval_of_one_job_does_not_release_the_same_call_of_another(
     assert ended.status_code == 409  # nor can the first job's decision be sent again
     assert (await tenants.alice.post(f"/jobs/{second_job}/cancel")).status_code in (200, 202)
     await job_events(js, second_job)
+    assert (await store.get(second_job)).status == "canceled"
     assert refunds(ledger) == [{"order": "A-1", "amount": 5}]
