@@ -4,6 +4,7 @@ RoleError
  ├── StepFailed              the step cannot succeed; ``reason`` tells a person what to change (not retryable)
  │    └── ToolUnavailable    a tool's MCP server stayed unreachable through the retries
  ├── StepCancelled           the job was cancelled (or failed) before or while the step ran
+ ├── ToolCrashed             a tool raised something else than ToolError (a bug, an outage); retried by redelivery
  └── ToolError               one tool call failed; its message goes back to the model, which may recover
       ├── ToolNotAllowed     the model called a tool outside the role's allow-list (nothing ran)
       └── ToolArgumentsInvalid   the arguments do not match the tool's JSON schema
@@ -46,6 +47,23 @@ class StepCancelled(RoleError):
         super().__init__(f"job {job} is {status}")
         self.job = job
         self.status = status
+
+
+class ToolCrashed(RoleError):
+    """A tool raised an unexpected error; its message is withheld (it may quote the arguments or a secret).
+
+    Not for the model: the step's delivery fails and is retried (the native loop resumes at this call).
+    """
+
+    retryable = True
+
+    def __init__(self, tool: str, error_type: str) -> None:
+        super().__init__(
+            f"tool {tool} raised {error_type} (its message is withheld from logs and spans): the step is "
+            "retried; if it keeps failing, check the tool's own logs and its backing service"
+        )
+        self.tool = tool
+        self.error_type = error_type
 
 
 class ToolError(RoleError):

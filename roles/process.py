@@ -264,8 +264,11 @@ async def _run_until_stopped(
             events.remove_signal_handler(sig)
 
 
-def main(crew: str, role: str) -> None:
-    """Run a worker with settings from the environment (``CREWS_*``), printing its ready line."""
+def main(crew: str, role: str, *, tools: ToolRegistry | None = None) -> None:
+    """Run a worker with settings from the environment (``CREWS_*``), printing its ready line.
+
+    ``tools``: the Python tools it offers (default: the built-ins and the ``crews.tools`` entry points).
+    """
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     logging.getLogger("a2a.client.card_resolver").setLevel(logging.WARNING)  # it logs whole cards at INFO
     provider = setup_tracing(f"crews-role-{crew}-{role}")
@@ -284,6 +287,7 @@ def main(crew: str, role: str) -> None:
                 RoleSettings(),
                 InferenceSettings(),
                 on_ready=ready,
+                tools=tools,
                 mcp_servers=servers,
             )
         )

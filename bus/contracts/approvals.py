@@ -7,9 +7,16 @@ approval is bound to the tool and the sha256 of its canonical arguments
 a call only when an approved record's digest is the digest of the call in hand,
 so a reused call id with other arguments never runs under an old decision.
 
+An approval lets one call run: the worker that runs an approved call claims
+the record with the call's idempotency key (``used_by``), so a later call
+under the same call id, even with the same arguments (a model that repeats
+itself, or is made to), is asked for again; only a redelivery of the same
+call (same key) finds its decision.
+
 Approval ids: ``<step>:<call id>`` for the first call under a call id; a later
-call under the same id with other arguments is asked for again as
-``<step>:<call id>:<first 12 hex of its digest>``.
+call under the same id with other arguments, or after the first one ran, is
+asked for again as ``<step>:<call id>:<first 12 hex of a digest of its
+arguments' digest and its idempotency key>``.
 """
 
 from __future__ import annotations
@@ -40,6 +47,11 @@ def approval_id(step: str, call_id: str, digest: str | None = None) -> str:
     return f"{step}:{call_id}" if digest is None else f"{step}:{call_id}:{digest[:12]}"
 
 
+def reuse_digest(arguments_sha256: str, use: str) -> str:
+    """What names the approval of a call that reuses a call id: its arguments' digest and its key."""
+    return hashlib.sha256(f"{arguments_sha256}\n{use}".encode()).hexdigest()
+
+
 class ApprovalRecord(BaseModel):
     """One tool call of a step that needs a person's decision, and the decision once made."""
 
@@ -55,6 +67,10 @@ class ApprovalRecord(BaseModel):
     decided_by: str | None = Field(None, description="who decided: the API key's principal, or 'api-key'")
     decided_at: float | None = None
     comment: str = ""
+    used_by: str | None = Field(
+        None,
+        description="the idempotency key of the call that ran under this approval (it lets one call run)",
+    )
 
     def binds(self, tool: str, arguments: dict[str, Any]) -> bool:
         """Whether this record is for exactly this tool and these arguments."""
@@ -62,12 +78,12 @@ class ApprovalRecord(BaseModel):
 
 
 def pending_record(
-    *, step: str, role: str, tool: str, call_id: str, arguments: dict[str, Any], reused: bool = False
+    *, step: str, role: str, tool: str, call_id: str, arguments: dict[str, Any], reused_by: str | None = None
 ) -> ApprovalRecord:
-    """The record a worker writes for a call that needs approval (``reused``: the call id was taken)."""
+    """The record a worker writes for a call that needs approval (``reused_by``: the call's key, its id was taken)."""
     digest = arguments_digest(tool, arguments)
     return ApprovalRecord(
-        id=approval_id(step, call_id, digest if reused else None),
+        id=approval_id(step, call_id, None if reused_by is None else reuse_digest(digest, reused_by)),
         step=step,
         role=role,
         tool=tool,

@@ -24,7 +24,7 @@ from google.genai import types
 
 from inference.results import ToolCall
 from roles.errors import ToolError
-from roles.tools.toolset import ToolSet
+from roles.tools.toolset import ToolSet, error_text
 
 
 class RoleTool(BaseTool):
@@ -48,7 +48,7 @@ class RoleTool(BaseTool):
         try:
             return await self._toolbox.call(call)
         except ToolError as exc:
-            return f"Error: {exc}"
+            return error_text(exc)
         except BaseException as exc:  # a cancel, a failed approval: the engine raises it again after ADK
             self._on_error(exc)
             raise

@@ -39,7 +39,7 @@ from roles.engines.crewai_project import ProjectCode
 from roles.errors import StepFailed, ToolError
 from roles.tools.base import Tool, ToolContext
 from roles.tools.catalog import crew_rule, needs_approval
-from roles.tools.toolset import StepTool, ToolSet
+from roles.tools.toolset import StepTool, ToolSet, error_text
 
 
 class CallIds:
@@ -83,7 +83,7 @@ class RoleTool(BaseTool):
         try:
             return self._bridge.call(self._toolbox.call(call))
         except ToolError as exc:
-            return f"Error: {exc}"
+            return error_text(exc)
 
 
 def crewai_tools(toolbox: ToolSet, bridge: Bridge, ids: CallIds) -> list[BaseTool]:

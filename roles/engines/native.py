@@ -32,6 +32,7 @@ from roles.engines import prompts
 from roles.engines.base import StepOutput, StepRun
 from roles.errors import StepFailed, ToolError
 from roles.step.checkpoint import StepCheckpoint
+from roles.tools.toolset import error_text
 
 Message = dict[str, Any]
 FENCE = re.compile(r"^```(?:json)?\s*(.*?)\s*```$", re.DOTALL)
@@ -167,7 +168,7 @@ class _Loop:
         try:
             return await self.step.tools.call(call, idempotency_key=key)
         except ToolError as exc:
-            return f"Error: {exc}"
+            return error_text(exc)
 
     def _final(self, result: ChatResult, answer: str) -> StepOutput | None:
         """The step's output, or None after asking for the one repair of a malformed answer."""

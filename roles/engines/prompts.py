@@ -8,10 +8,14 @@ CrewAI (``crewai/translations/en.json``, native tool calling) builds:
   ``formatted_task_instructions``, then (context steps) ``task_with_context``
   with their outputs joined by a divider.
 
-A crew ported from CrewAI therefore sees the same framing. The job's shared
-memory is added after the context as a delimited data block (JSON, with ``<``
-escaped so no value can close the block): it was written by models, so it is
-information for the model, never instructions.
+A crew ported from CrewAI therefore sees the same framing, with one change:
+the context outputs (written by other models, or an outside A2A agent) sit
+inside a ``<context>`` data block after CrewAI's "This is the context you're
+working with:" line, ``<`` escaped so no output can close the block, with a
+note that they are data, not instructions (``roles.framing``). The job's
+shared memory is added after the context as a delimited data block too (JSON,
+``<`` escaped). Every engine builds its prompt from these functions (the
+crewai engine hands ``context_text`` to CrewAI as the task's context).
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from bus.contracts.step import ContextOutput, RolePrompt, StepWork
+from roles.framing import data_block, data_json
 
 ROLE_PLAYING = "You are {role}. {backstory}\nYour personal goal is: {goal}"
 EXPECTED_OUTPUT = (
@@ -33,6 +38,8 @@ FORMATTED_TASK_INSTRUCTIONS = (
 )
 TASK_WITH_CONTEXT = "{task}\n\nThis is the context you're working with:\n{context}"
 CONTEXT_DIVIDER = "\n\n----------\n\n"
+CONTEXT_TAG = "context"
+CONTEXT_WHAT = "the output of the crew's earlier steps"
 CURRENT_TASK = "\nCurrent Task: {task}\n\nProvide your complete response:"
 MEMORY_BLOCK = (
     "{task}\n\nThis is the crew's shared memory for this job, written by the crew's roles with "
@@ -66,8 +73,10 @@ def task_prompt(work: StepWork, memory: Mapping[str, str], *, memory_max_chars: 
 
 
 def context_text(context: list[ContextOutput]) -> str:
-    """The outputs of the context steps, joined as CrewAI joins them."""
-    return CONTEXT_DIVIDER.join(item.output for item in context)
+    """The outputs of the context steps, joined as CrewAI joins them, inside a ``<context>`` data block."""
+    if not context:
+        return ""
+    return data_block(CONTEXT_TAG, CONTEXT_DIVIDER.join(item.output for item in context), CONTEXT_WHAT)
 
 
 def memory_text(memory: Mapping[str, str], max_chars: int) -> str:
@@ -76,11 +85,6 @@ def memory_text(memory: Mapping[str, str], max_chars: int) -> str:
     if len(text) <= max_chars:
         return text
     return text[:max_chars] + MEMORY_CUT
-
-
-def data_json(value: Any) -> str:
-    """JSON for untrusted data inside a delimited block: ``<`` escaped, so no tag can be closed."""
-    return json.dumps(value, ensure_ascii=False).replace("<", "\\u003c")
 
 
 def schema_text(schema: Mapping[str, Any]) -> str:

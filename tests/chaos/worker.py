@@ -1,34 +1,26 @@
-"""A role worker process with the test-only ``ledger_append`` tool: ``python -m tests.chaos.worker <crew>/<role>``.
+"""A role worker process with test-only tools: ``python -m tests.chaos.worker <crew>/<role>`` adds ``ledger_append``.
 
-The same process as ``crews role`` (``roles.process``), with one more tool registered.
+The same process as ``crews role`` (``roles.process.main``), with more tools registered.
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
 import sys
+from collections.abc import Iterable
 
-from bus.settings import BusSettings
-from inference.settings import InferenceSettings
-from roles.process import parse_target, run_role
-from roles.settings import RoleSettings
-from roles.tools.registry import default_registry
+from roles.process import main as role_main
+from roles.process import parse_target
+from roles.tools.registry import Tool, default_registry
 from tests.chaos.ledger import LEDGER_TOOL
 
 
-def main(target: str) -> None:
+def main(target: str, extra_tools: Iterable[Tool] = (LEDGER_TOOL,)) -> None:
+    """Run the role ``<crew>/<role>`` with the built-in tools and ``extra_tools`` (other test workers reuse it)."""
     crew, role = parse_target(target)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     tools = default_registry()
-    tools.register(LEDGER_TOOL)
-
-    def ready() -> None:
-        sys.stdout.write(f"role {crew}/{role} ready\n")
-        sys.stdout.flush()
-
-    settings = (BusSettings(), RoleSettings(), InferenceSettings())
-    asyncio.run(run_role(crew, role, *settings, on_ready=ready, tools=tools))
+    for extra in extra_tools:
+        tools.register(extra)
+    role_main(crew, role, tools=tools)
 
 
 if __name__ == "__main__":

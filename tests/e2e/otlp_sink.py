@@ -22,6 +22,11 @@ class ReceivedSpan:
     span_id: str
     parent_span_id: str
     attributes: dict[str, str] = field(default_factory=dict)
+    status_message: str = ""
+    events: tuple[str, ...] = ()
+    """The names of the span's events."""
+    dump: str = ""
+    """The whole span as protobuf text (attributes, events and theirs, status, links): for leak checks."""
 
 
 class OtlpSink:
@@ -29,6 +34,8 @@ class OtlpSink:
 
     def __init__(self) -> None:
         self.spans: list[ReceivedSpan] = []
+        self.bodies: list[bytes] = []
+        """Every export request as received (resources, scopes, spans): for leak checks."""
         sink = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -56,6 +63,7 @@ class OtlpSink:
     def _receive(self, body: bytes) -> None:
         request = ExportTraceServiceRequest.FromString(body)
         with self._lock:
+            self.bodies.append(body)
             for resource_spans in request.resource_spans:
                 attrs = {a.key: a.value.string_value for a in resource_spans.resource.attributes}
                 for scope in resource_spans.scope_spans:
@@ -69,6 +77,9 @@ class OtlpSink:
                                 span_id=span.span_id.hex(),
                                 parent_span_id=span.parent_span_id.hex(),
                                 attributes={a.key: str(a.value) for a in span.attributes},
+                                status_message=span.status.message,
+                                events=tuple(event.name for event in span.events),
+                                dump=str(span),
                             )
                         )
 

@@ -91,9 +91,9 @@ def shouter_card(interfaces: list[AgentInterface]) -> AgentCard:
 
 @asynccontextmanager
 async def serve_over_http(
-    executor: Shouter, tracer_provider: TracerProvider | None = None
+    executor: Shouter, key: str = OUTSIDE_KEY, tracer_provider: TracerProvider | None = None
 ) -> AsyncIterator[str]:
-    """The agent over HTTP (JSON-RPC) on a free port, with its card; yields its base URL.
+    """The agent over HTTP (JSON-RPC) on a free port, with its card, requiring ``key``; yields its base URL.
 
     With ``tracer_provider``, every request is a server span of that provider,
     continuing the caller's ``traceparent``.
@@ -102,10 +102,7 @@ async def serve_over_http(
 
     @app.middleware("http")
     async def require_key(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        if (
-            request.url.path.startswith("/rpc")
-            and request.headers.get("authorization") != f"Bearer {OUTSIDE_KEY}"
-        ):
+        if request.url.path.startswith("/rpc") and request.headers.get("authorization") != f"Bearer {key}":
             return JSONResponse({"error": "unauthorized"}, status_code=401)
         return await call_next(request)
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from a2a.types import StreamResponse, TaskState
+from google.protobuf import json_format
 from nats.js import JetStreamContext
 
 from bus.contracts.states import TERMINAL_TASK_STATES
@@ -135,6 +136,28 @@ async def wait_for_step_state(
         await asyncio.wait_for(seen(), timeout)
     finally:
         await stream.aclose()  # type: ignore[attr-defined]
+
+
+async def wait_for_approval(
+    js: JetStreamContext, job: str, count: int, timeout: float = 30.0
+) -> list[dict[str, Any]]:
+    """The metadata of the job's first ``count`` approval requests (input-required events)."""
+    seen: list[dict[str, Any]] = []
+    stream = follow_events(js, job)
+
+    async def collect() -> None:
+        async for item in stream:
+            update = item.event.status_update
+            if update.status.state == TaskState.TASK_STATE_INPUT_REQUIRED:
+                seen.append(json_format.MessageToDict(update.metadata))
+                if len(seen) == count:
+                    return
+
+    try:
+        await asyncio.wait_for(collect(), timeout)
+    finally:
+        await stream.aclose()  # type: ignore[attr-defined]
+    return seen
 
 
 def step_states(events: list[StreamResponse], job: str) -> list[tuple[str, Any]]:

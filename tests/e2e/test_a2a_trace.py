@@ -215,7 +215,7 @@ async def test_one_trace_covers_an_a2a_caller_the_crew_and_its_outside_member(
         async with traced_stack(nats_server, redis_server, llm, {"SHOUTER_KEY": OUTSIDE_KEY}) as traced:
             caller, member = Outsider("outside-caller", traced.sink), Outsider("outside-shouter", traced.sink)
             shouter = Shouter()
-            async with serve_over_http(shouter, member.provider) as url:
+            async with serve_over_http(shouter, tracer_provider=member.provider) as url:
                 agent = {
                     "name": "shouter",
                     "authorization_env": "SHOUTER_KEY",

@@ -123,7 +123,9 @@ class PausedWorker:
         events = StepEvents(self.js, work, "test-worker")
         await events.working(1)
         gate = ApprovalGate(self.nc, self.store.redis, work, events)
-        decision = await gate.decide("calculator", "call-1", {"expression": "2 + 3"})
+        decision = await gate.decide(
+            "calculator", "call-1", {"expression": "2 + 3"}, f"{work.job}:{work.step}:1"
+        )
         self.decided.set_result(decision)
         output = "5" if decision.status == "approved" else f"not run: {decision.comment}"
         result = StepResult(output=output, role="clerk", worker="test-worker")
