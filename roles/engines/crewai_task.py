@@ -128,7 +128,9 @@ class GateHumanInput(SyncHumanInputProvider):
             raise StepFailed(f"step {self._step!r} has human_input, but this step cannot ask a person")
         self._round += 1
         call_id = f"{HUMAN_INPUT}-{self._round}"
-        record = self._bridge.call(self._gate.decide(HUMAN_INPUT, call_id, {"answer": answer}))
+        record = self._bridge.call(
+            self._gate.decide(HUMAN_INPUT, call_id, {"answer": answer}, f"{self._step}:{call_id}")
+        )
         if record.status == "approved":
             return ""
         return record.comment.strip() or NO_COMMENT

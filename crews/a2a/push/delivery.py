@@ -47,8 +47,8 @@ from pydantic import BaseModel
 from bus import subjects
 from bus.contracts.codec import decode
 from bus.contracts.events import wrap
-from bus.tracing import carried, extract, traced_transport
 from bus.jetstream.events import admissible
+from bus.tracing import carried, extract, traced_transport
 from crews.a2a.push.configs import SIGNED, PushConfigs, StoredPush
 from crews.a2a.push.guard import WebhookRefused, check_webhook
 from crews.a2a.settings import A2ASettings
