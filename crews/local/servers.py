@@ -12,6 +12,7 @@ all start their processes with this one harness.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import shutil
 import signal
@@ -23,6 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from crews.errors import LocalStackError
+
+log = logging.getLogger(__name__)
 
 READY_TIMEOUT_S = 20.0
 
@@ -142,6 +145,7 @@ class ServerProcess:
         try:
             self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
+            log.warning("%s did not stop within %g s of signal %s; killing it", self.name, timeout, sig)
             self._signal_group(signal.SIGKILL)
             self.proc.wait()
         self._signal_group(signal.SIGKILL)  # whatever the process left behind in its group

@@ -311,8 +311,10 @@ class ScriptedServer:
             raise RuntimeError(f"the scripted LLM server did not start on {self.host}:{self.port}")
 
     def stop(self) -> None:
+        """Stop now: requests still open (a killed worker's, a held reply) are cut, not waited for."""
         if self._server is not None:
             self._server.should_exit = True
+            self._server.force_exit = True
         if self._thread is not None:
             self._thread.join(START_TIMEOUT_S)
         self._server = self._thread = None
