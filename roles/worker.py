@@ -53,6 +53,7 @@ from roles.step.evals import score_step
 from roles.step.events import StepEvents
 from roles.step.memory import SharedMemory
 from roles.step.results import ResultStore, StepResult
+from roles.step.start import read_start
 from roles.step.usage import RedisUsage
 from roles.tools.base import ToolContext
 from roles.tools.catalog import ToolCatalog
@@ -113,20 +114,19 @@ class RoleWorker:
     async def _handle(self, work: StepWork, delivery: Delivery, span: Span) -> str:
         events = StepEvents(self.js, work, self.settings.worker_id)
         results = ResultStore(self.redis, work.keys.results)
-        stored = await results.get(work.step)
-        if stored is not None:
-            await events.result(stored)
+        start = await read_start(self.redis, work)
+        if start.stored is not None:
+            await events.result(start.stored)
             if work.keys.turns:  # a run that crashed between its result and removing its checkpoint
-                await StepCheckpoint(self.redis, work.keys.turns, work.job, work.step, {}).clear()
+                await start.checkpoint.clear()
             return "replayed"
         watch = CancelWatch(self.nc, self.redis, work)
-        status = await watch.status()
-        if status in STOPPED:
-            await events.canceled(f"job {work.job} is {status}: step {work.step!r} did not start")
+        if start.status in STOPPED:
+            await events.canceled(f"job {work.job} is {start.status}: step {work.step!r} did not start")
             return "canceled"
         await events.working(delivery.attempt)
         started = time.monotonic()
-        checkpoint = await StepCheckpoint.load(self.redis, work.keys.turns, work.job, work.step)
+        checkpoint = start.checkpoint
         if checkpoint.resumed_turns or checkpoint.resumed_tools:
             log.info(
                 "step %s of job %s resumes after turn %d (%d tool results recorded), delivery %d",
@@ -147,11 +147,9 @@ class RoleWorker:
         except LLMUnavailable as exc:
             _set_error(span, exc, str(exc))
             raise RetryableError(str(exc), exc.retry_after) from exc
-        outcome = await self._record(
-            work, output, results, events, span, time.monotonic() - started, delivery
+        return await self._record(
+            work, output, results, events, span, time.monotonic() - started, delivery, checkpoint
         )
-        await checkpoint.clear()
-        return outcome
 
     async def _record(
         self,
@@ -162,8 +160,9 @@ class RoleWorker:
         span: Span,
         duration_s: float,
         delivery: Delivery,
+        checkpoint: StepCheckpoint,
     ) -> str:
-        """Record the result once, then publish the stored one (ours, or the first worker's)."""
+        """Record the result once (removing the step's checkpoint), then publish the stored one (ours, or the first worker's)."""
         evals = await score_step(work, output.output, output.data, self.llm, self._budget(work))
         result = StepResult(
             output=output.output,
@@ -178,7 +177,7 @@ class RoleWorker:
         )
         for score in evals:
             span.set_attribute(f"crews.eval.{score.name}.score", score.score)
-        recorded, ours = await results.record(work.step, result)
+        recorded, ours = await results.record(work.step, result, clearing=checkpoint)
         span.set_attribute("gen_ai.usage.input_tokens", output.usage.input_tokens)
         span.set_attribute("gen_ai.usage.output_tokens", output.usage.output_tokens)
         span.set_attribute("crews.cost_usd", output.usage.cost_usd)

@@ -66,6 +66,13 @@ class StepCheckpoint:
         if not key:
             return cls.off(job, step)
         raw: dict[str, str] = await client.hgetall(key)
+        return cls.of_hash(client, key, job, step, raw)
+
+    @classmethod
+    def of_hash(
+        cls, client: aioredis.Redis, key: str, job: str, step: str, raw: dict[str, str]
+    ) -> StepCheckpoint:
+        """The step's turns from the job's whole turns hash ``raw`` (read by the caller)."""
         prefix = StepKeys.turn_field(step, "")
         return cls(client, key, job, step, {k: v for k, v in raw.items() if k.startswith(prefix)})
 
@@ -106,6 +113,11 @@ class StepCheckpoint:
         """Forget the step's turns (its result is recorded)."""
         if self._redis is not None:
             await self._redis.eval(_CLEAR, 1, self.key, StepKeys.turn_field(self.step, ""))
+
+    def clear_in(self, pipe: Any) -> None:
+        """Queue :meth:`clear` on ``pipe`` (a redis pipeline the caller executes)."""
+        if self._redis is not None:
+            pipe.eval(_CLEAR, 1, self.key, StepKeys.turn_field(self.step, ""))
 
     async def _once(self, field: str, produce: Callable[[], Awaitable[str]]) -> str:
         """The recorded value of ``field``, or ``produce()``'s, recorded unless another run was first."""

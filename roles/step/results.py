@@ -16,6 +16,7 @@ __all__ = ["ResultStore", "StepResult"]
 
 if TYPE_CHECKING:
     from bus.redis_client import RedisClient
+    from roles.step.checkpoint import StepCheckpoint
 
 
 class ResultStore:
@@ -29,9 +30,20 @@ class ResultStore:
         raw: str | None = await self._redis.hget(self.key, step)
         return None if raw is None else StepResult.model_validate_json(raw)
 
-    async def record(self, step: str, result: StepResult) -> tuple[StepResult, bool]:
-        """Write ``result`` unless the step has one; returns the stored result and whether it is ours."""
-        if await self._redis.hsetnx(self.key, step, result.model_dump_json()):
+    async def record(
+        self, step: str, result: StepResult, *, clearing: StepCheckpoint | None = None
+    ) -> tuple[StepResult, bool]:
+        """Write ``result`` unless the step has one; returns the stored result and whether it is ours.
+
+        ``clearing``: the step's checkpoint, removed in the same round trip (once a result is
+        stored, whoever wrote it, the turns are not needed: a redelivery replays the result).
+        """
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.hsetnx(self.key, step, result.model_dump_json())
+        if clearing is not None:
+            clearing.clear_in(pipe)
+        written, *_ = await pipe.execute()
+        if written:
             return result, True
         stored = await self.get(step)
         if stored is None:  # the job's keys expired between the two calls

@@ -1,0 +1,43 @@
+"""What a delivered step finds in Redis before it runs, read in one round trip.
+
+The worker needs three things before it starts a step: whether the step has a
+result already (a redelivery), whether the job still runs, and the turns an
+earlier delivery recorded. The keys share the job's hash tag
+(``crews:{job:<id>}:…``), so one pipeline reads them on a cluster too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from bus.contracts.result import StepResult
+from bus.contracts.step import StepWork
+from roles.step.checkpoint import StepCheckpoint
+
+if TYPE_CHECKING:
+    import redis.asyncio as aioredis
+
+
+@dataclass(frozen=True)
+class StepStart:
+    stored: StepResult | None
+    """The step's recorded result (None: not run to the end yet)."""
+    status: str | None
+    """The job's status."""
+    checkpoint: StepCheckpoint
+
+
+async def read_start(client: aioredis.Redis, work: StepWork) -> StepStart:
+    pipe = client.pipeline(transaction=False)
+    pipe.hget(work.keys.results, work.step)
+    pipe.hget(work.keys.state, "status")
+    if work.keys.turns:
+        pipe.hgetall(work.keys.turns)
+    raw_result, status, *turns = await pipe.execute()
+    if work.keys.turns:
+        checkpoint = StepCheckpoint.of_hash(client, work.keys.turns, work.job, work.step, turns[0])
+    else:
+        checkpoint = StepCheckpoint.off(work.job, work.step)
+    stored = None if raw_result is None else StepResult.model_validate_json(raw_result)
+    return StepStart(stored, status, checkpoint)
