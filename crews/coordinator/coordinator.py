@@ -252,11 +252,10 @@ class Coordinator:
 
     async def _advance_once(self, job: str) -> bool:
         """One pass over the job; False when another coordinator stored a newer plan first."""
-        record = await self.store.get(job)
+        record, results = await self.store.get_with_results(job)
         if record.terminal or record.plan is None or record.crew_spec is None:
             return True
         spec, current = record.crew_spec, record.plan
-        results = await self.store.results(job)
         failed = failed_eval(spec, results)
         if failed:
             await self._finish(job, "failed", reason=failed)

@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from functools import lru_cache
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -32,10 +31,11 @@ from bus.contracts.usage import RoleUsage, parse_usage
 from bus.redis_client import RedisClient, redis_client
 from bus.settings import RedisSettings
 from crews.errors import CrewNotFound, JobNotFound
+from crews.jobs.records import JobRecord, parse_record, stored_crew
 from crews.plan.planner import Plan
 from crews.spec.models import CrewSpec
 
-__all__ = ["TERMINAL", "JobStatus", "RoleUsage", "StepResult", "StepState"]
+__all__ = ["TERMINAL", "JobRecord", "JobStatus", "RoleUsage", "StepResult", "StepState", "stored_crew"]
 
 JOBS_INDEX = "crews:jobs"
 WORKERS = "crews:stack:workers"  # worker processes per "crew/role", written by the local autoscaler
@@ -120,31 +120,6 @@ def new_job_id() -> str:
 
 def job_keys(job: str) -> StepKeys:
     return StepKeys.for_job(job)
-
-
-class JobRecord(BaseModel):
-    """A job as stored: its status, plan, the crew it runs (as registered), and what it produced."""
-
-    id: str
-    crew: str
-    status: JobStatus
-    inputs: dict[str, Any] = Field(default_factory=dict)
-    plan: Plan | None = None
-    plan_version: int = 0
-    crew_spec: CrewSpec | None = None
-    steps: dict[str, StepState] = Field(default_factory=dict)
-    attempts: dict[str, int] = Field(default_factory=dict, description="deliveries each step has started")
-    timeout_s: float | None = None
-    output: str = ""
-    reason: str = ""
-    traceparent: str = ""
-    owner: str = Field("", description="the principal that submitted the job")
-    created_at: float = 0.0
-    finished_at: float | None = None
-
-    @property
-    def terminal(self) -> bool:
-        return self.status in TERMINAL
 
 
 class StackProcess(BaseModel):
@@ -279,7 +254,7 @@ class RedisJobStore:
         raw = await self.redis.hgetall(job_keys(job).state)
         if not raw:
             raise JobNotFound(f"no job {job!r} (finished jobs are kept for {self.job_ttl_s} s)")
-        return _record(raw)
+        return parse_record(raw)
 
     async def set_step_state(self, job: str, step: str, state: StepState, *, seq: int | None = None) -> None:
         """Set a step's state; with ``seq`` (the event's stream sequence), only if no later event set it.
@@ -319,6 +294,17 @@ class RedisJobStore:
         raw = await self.redis.hgetall(job_keys(job).results)
         return {step: StepResult.model_validate_json(value) for step, value in raw.items()}
 
+    async def get_with_results(self, job: str) -> tuple[JobRecord, dict[str, StepResult]]:
+        """:meth:`get` and :meth:`results` in one round trip (the coordinator's pass over a job)."""
+        keys = job_keys(job)
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hgetall(keys.state)
+        pipe.hgetall(keys.results)
+        state, results = await pipe.execute()
+        if not state:
+            raise JobNotFound(f"no job {job!r} (finished jobs are kept for {self.job_ttl_s} s)")
+        return parse_record(state), {step: StepResult.model_validate_json(v) for step, v in results.items()}
+
     async def usage(self, job: str) -> dict[str, RoleUsage]:
         return parse_usage(await self.redis.hgetall(job_keys(job).usage))
 
@@ -332,7 +318,7 @@ class RedisJobStore:
         for job in ids:
             raw = await self.redis.hgetall(job_keys(job).state)
             if raw:
-                records.append(_record(raw))
+                records.append(parse_record(raw))
         return records
 
     async def set_worker_counts(self, counts: dict[str, int]) -> None:
@@ -368,35 +354,3 @@ class RedisJobStore:
         """Running jobs past their deadline, and ended jobs whose end is not announced yet."""
         ids: list[str] = await self.redis.zrangebyscore(DEADLINES, "-inf", now or time.time())
         return ids
-
-
-@lru_cache(maxsize=256)
-def stored_crew(raw: str) -> CrewSpec:
-    """A crew as stored: validated once (at registration), parsed here once per process per version.
-
-    The result is shared by every caller: treat it as read-only.
-    """
-    return CrewSpec.model_validate_json(raw)
-
-
-def _record(raw: dict[str, str]) -> JobRecord:
-    steps = {k.removeprefix("step:"): v for k, v in raw.items() if k.startswith("step:")}
-    attempts = {k.removeprefix("attempts:"): int(v) for k, v in raw.items() if k.startswith("attempts:")}
-    return JobRecord(
-        id=raw["id"],
-        crew=raw.get("crew", ""),
-        status=raw.get("status", "submitted"),
-        inputs=json.loads(raw.get("inputs", "{}")),
-        plan=Plan.model_validate_json(raw["plan"]) if "plan" in raw else None,
-        plan_version=int(raw.get("plan_version", 0)),
-        crew_spec=stored_crew(raw["crew_spec"]) if "crew_spec" in raw else None,
-        steps=steps,
-        attempts=attempts,
-        timeout_s=float(raw["timeout_s"]) if raw.get("timeout_s") else None,
-        output=raw.get("output", ""),
-        reason=raw.get("reason", ""),
-        traceparent=raw.get("traceparent", ""),
-        owner=raw.get("owner", ""),
-        created_at=float(raw.get("created_at", 0)),
-        finished_at=float(raw["finished_at"]) if "finished_at" in raw else None,
-    )

@@ -1,0 +1,70 @@
+"""A job's state hash, parsed: ``JobRecord`` (what ``RedisJobStore.get`` returns)."""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from bus.contracts.states import TERMINAL, JobStatus, StepState
+from crews.plan.planner import Plan
+from crews.spec.models import CrewSpec
+
+
+class JobRecord(BaseModel):
+    """A job as stored: its status, plan, the crew it runs (as registered), and what it produced."""
+
+    id: str
+    crew: str
+    status: JobStatus
+    inputs: dict[str, Any] = Field(default_factory=dict)
+    plan: Plan | None = None
+    plan_version: int = 0
+    crew_spec: CrewSpec | None = None
+    steps: dict[str, StepState] = Field(default_factory=dict)
+    attempts: dict[str, int] = Field(default_factory=dict, description="deliveries each step has started")
+    timeout_s: float | None = None
+    output: str = ""
+    reason: str = ""
+    traceparent: str = ""
+    owner: str = Field("", description="the principal that submitted the job")
+    created_at: float = 0.0
+    finished_at: float | None = None
+
+    @property
+    def terminal(self) -> bool:
+        return self.status in TERMINAL
+
+
+@lru_cache(maxsize=256)
+def stored_crew(raw: str) -> CrewSpec:
+    """A crew as stored: validated once (at registration), parsed here once per process per version.
+
+    The result is shared by every caller: treat it as read-only.
+    """
+    return CrewSpec.model_validate_json(raw)
+
+
+def parse_record(raw: dict[str, str]) -> JobRecord:
+    steps = {k.removeprefix("step:"): v for k, v in raw.items() if k.startswith("step:")}
+    attempts = {k.removeprefix("attempts:"): int(v) for k, v in raw.items() if k.startswith("attempts:")}
+    return JobRecord(
+        id=raw["id"],
+        crew=raw.get("crew", ""),
+        status=raw.get("status", "submitted"),
+        inputs=json.loads(raw.get("inputs", "{}")),
+        plan=Plan.model_validate_json(raw["plan"]) if "plan" in raw else None,
+        plan_version=int(raw.get("plan_version", 0)),
+        crew_spec=stored_crew(raw["crew_spec"]) if "crew_spec" in raw else None,
+        steps=steps,
+        attempts=attempts,
+        timeout_s=float(raw["timeout_s"]) if raw.get("timeout_s") else None,
+        output=raw.get("output", ""),
+        reason=raw.get("reason", ""),
+        traceparent=raw.get("traceparent", ""),
+        owner=raw.get("owner", ""),
+        created_at=float(raw.get("created_at", 0)),
+        finished_at=float(raw["finished_at"]) if "finished_at" in raw else None,
+    )
