@@ -79,6 +79,18 @@ def project_packages(spec: CrewSpec) -> list[str]:
     return sorted({ref.package for ref in project_refs(spec)})
 
 
+def role_packages(spec: CrewSpec) -> dict[str, list[str]]:
+    """The packages each role's steps import: its tools', its tasks' (a task without an agent: every crewai role's)."""
+    crewai = [key for key, role in spec.roles.items() if role.engine == "crewai"]
+    found: dict[str, set[str]] = {}
+    for ref in project_refs(spec):
+        kind, key = ref.path[0], str(ref.path[1])
+        agent = key if kind == "roles" else spec.tasks[key].agent
+        for role in [agent] if agent is not None else crewai:
+            found.setdefault(role, set()).add(ref.package)
+    return {role: sorted(packages) for role, packages in found.items()}
+
+
 def check_declared(spec: CrewSpec, packages: Iterable[str]) -> list[Problem]:
     """A problem for each reference whose package is not one of ``packages``."""
     declared = frozenset(packages)
