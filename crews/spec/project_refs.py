@@ -80,13 +80,12 @@ def project_packages(spec: CrewSpec) -> list[str]:
 
 
 def role_packages(spec: CrewSpec) -> dict[str, list[str]]:
-    """The packages each role's steps import: its tools', its tasks' (a task without an agent: every crewai role's)."""
-    crewai = [key for key, role in spec.roles.items() if role.engine == "crewai"]
+    """The packages each role's steps import: its tools', and its tasks' (which name their agent: rules.py)."""
     found: dict[str, set[str]] = {}
     for ref in project_refs(spec):
         kind, key = ref.path[0], str(ref.path[1])
-        agent = key if kind == "roles" else spec.tasks[key].agent
-        for role in [agent] if agent is not None else crewai:
+        role = key if kind == "roles" else spec.tasks[key].agent
+        if role is not None:
             found.setdefault(role, set()).add(ref.package)
     return {role: sorted(packages) for role, packages in found.items()}
 
