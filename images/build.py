@@ -2,6 +2,7 @@
 
     python -m images.build [--only crews|crews-crewai] [--base IMAGE] [--tag TAG]
     python -m images.build --wheels-only [--python-version 3.11.14]   # wheels/ for docker build
+    python -m images.build --project DIR [--from IMAGE]   # a CrewAI project's image (images.project)
 
 (``make image`` runs it after installing buildah and debootstrap if they are missing.) For each image:
 
@@ -28,7 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from images import base, wheels
-from images.tools import ROOT, buildah, image_label, must, version
+from images.project import build_project
+from images.tools import ROOT, base_python, buildah, image_label, must, version
 from inference.local.install import InstallError, Progress
 
 DEFAULT_BASE = "python:3.11-slim"
@@ -67,17 +69,6 @@ def resolve_base(requested: str | None, progress: Progress) -> str:
         return DEFAULT_BASE
     progress(f"{DEFAULT_BASE} cannot be pulled here: building from a local Debian base")
     return base.ensure_image(progress)
-
-
-def base_python(base_ref: str) -> str:
-    """The Python version of the base image (``python3`` in it), e.g. "3.11.2"."""
-    container = must(buildah(["from", "--quiet", "--pull=never", base_ref]))
-    try:
-        code = "import platform; print(platform.python_version())"
-        run = ["run", "--isolation", "chroot", "--network", "host", container, "--", "python3", "-c", code]
-        return must(buildah(run))
-    finally:
-        buildah(["rm", container], check=False)
 
 
 def _source_files() -> Iterator[Path]:
@@ -143,8 +134,20 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--tag", default=None, help="image tag (default: the project's version)")
     parser.add_argument("--wheels-only", action="store_true", help="only make wheels/<image>/ (no buildah)")
     parser.add_argument("--python-version", default=None, help="with --wheels-only: the base's Python")
+    parser.add_argument(
+        "--project", type=Path, action="append", metavar="DIR",
+        help="build a CrewAI project's image FROM crews-crewai instead (repeatable; see images/project.py)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--from", dest="from_image", default=None, metavar="IMAGE",
+        help="with --project: the image to build on (default: crews-crewai, built first if out of date)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     try:
+        if args.project:
+            crewai = args.from_image or build(IMAGES[1], base_ref=args.base, tag=args.tag)
+            print(build_project(args.project, crewai, tag=args.tag, progress=_stderr))  # noqa: T201
+            return
         for image in IMAGES:
             if args.only and image.name not in args.only:
                 continue

@@ -59,3 +59,17 @@ def must(out: str | None) -> str:
     """The output of a checked ``buildah`` call (never None)."""
     assert out is not None
     return out.strip()
+
+
+def run_in(image: str, argv: Sequence[str]) -> str:
+    """The stdout of ``argv`` run in a container of the local ``image`` (removed afterwards)."""
+    container = must(buildah(["from", "--quiet", "--pull=never", image]))
+    try:
+        return must(buildah(["run", "--isolation", "chroot", "--network", "host", container, "--", *argv]))
+    finally:
+        buildah(["rm", container], check=False)
+
+
+def base_python(base_ref: str) -> str:
+    """The Python version of the base image (``python3`` in it), e.g. "3.11.2"."""
+    return run_in(base_ref, ["python3", "-c", "import platform; print(platform.python_version())"])

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from pathlib import PurePath
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from crews.jobs.owners import ADMIN, Principal, Scope
+from crews.spec.project_refs import split_paths
 
 MIB = 1024 * 1024
 
@@ -60,6 +62,12 @@ class ApiSettings(BaseSettings):
     )
     api_scan_jobs: int = Field(
         1000, gt=0, description="most recent jobs that GET /jobs filters and /metrics counts"
+    )
+    project_paths: Annotated[list[PurePath] | None, NoDecode, BeforeValidator(split_paths)] = Field(
+        None,
+        description="the CrewAI projects the crewai workers declare (as their CREWS_PROJECT_PATHS; only the "
+        "directories' names are used): a crew naming another project's code is refused at registration; "
+        "unset: not checked (the workers' own declaration decides when a step runs)",
     )
 
     @field_validator("api_keys", mode="before")

@@ -28,13 +28,53 @@ def validate(
         Path, typer.Argument(help="A crew file, a CrewAI agents.yaml, or a CrewAI project directory.")
     ],
     map_: MapOption = None,
+    project: Annotated[
+        list[Path] | None,
+        typer.Option(
+            help="A CrewAI project the crewai workers will import (as `crews up --project`): check that the "
+            "crew's project: references are files of it defining those names (nothing is run); repeatable. "
+            "Default for a project directory: itself.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Check a crew file (or CrewAI project) and show its inputs, roles and steps."""
     imported = _load(path, _mapping(map_))
     _warn(imported)
-    if path.is_file() and path.name not in ("agents.yaml", "tasks.yaml"):
+    crew_file = path.is_file() and path.name not in ("agents.yaml", "tasks.yaml")
+    if crew_file:
         _check_tools(imported.spec, path)
+    _check_project_refs(
+        imported.spec, path if crew_file else None, project or ([path] if path.is_dir() else [])
+    )
     _summary(imported.spec)
+
+
+def _check_project_refs(spec: CrewSpec, crew_file: Path | None, projects: list[Path]) -> None:
+    """The crew's ``project:`` references against the declared projects' files (read, never imported)."""
+    from crews.errors import CrewSpecError
+    from crews.spec.crewai.importer import project_package_dir
+    from crews.spec.load import problems_in_text
+    from crews.spec.project_refs import check_resolves, project_refs
+
+    if next(project_refs(spec), None) is None:
+        return
+    if not projects:
+        typer.echo(
+            "note: project: references were checked for syntax only: pass --project DIR (the CrewAI "
+            "project the crewai workers will import) to check that they resolve",
+            err=True,
+        )
+        return
+    try:
+        problems = check_resolves(spec, [project_package_dir(directory) for directory in projects])
+    except CrewSpecError as exc:
+        _fail(exc)
+    if not problems:
+        return
+    if crew_file is not None:
+        _fail(problems_in_text(crew_file.read_text(encoding="utf-8"), str(crew_file), problems))
+    _fail(ValueError("\n".join(f"{problem.field}: {problem.message}" for problem in problems)))
 
 
 def _check_tools(spec: CrewSpec, path: Path) -> None:

@@ -22,14 +22,17 @@ from typing import NotRequired, TypedDict
 import yaml
 
 from bus import subjects
+from crews.deploy.project_image import BUILD_COMMAND, project_path, project_repository
 from crews.errors import CrewSpecError
 from crews.spec.models import CrewSpec, RoleSpec
+from crews.spec.project_refs import role_packages
 
 __all__ = [
     "SCALING_POLICY",
     "BusValues",
     "ChartValues",
     "CrewValues",
+    "ImageValues",
     "RoleValues",
     "ScalingPolicy",
     "ScalingValues",
@@ -68,6 +71,10 @@ class EgressRule(TypedDict):
     ports: list[EgressPort]
 
 
+class ImageValues(TypedDict):
+    repository: str
+
+
 class RoleValues(TypedDict):
     """One role of one crew: what its workers consume and may do on NATS."""
 
@@ -84,6 +91,8 @@ class RoleValues(TypedDict):
     egress: NotRequired[list[EgressRule]]
     outsideAgent: NotRequired[str]
     mcpServers: NotRequired[list[str]]
+    image: NotRequired[ImageValues]
+    projectPaths: NotRequired[list[str]]
 
 
 class CrewValues(TypedDict):
@@ -129,8 +138,11 @@ def bus_values() -> BusValues:
     )
 
 
-def role_values(crew: str, key: str, role: RoleSpec) -> RoleValues:
-    """The values of one role: its queue (stream, consumer, subject), A2A subjects, scaling, egress."""
+def role_values(crew: str, key: str, role: RoleSpec, packages: Sequence[str] = ()) -> RoleValues:
+    """The values of one role: its queue (stream, consumer, subject), A2A subjects, scaling, egress.
+
+    ``packages``: the CrewAI projects whose code its steps import; the role runs their image.
+    """
     consumer = subjects.role_consumer(crew, key)
     values = RoleValues(
         engine=role.engine,
@@ -152,13 +164,20 @@ def role_values(crew: str, key: str, role: RoleSpec) -> RoleValues:
     servers = sorted({tool.name.partition(".")[0] for tool in role.tools if "." in tool.name})
     if servers:
         values["mcpServers"] = servers  # the chart lets these roles reach those servers, and no others
+    if packages:  # the project's image (python -m images.build --project DIR) holds its code there
+        values["image"] = ImageValues(repository=project_repository(packages))
+        values["projectPaths"] = [project_path(package) for package in packages]
     return values
 
 
 def crew_values(spec: CrewSpec) -> CrewValues:
     """Every role that needs a worker, the manager implied by ``manager_llm`` included."""
+    packages = role_packages(spec)
     return CrewValues(
-        roles={key: role_values(spec.name, key, role) for key, role in spec.all_roles().items()}
+        roles={
+            key: role_values(spec.name, key, role, packages.get(key, ()))
+            for key, role in spec.all_roles().items()
+        }
     )
 
 
@@ -183,7 +202,25 @@ _HEADER = """\
 """
 
 
+_PROJECT_NOTICE = """\
+#
+# These roles run a CrewAI project's code (project: references), from the project's image:
+{roles}
+# Build it FROM crews-crewai with `{command}` (the project's directory;
+# tag: the chart's appVersion) and push it where the cluster pulls images: set the
+# role's image.repository (and tag) to that place in a second values file.
+"""
+
+
 def values_yaml(specs: Sequence[CrewSpec]) -> str:
     values = chart_values(specs)
     header = _HEADER.format(names=", ".join(values["crews"]) or "(none)")
+    projects = [
+        f"#   {crew}/{key}: {role['image']['repository']} ({', '.join(role['projectPaths'])})"
+        for crew, crew_values in values["crews"].items()
+        for key, role in crew_values["roles"].items()
+        if "image" in role
+    ]
+    if projects:
+        header += _PROJECT_NOTICE.format(roles="\n".join(projects), command=BUILD_COMMAND)
     return header + yaml.safe_dump(dict(values), sort_keys=False, default_flow_style=False)

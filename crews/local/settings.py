@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import BeforeValidator, Field
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from crews.deploy.helm_values import SCALING_POLICY
+from crews.spec.project_refs import split_paths
 from inference.cache_dir import default_cache_dir
-
-
-def _paths(value: Any) -> Any:
-    return [p for p in value.split(os.pathsep) if p.strip()] if isinstance(value, str) else value
 
 
 class StackSettings(BaseSettings):
@@ -40,7 +36,7 @@ class StackSettings(BaseSettings):
         ge=0,
         description="time without need before a role scales in (as the chart)",
     )
-    project_paths: Annotated[list[Path], NoDecode, BeforeValidator(_paths)] = Field(
+    project_paths: Annotated[list[Path], NoDecode, BeforeValidator(split_paths)] = Field(
         [],
         description="CrewAI projects (package directories) whose code the crewai workers may import "
         "(`crews up --project DIR`); passed to them as CREWS_PROJECT_PATHS",

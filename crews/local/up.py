@@ -51,8 +51,9 @@ async def run_up(
     stack = LocalStack(
         settings.home, api_host=settings.api_host, api_port=settings.api_port, progress=progress
     )
-    if settings.project_paths:  # the crewai workers import the projects' tools, guardrails, models from here
-        stack.env["CREWS_PROJECT_PATHS"] = os.pathsep.join(str(p) for p in settings.project_paths)
+    # The crewai workers import the projects' tools, guardrails, models from here; the API refuses a
+    # crew that names another project's code (none declared: any project's).
+    stack.env["CREWS_PROJECT_PATHS"] = os.pathsep.join(str(p) for p in settings.project_paths)
     info_path = stack_info_path(settings)
     body = asyncio.create_task(_start_and_run(stack, settings, stop, ready))
     stopping = asyncio.ensure_future(stop.wait())

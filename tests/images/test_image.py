@@ -13,7 +13,6 @@ Needs buildah and debootstrap (``make install-image-tools``, which ``make test``
 from __future__ import annotations
 
 import asyncio
-import shutil
 import subprocess
 from collections.abc import AsyncIterator, Iterator
 
@@ -22,7 +21,6 @@ import redis.asyncio as aioredis
 from a2a.types import TaskState
 from nats.aio.client import Client as NATS
 
-from images.build import IMAGES, build
 from images.tools import buildah, must
 from inference.testing.script import Script
 from inference.testing.server import ScriptedServer
@@ -32,15 +30,6 @@ from tests.servers import ManagedServer
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 READY_S = 60.0
-
-
-@pytest.fixture(scope="module")
-def image() -> str:
-    """The main image, built (or found up to date) from the local Debian base."""
-    missing = [tool for tool in ("buildah", "debootstrap") if shutil.which(tool) is None]
-    if missing:
-        pytest.fail(f"{' and '.join(missing)} not installed: run `make install-image-tools`")
-    return build(IMAGES[0])
 
 
 @pytest.fixture

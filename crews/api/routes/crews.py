@@ -15,6 +15,7 @@ from crews.errors import CrewNotFound
 from crews.spec.dump import dump_crew
 from crews.spec.load import crew_json_schema, problems_in_text
 from crews.spec.models import CrewSpec
+from crews.spec.project_refs import check_declared
 from crews.spec.tools import check_tool_names
 
 router = APIRouter(tags=["crews"])
@@ -59,8 +60,8 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
         415: {"model": ErrorBody, "description": "The body is neither YAML nor JSON."},
         422: {
             "model": ErrorBody,
-            "description": "The crew file is invalid (or names a tool or MCP server the operator has not "
-            "declared); issues name line and field.",
+            "description": "The crew file is invalid (or names a tool, MCP server or CrewAI project the operator "
+            "has not declared); issues name line and field.",
         },
         401: _ERRORS[401],
     },
@@ -72,10 +73,11 @@ async def register_crew(request: Request, response: Response, deps: Deps, caller
     """
     body = await request.body()
     spec = await parse_crew_off_loop(body, request.headers.get("content-type", ""), deps)
-    if deps.tools is not None:
-        problems = check_tool_names(spec, await deps.tools.available())
-        if problems:
-            raise problems_in_text(body.decode("utf-8"), BODY_NAME, problems)
+    problems = [] if deps.tools is None else check_tool_names(spec, await deps.tools.available())
+    if deps.api.project_paths is not None:  # the project code the crewai workers may import
+        problems += check_declared(spec, (path.name for path in deps.api.project_paths))
+    if problems:
+        raise problems_in_text(body.decode("utf-8"), BODY_NAME, problems)
     existed = await _exists(deps, spec.name)
     if not await deps.store.claim_crew(spec.name, caller.name, admin=caller.admin):
         raise Forbidden(

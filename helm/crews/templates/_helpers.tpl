@@ -61,13 +61,42 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end -}}
 
 {{/*
-The image of a role's workers: crewaiImage (Containerfile.crewai: CrewAI in its own environment)
-for engine crewai, else the crews image. Takes (dict "root" $ "engine" "<engine>").
+The image of a role's workers: the role's own `image` (a CrewAI project's image, say: `python -m
+images.build --project DIR`), its unset keys from the default: crewaiImage (Containerfile.crewai:
+CrewAI in its own environment) for engine crewai, else the crews image.
+Takes (dict "root" $ "engine" "<engine>" "image" <the role's image or nil>).
 */}}
 {{- define "crews.roleImage" -}}
-{{- $image := ternary .root.Values.crewaiImage .root.Values.image (eq (toString .engine) "crewai") -}}
+{{- $default := ternary .root.Values.crewaiImage .root.Values.image (eq (toString .engine) "crewai") -}}
+{{- $image := merge (deepCopy (.image | default dict)) $default -}}
 image: {{ printf "%s:%s" $image.repository (default .root.Chart.AppVersion $image.tag) }}
 imagePullPolicy: {{ $image.pullPolicy }}
+{{- end -}}
+
+{{/*
+CREWS_PROJECT_PATHS: the CrewAI projects (package directories in the image) whose code a crewai
+worker may import; nothing when `paths` is empty (the image's own ENV then decides).
+Takes (dict "paths" <list>).
+*/}}
+{{- define "crews.projectPathsEnv" -}}
+{{- with .paths }}
+- name: CREWS_PROJECT_PATHS
+  value: {{ join ":" . | quote }}
+{{- end }}
+{{- end -}}
+
+{{/*
+Every role's projectPaths (and roleDefaults'), sorted, as JSON: the API refuses a crew file that
+names the code of a project none of them declares.
+*/}}
+{{- define "crews.allProjectPaths" -}}
+{{- $paths := .Values.roleDefaults.projectPaths | default list -}}
+{{- range $crew, $spec := .Values.crews }}
+{{- range $role, $r := $spec.roles }}
+{{- $paths = concat $paths ($r.projectPaths | default list) -}}
+{{- end }}
+{{- end }}
+{{- $paths | uniq | sortAlpha | toJson -}}
 {{- end -}}
 
 {{/*
