@@ -8,6 +8,7 @@ code the processes run (streams, dispatch, the work loop, events, dead letters).
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import sys
 from collections.abc import AsyncIterator, Iterator
@@ -37,6 +38,7 @@ from crews.jobs.events import publish_job_status
 from crews.local.servers import ServerProcess, free_port, nats_server_binary
 from inference.testing.script import Script
 from inference.testing.server import ScriptedServer
+from roles.outside_agents import OutsideAgent
 from tests.chart.render import CHART, Obj, example_values, of_kind, render
 from tests.servers import ManagedServer
 
@@ -336,16 +338,51 @@ async def test_the_real_role_worker_and_api_start_as_their_chart_users(
         assert proc.proc is not None and proc.proc.returncode == 0, proc.log_tail
 
 
-async def test_the_real_role_agent_refuses_a_caller_without_its_key(
-    chart_nats: Users, bus: Conn, connect: object, redis_server: ManagedServer
+def role_env(objects: list[Obj], crew: str, role: str) -> dict[str, Obj]:
+    """The env entries of the role's Deployment, by name."""
+    [deployment] = [
+        d
+        for d in of_kind(objects, "Deployment")
+        if d["metadata"].get("annotations", {}).get("crews.dev/crew") == crew
+        and d["metadata"]["annotations"].get("crews.dev/role") == role
+    ]
+    return {e["name"]: e for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
+
+
+def chart_agent_keys() -> tuple[str, OutsideAgent, str]:
+    """The writer's CREWS_ROLE_A2A_KEYS, the reviewer's declared agent and its credential, from the chart's Secrets."""
+    objects = render(chart_values())
+    secrets = {s["metadata"]["name"]: s["stringData"] for s in of_kind(objects, "Secret")}
+    writer, reviewer = role_env(objects, CREW, ROLE), role_env(objects, CREW, OTHER)
+    ref = writer["CREWS_ROLE_A2A_KEYS"]["valueFrom"]["secretKeyRef"]
+    [declared] = json.loads(reviewer["CREWS_A2A_AGENTS"]["value"])
+    credential = reviewer[declared["authorization_env"]]["valueFrom"]["secretKeyRef"]
+    return (
+        secrets[ref["name"]][ref["key"]],
+        OutsideAgent.model_validate(declared),
+        secrets[credential["name"]][credential["key"]],
+    )
+
+
+async def test_the_real_role_agent_takes_only_the_key_the_chart_gives_its_caller(
+    chart_nats: Users,
+    bus: Conn,
+    connect: object,
+    redis_server: ManagedServer,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """`crews role` under its chart user with CREWS_ROLE_A2A_KEYS: its declared caller needs the key too."""
+    """`crews role` under its chart user and the chart's CREWS_ROLE_A2A_KEYS: its declared caller's credential opens it."""
+    keys, writer_agent, credential = chart_agent_keys()
+    assert writer_agent.authorization_env is not None
+    monkeypatch.setenv(
+        writer_agent.authorization_env, credential
+    )  # as the reviewer's pod gets it from the Secret
     crews = str(Path(sys.executable).with_name("crews"))
     base = {k: v for k, v in os.environ.items() if not k.startswith("CREWS_")}
     base.update(CREWS_REDIS_URL=redis_server.url, CREWS_MANAGE_STREAMS="false", PYTHONUNBUFFERED="1")
     worker = ServerProcess(
         "role", [crews, "role", f"{CREW}/{ROLE}"], f"role {CREW}/{ROLE} ready", 0,
-        env={**base, "CREWS_NATS_URL": chart_nats.role(CREW, ROLE), "CREWS_ROLE_A2A_KEYS": "k-old, k-writer"},
+        env={**base, "CREWS_NATS_URL": chart_nats.role(CREW, ROLE), "CREWS_ROLE_A2A_KEYS": keys},
     )  # fmt: skip
     caller: Conn = await connect(chart_nats.role(CREW, OTHER))  # type: ignore[operator]
     agent = NatsTransport(caller.nc, subjects.a2a_subject(f"{CREW}.{ROLE}"), timeout=10)
@@ -354,12 +391,12 @@ async def test_the_real_role_agent_refuses_a_caller_without_its_key(
     try:
         with pytest.raises(A2AClientError, match=str(UNAUTHENTICATED_CODE)):
             await agent.get_task(unknown)
-        for wrong in ("Bearer k-write", "Bearer k-writer2", "Basic k-writer"):
+        for wrong in (f"Bearer {keys[:-1]}", f"Bearer {keys}x", f"Basic {keys}"):
             with pytest.raises(A2AClientError, match=str(UNAUTHENTICATED_CODE)):
                 await agent.get_task(
                     unknown, context=ClientCallContext(service_parameters={"Authorization": wrong})
                 )
-        keyed = ClientCallContext(service_parameters={"Authorization": "Bearer k-writer"})
+        keyed = ClientCallContext(service_parameters={"Authorization": writer_agent.authorization() or ""})
         with pytest.raises(TaskNotFoundError):  # past the key: the agent looked for the task
             await agent.get_task(unknown, context=keyed)
     finally:

@@ -132,7 +132,8 @@ rolls that component's pods and no other. Takes (dict "root" $ "user" "<nats use
 {{- $nats := ternary (include "crews.natsUserUrl" .) $v.nats.url $v.nats.auth.enabled -}}
 {{- $keys := ternary (list (include "crews.apiKeys" .root) $v.api.existingKeysSecret (include "crews.pushKey" .root) $v.api.pushKeySecret) list (eq .user "api") -}}
 {{- $redis := ternary (include "crews.redisUserUrl" .) $v.redis.url (and $v.redis.auth.enabled (not $v.redis.existingSecret)) -}}
-{{- list $nats $redis $v.redis.existingSecret $keys | toJson | sha256sum -}}
+{{- $agentKeys := ternary (include "crews.roleAgentKeys" .root) "" (hasPrefix "role." .user) -}}
+{{- list $nats $redis $v.redis.existingSecret $keys $agentKeys | toJson | sha256sum -}}
 {{- end -}}
 
 {{/*
