@@ -21,7 +21,11 @@ EVENTS_ALL = "crews.events.>"
 JOB_SOURCE = "job"
 """The last token of a job's own events subject: what the API and the coordinator publish."""
 JOB_LEVEL_EVENTS = f"crews.events.*.{JOB_SOURCE}"
-"""Every job's job-level events (the API's and the coordinator's); role workers listen here to stop."""
+"""Every job's job-level events (the API's and the coordinator's): status, output, approval decisions."""
+SIGNALS_ALL = "crews.signals.>"
+"""Every job's signals: the job-level statuses pared down to task, context and state (no text, output or metadata)."""
+JOB_SIGNALS = "crews.signals.*"
+"""What role workers subscribe to (the chart): a stopped job, a decided approval, and nothing of what they say."""
 DEAD_ALL = "crews.dead.>"
 A2A_PREFIX = "crews.a2a"
 INBOX_PREFIX = "_INBOX"
@@ -52,6 +56,11 @@ def role_consumer(crew: str, role: str) -> str:
 def job_events_subject(job: str) -> str:
     """Events the API and the coordinator publish for ``job``: job-level status, output, approval decisions."""
     return f"crews.events.{token(job)}.{JOB_SOURCE}"
+
+
+def job_signals_subject(job: str) -> str:
+    """The signals of ``job`` (``bus.contracts.events.signal_of``): what a role's step waits on (stop, approvals)."""
+    return f"crews.signals.{token(job)}"
 
 
 def role_events_subject(job: str, crew: str, role: str) -> str:

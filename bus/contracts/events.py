@@ -94,6 +94,20 @@ def decision_of(event: TaskStatusUpdateEvent) -> ManagerDecision | None:
     return ManagerDecision.model_validate(raw)
 
 
+def signal_of(event: TaskStatusUpdateEvent | TaskArtifactUpdateEvent) -> TaskStatusUpdateEvent | None:
+    """A job-level status as its signal (``crews.signals.<job>``): task, context and state, nothing else.
+
+    Role workers wait on signals, not on the job's events: a stop (``CANCELED``, ``FAILED``) or a
+    wake-up (an approval decided: read the decision from Redis). The status text, the metadata (an
+    approval's tool arguments, a manager's decision) and artifacts (the job's output) stay out.
+    """
+    if not isinstance(event, TaskStatusUpdateEvent):
+        return None
+    return TaskStatusUpdateEvent(
+        task_id=event.task_id, context_id=event.context_id, status=TaskStatus(state=event.status.state)
+    )
+
+
 def wrap(event: TaskStatusUpdateEvent | TaskArtifactUpdateEvent) -> StreamResponse:
     if isinstance(event, TaskStatusUpdateEvent):
         return StreamResponse(status_update=event)

@@ -3,7 +3,10 @@
 The publisher is in the subject: ``job`` for the API and the coordinator
 (job-level status and output, approval decisions), ``<crew>.<role>`` for a
 role's workers (their steps' events), so NATS permissions let a role publish
-only as itself. A subscriber replays a job from its first event (or from a
+only as itself. Each job-level status is also published as its signal on
+``crews.signals.<job>`` (the same stream; task, context and state only), which
+is all a role's workers may read of other publishers: their steps stop and
+wake on signals, and never see a job's output or an approval's arguments. A subscriber replays a job from its first event (or from a
 stream sequence, to resume) and then follows ``crews.events.<job>.>``; it gets
 only events whose shape fits their subject (``admissible``): a job-level event
 from a role's subject, or one naming another job, is dropped. The events
@@ -23,7 +26,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from bus import subjects
 from bus.contracts.codec import decode, encode
-from bus.contracts.events import EVENT_KIND_HEADER, event_kind, wrap
+from bus.contracts.events import EVENT_KIND_HEADER, event_kind, signal_of, wrap
 from bus.jetstream.dispatch import publish_durable
 
 log = logging.getLogger(__name__)
@@ -48,7 +51,8 @@ async def publish_event(
     """Record one event of ``job``; the same ``event_id`` twice is stored once. Returns its sequence.
 
     ``role``: the ``(crew, role)`` of the worker publishing its step's event; ``None`` for the job's own
-    publishers (the API, the coordinator).
+    publishers (the API, the coordinator), whose statuses are then signalled too
+    (``crews.signals.<job>``, ``signal_of``: what role workers wait on).
     """
     subject = subjects.job_events_subject(job) if role is None else subjects.role_events_subject(job, *role)
     ack = await publish_durable(
@@ -59,6 +63,12 @@ async def publish_event(
         subjects.EVENTS_STREAM,
         headers={EVENT_KIND_HEADER: event_kind(event)},
     )
+    signal = signal_of(event) if role is None else None
+    if signal is not None:
+        signal_subject = subjects.job_signals_subject(job)
+        await publish_durable(
+            js, signal_subject, encode(wrap(signal)), f"{event_id}:signal", subjects.EVENTS_STREAM
+        )
     return int(ack.seq)
 
 

@@ -42,7 +42,7 @@ def stream_configs(settings: BusSettings) -> list[StreamConfig]:
         _work_queue(subjects.TASKS_STREAM, subjects.TASKS_ALL, settings.stream_replicas),
         StreamConfig(
             name=subjects.EVENTS_STREAM,
-            subjects=[subjects.EVENTS_ALL],
+            subjects=[subjects.EVENTS_ALL, subjects.SIGNALS_ALL],
             retention=RetentionPolicy.LIMITS,
             storage=StorageType.FILE,
             max_age=settings.events_max_age_s,

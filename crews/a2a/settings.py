@@ -2,8 +2,25 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from cryptography.fernet import Fernet
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+KEY_SETTING = "CREWS_A2A_PUSH_SECRET_KEY"
+MAKE_KEY = 'python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"'
+
+
+def fernet_keys(value: str) -> list[Fernet]:
+    """The Fernet keys of ``CREWS_A2A_PUSH_SECRET_KEY`` (comma-separated); ``ValueError`` names the bad one."""
+    keys: list[Fernet] = []
+    for position, key in enumerate((k.strip() for k in value.split(",") if k.strip()), start=1):
+        try:
+            keys.append(Fernet(key))
+        except ValueError as exc:
+            raise ValueError(
+                f"{KEY_SETTING}: key {position} is not a Fernet key (32 bytes, URL-safe base64); make one with {MAKE_KEY}"
+            ) from exc
+    return keys
 
 
 class A2ASettings(BaseSettings):
@@ -23,3 +40,17 @@ class A2ASettings(BaseSettings):
     push_backoff_max_s: float = Field(300.0, gt=0, description="longest wait between retries")
     push_timeout_s: float = Field(10.0, gt=0, description="how long one delivery may take")
     push_max_configs: int = Field(10, gt=0, description="most webhooks one task may have")
+    push_secret_key: SecretStr | None = Field(
+        None,
+        description="Fernet key(s), comma-separated, the first sealing: webhook tokens and credentials are "
+        "kept in Redis sealed with it (crews.a2a.push.sealing); unset: a push config with a token or "
+        "credentials is refused",
+    )
+
+    @field_validator("push_secret_key")
+    @classmethod
+    def _fernet_keys(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        fernet_keys(value.get_secret_value())  # a bad key stops the process at start, naming the setting
+        return value

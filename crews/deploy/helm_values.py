@@ -111,6 +111,7 @@ class BusValues(TypedDict):
     tasksSubjects: str
     eventsSubjects: str
     jobEventsSubjects: str
+    jobSignalsSubjects: str
     deadLetterSubjects: str
     a2aPrefix: str
     inboxPrefix: str
@@ -132,6 +133,7 @@ def bus_values() -> BusValues:
         tasksSubjects=subjects.TASKS_ALL,
         eventsSubjects=subjects.EVENTS_ALL,
         jobEventsSubjects=subjects.JOB_LEVEL_EVENTS,
+        jobSignalsSubjects=subjects.JOB_SIGNALS,
         deadLetterSubjects=subjects.DEAD_ALL,
         a2aPrefix=subjects.A2A_PREFIX,
         inboxPrefix=subjects.INBOX_PREFIX,

@@ -3,8 +3,9 @@
 The call is recorded (``bus.contracts.approvals.ApprovalRecord``, pending) in
 the job's approvals hash under ``<step>:<call id>`` and announced as the step's
 A2A ``input-required`` status. A person approves or denies it over the API,
-which records who, when and why and publishes an event on the job's subject;
-the waiting worker wakes on that event and reads the decision from Redis.
+which records who, when and why and publishes an event on the job's subject
+and its signal (``crews.signals.<job>``: no tool, no arguments); the waiting
+worker wakes on the signal and reads the decision from Redis.
 
 The decision is bound to the tool and the sha256 of its canonical arguments,
 and lets one call run: the call that runs under it claims it with its
@@ -59,7 +60,7 @@ class ApprovalGate:
         async def on_event(_: object) -> None:
             woke.set()
 
-        sub = await self._nc.subscribe(subjects.job_events_subject(self.work.job), cb=on_event)
+        sub = await self._nc.subscribe(subjects.job_signals_subject(self.work.job), cb=on_event)
         try:
             while True:
                 record = await self._record(key, tool, call_id, arguments, use)

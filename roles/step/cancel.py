@@ -2,9 +2,9 @@
 
 The job's state hash (``keys.state``, field ``status``) is the truth, read
 before the step starts, between LLM calls and before the result is recorded.
-While the step runs, the worker also listens to the job's own events
-(``crews.events.<job>.job``, core NATS) for the job-level status the coordinator
-publishes (task id = job id): a ``CANCELED`` or ``FAILED`` there interrupts
+While the step runs, the worker also listens to the job's signals
+(``crews.signals.<job>``, core NATS: the job-level statuses, state only) for the
+status the coordinator publishes (task id = job id): a ``CANCELED`` or ``FAILED`` there interrupts
 the LLM call or tool in flight, so a long generation does not run on. A call to
 the role's A2A agent has no coordinator: its cancel is announced on the role's
 own events subject (``announced_on``, ``roles.a2a.agent.stop_call``).
@@ -41,7 +41,7 @@ class CancelWatch:
         self, nc: NATS, client: RedisClient, work: StepWork, *, announced_on: str | None = None
     ) -> None:
         self._nc, self._redis, self.work = nc, client, work
-        self._subject = announced_on or subjects.job_events_subject(work.job)
+        self._subject = announced_on or subjects.job_signals_subject(work.job)
 
     async def status(self) -> str | None:
         status: str | None = await self._redis.hget(self.work.keys.state, "status")

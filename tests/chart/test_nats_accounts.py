@@ -8,6 +8,7 @@ code the processes run (streams, dispatch, the work loop, events, dead letters).
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import sys
 from collections.abc import AsyncIterator, Iterator
@@ -16,16 +17,21 @@ from urllib.parse import urlsplit
 
 import nats
 import pytest
+import redis.asyncio as aioredis
 from a2a.client import ClientCallContext
 from a2a.client.errors import A2AClientError
-from a2a.types import GetTaskRequest, TaskState, TaskStatus, TaskStatusUpdateEvent
+from a2a.types import GetTaskRequest, StreamResponse, TaskState, TaskStatus, TaskStatusUpdateEvent
 from a2a.utils.errors import TaskNotFoundError
+from google.protobuf.json_format import MessageToJson
 from nats.aio.client import Client as NATS
 from nats.errors import Error as NatsError
 
 from bus import subjects
 from bus.a2a_nats.client import UNAUTHENTICATED_CODE, NatsTransport
 from bus.connect import inbox_prefix
+from bus.contracts.codec import decode
+from bus.contracts.events import status_update
+from bus.contracts.keys import StepKeys
 from bus.jetstream.dead_letters import DeadLetter, ensure_advisory_capture, record_dead_letter
 from bus.jetstream.dispatch import publish_durable
 from bus.jetstream.events import follow_events, publish_event
@@ -33,11 +39,15 @@ from bus.jetstream.streams import ensure_jobs_consumer, ensure_role_consumer, en
 from bus.jetstream.work_loop import Delivery, WorkLoop
 from bus.settings import BusSettings
 from crews.api.routes.events import last_sequence
-from crews.jobs.events import publish_job_status
+from crews.jobs.events import publish_job_output, publish_job_status
 from crews.local.servers import ServerProcess, free_port, nats_server_binary
 from inference.testing.script import Script
 from inference.testing.server import ScriptedServer
+from roles.errors import StepCancelled
+from roles.outside_agents import OutsideAgent
+from roles.step.cancel import CancelWatch
 from tests.chart.render import CHART, Obj, example_values, of_kind, render
+from tests.roles.helpers import make_work
 from tests.servers import ManagedServer
 
 CREW, ROLE, OTHER = "research", "writer", "reviewer"
@@ -209,14 +219,16 @@ async def test_api_submits_jobs_and_follows_events(chart_nats: Users, bus: Conn,
     worker: Conn = await connect(chart_nats.role(CREW, ROLE))  # type: ignore[operator]
     await publish_durable(api.js, subjects.JOBS_SUBMIT, b"{}", "job:job2", subjects.JOBS_STREAM)
     await publish_job_status(api.js, "job2", "submitted")
-    await publish_event(worker.js, "job2", _working("job2"), "job2:write:working", role=(CREW, ROLE))
+    role_seq = await publish_event(
+        worker.js, "job2", _working("job2"), "job2:write:working", role=(CREW, ROLE)
+    )
     events = follow_events(api.js, "job2")
     try:
         first = await asyncio.wait_for(anext(events), 10)
     finally:
         await events.aclose()  # type: ignore[attr-defined]
     assert first.event.status_update.context_id == "job2"
-    assert await last_sequence(api.js, "job2") == first.seq + 1  # SSE resume: the role's event
+    assert first.seq < role_seq == await last_sequence(api.js, "job2")  # SSE resume: the role's event
     await api.js.stream_info(subjects.TASKS_STREAM)  # readiness and /metrics
     await api.js.consumer_info(subjects.TASKS_STREAM, subjects.role_consumer(CREW, ROLE))
     await api.nc.publish(subjects.task_subject(CREW, ROLE), b"step past the coordinator")
@@ -265,6 +277,46 @@ async def test_a_role_publishes_only_its_own_events(chart_nats: Users, bus: Conn
     assert stored.state.subjects == {subjects.role_events_subject("job3", CREW, ROLE): 1}
     await worker.nc.subscribe(subjects.role_events_subject("job3", CREW, OTHER))  # snooping a peer's steps
     await worker.denied(subjects.role_events_subject("job3", CREW, OTHER))
+
+
+async def test_a_role_reads_the_jobs_signals_and_never_their_outputs_or_arguments(
+    chart_nats: Users, bus: Conn, connect: object, redis_client: aioredis.Redis
+) -> None:
+    """The API's job-level events reach a role only as signals (state only); the real CancelWatch stops on one."""
+    api: Conn = await connect(chart_nats.urls["api"])  # type: ignore[operator]
+    worker: Conn = await connect(chart_nats.role(CREW, ROLE))  # type: ignore[operator]
+    job, secret = "job5", "the-final-output-and-tool-arguments"
+    await worker.nc.subscribe(subjects.job_events_subject(job))  # the job's own events: output, decisions
+    await worker.denied(subjects.job_events_subject(job))
+    signals = await worker.nc.subscribe(subjects.job_signals_subject(job))
+    await worker.nc.flush()
+    decided = status_update(f"{job}.pay", job, TaskState.TASK_STATE_WORKING, f"pay: approved ({secret})")
+    decided.metadata.update({"approval": "pay:c1", "arguments": {"note": secret}})
+    await publish_event(api.js, job, decided, f"{job}.pay:approval:pay:c1:approved")
+    await publish_job_output(api.js, job, secret)  # an artifact: no signal at all
+    await redis_client.hset(f"crews:{{job:{job}}}:state", "status", "running")
+    work = make_work(job, "write", keys=StepKeys.for_job(job))
+    stopped = asyncio.Event()
+
+    async def long_step() -> None:
+        stopped.set()
+        await asyncio.Event().wait()  # a generation that would run on
+
+    watch = asyncio.ensure_future(CancelWatch(worker.nc, redis_client, work).run(long_step))
+    await asyncio.wait_for(stopped.wait(), 10)
+    await publish_job_status(api.js, job, "canceled", f"canceled: {secret}")
+    with pytest.raises(StepCancelled):
+        await asyncio.wait_for(watch, 10)
+    got = [decode((await signals.next_msg(timeout=5)).data, StreamResponse) for _ in range(2)]
+    assert [(e.status_update.task_id, e.status_update.status.state) for e in got] == [
+        (f"{job}.pay", TaskState.TASK_STATE_WORKING),  # the approval gate wakes and reads Redis
+        (job, TaskState.TASK_STATE_CANCELED),
+    ]
+    assert all(not e.status_update.HasField("metadata") and not e.status_update.status.HasField("message")
+               for e in got)  # fmt: skip
+    assert all(secret not in MessageToJson(e) for e in got)
+    with pytest.raises(nats.errors.TimeoutError):  # the output was not signalled
+        await signals.next_msg(timeout=0.2)
 
 
 async def test_no_user_reads_another_users_replies(chart_nats: Users, bus: Conn, connect: object) -> None:
@@ -336,16 +388,51 @@ async def test_the_real_role_worker_and_api_start_as_their_chart_users(
         assert proc.proc is not None and proc.proc.returncode == 0, proc.log_tail
 
 
-async def test_the_real_role_agent_refuses_a_caller_without_its_key(
-    chart_nats: Users, bus: Conn, connect: object, redis_server: ManagedServer
+def role_env(objects: list[Obj], crew: str, role: str) -> dict[str, Obj]:
+    """The env entries of the role's Deployment, by name."""
+    [deployment] = [
+        d
+        for d in of_kind(objects, "Deployment")
+        if d["metadata"].get("annotations", {}).get("crews.dev/crew") == crew
+        and d["metadata"]["annotations"].get("crews.dev/role") == role
+    ]
+    return {e["name"]: e for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
+
+
+def chart_agent_keys() -> tuple[str, OutsideAgent, str]:
+    """The writer's CREWS_ROLE_A2A_KEYS, the reviewer's declared agent and its credential, from the chart's Secrets."""
+    objects = render(chart_values())
+    secrets = {s["metadata"]["name"]: s["stringData"] for s in of_kind(objects, "Secret")}
+    writer, reviewer = role_env(objects, CREW, ROLE), role_env(objects, CREW, OTHER)
+    ref = writer["CREWS_ROLE_A2A_KEYS"]["valueFrom"]["secretKeyRef"]
+    [declared] = json.loads(reviewer["CREWS_A2A_AGENTS"]["value"])
+    credential = reviewer[declared["authorization_env"]]["valueFrom"]["secretKeyRef"]
+    return (
+        secrets[ref["name"]][ref["key"]],
+        OutsideAgent.model_validate(declared),
+        secrets[credential["name"]][credential["key"]],
+    )
+
+
+async def test_the_real_role_agent_takes_only_the_key_the_chart_gives_its_caller(
+    chart_nats: Users,
+    bus: Conn,
+    connect: object,
+    redis_server: ManagedServer,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """`crews role` under its chart user with CREWS_ROLE_A2A_KEYS: its declared caller needs the key too."""
+    """`crews role` under its chart user and the chart's CREWS_ROLE_A2A_KEYS: its declared caller's credential opens it."""
+    keys, writer_agent, credential = chart_agent_keys()
+    assert writer_agent.authorization_env is not None
+    monkeypatch.setenv(
+        writer_agent.authorization_env, credential
+    )  # as the reviewer's pod gets it from the Secret
     crews = str(Path(sys.executable).with_name("crews"))
     base = {k: v for k, v in os.environ.items() if not k.startswith("CREWS_")}
     base.update(CREWS_REDIS_URL=redis_server.url, CREWS_MANAGE_STREAMS="false", PYTHONUNBUFFERED="1")
     worker = ServerProcess(
         "role", [crews, "role", f"{CREW}/{ROLE}"], f"role {CREW}/{ROLE} ready", 0,
-        env={**base, "CREWS_NATS_URL": chart_nats.role(CREW, ROLE), "CREWS_ROLE_A2A_KEYS": "k-old, k-writer"},
+        env={**base, "CREWS_NATS_URL": chart_nats.role(CREW, ROLE), "CREWS_ROLE_A2A_KEYS": keys},
     )  # fmt: skip
     caller: Conn = await connect(chart_nats.role(CREW, OTHER))  # type: ignore[operator]
     agent = NatsTransport(caller.nc, subjects.a2a_subject(f"{CREW}.{ROLE}"), timeout=10)
@@ -354,12 +441,12 @@ async def test_the_real_role_agent_refuses_a_caller_without_its_key(
     try:
         with pytest.raises(A2AClientError, match=str(UNAUTHENTICATED_CODE)):
             await agent.get_task(unknown)
-        for wrong in ("Bearer k-write", "Bearer k-writer2", "Basic k-writer"):
+        for wrong in (f"Bearer {keys[:-1]}", f"Bearer {keys}x", f"Basic {keys}"):
             with pytest.raises(A2AClientError, match=str(UNAUTHENTICATED_CODE)):
                 await agent.get_task(
                     unknown, context=ClientCallContext(service_parameters={"Authorization": wrong})
                 )
-        keyed = ClientCallContext(service_parameters={"Authorization": "Bearer k-writer"})
+        keyed = ClientCallContext(service_parameters={"Authorization": writer_agent.authorization() or ""})
         with pytest.raises(TaskNotFoundError):  # past the key: the agent looked for the task
             await agent.get_task(unknown, context=keyed)
     finally:

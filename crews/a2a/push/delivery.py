@@ -49,7 +49,7 @@ from bus.contracts.codec import decode
 from bus.contracts.events import wrap
 from bus.jetstream.events import admissible
 from bus.tracing import carried, extract, traced_transport
-from crews.a2a.push.configs import SIGNED, PushConfigs, StoredPush
+from crews.a2a.push.configs import SIGNED, PushConfigs, PushTarget
 from crews.a2a.push.guard import WebhookRefused, check_webhook
 from crews.a2a.settings import A2ASettings
 from crews.a2a.tasks import A2ARecords
@@ -184,7 +184,7 @@ class PushDelivery:
             return
         job = source.job
         try:
-            configs = await self._configs.stored(job)
+            configs = await self._configs.targets(job)
             if configs:
                 await self._take(job, msg, configs)
         except Exception:  # transport edge: log with context, let JetStream redeliver
@@ -193,7 +193,7 @@ class PushDelivery:
             return
         await msg.ack()
 
-    async def _take(self, job: str, msg: Msg, configs: list[StoredPush]) -> None:
+    async def _take(self, job: str, msg: Msg, configs: list[PushTarget]) -> None:
         event = decode(msg.data, StreamResponse)
         if not admissible(msg.subject, job, event):
             return  # forged by a role, or published by mistake (logged)
@@ -233,7 +233,7 @@ class PushDelivery:
         job, _, config_id = member.partition("/")
         queue = queue_key(job, config_id)
         raw: str | None = await self._redis.lindex(queue, 0)
-        configs = {c.id: c for c in await self._configs.stored(job)}
+        configs = {c.id: c for c in await self._configs.targets(job)}
         if raw is None or config_id not in configs:  # nothing left, or the config was deleted
             if config_id not in configs:
                 await self._redis.delete(queue)
@@ -265,7 +265,7 @@ class PushDelivery:
         if await self._redis.llen(queue):
             await self._redis.zadd(DUE_KEY, {member: time.time()}, nx=True)
 
-    async def _traced_post(self, config: StoredPush, member: str, item: Queued) -> bool:
+    async def _traced_post(self, config: PushTarget, member: str, item: Queued) -> bool:
         """``_post`` in a span of the trace of the event the update reports."""
         job, _, config_id = member.partition("/")
         attributes: dict[str, str | int] = {
@@ -280,7 +280,7 @@ class PushDelivery:
             span.set_attribute("crews.a2a.push_delivered", delivered)
             return delivered
 
-    async def _post(self, config: StoredPush, member: str, item: Queued) -> bool:
+    async def _post(self, config: PushTarget, member: str, item: Queued) -> bool:
         body = item.body.encode()
         headers = {"Content-Type": "application/json", DELIVERY_HEADER: f"{member}/{item.seq}"}
         if config.token:

@@ -159,9 +159,10 @@ rolls that component's pods and no other. Takes (dict "root" $ "user" "<nats use
 {{- define "crews.configChecksum" -}}
 {{- $v := .root.Values -}}
 {{- $nats := ternary (include "crews.natsUserUrl" .) $v.nats.url $v.nats.auth.enabled -}}
-{{- $keys := ternary (list (include "crews.apiKeys" .root) $v.api.existingKeysSecret) list (eq .user "api") -}}
+{{- $keys := ternary (list (include "crews.apiKeys" .root) $v.api.existingKeysSecret (include "crews.pushKey" .root) $v.api.pushKeySecret) list (eq .user "api") -}}
 {{- $redis := ternary (include "crews.redisUserUrl" .) $v.redis.url (and $v.redis.auth.enabled (not $v.redis.existingSecret)) -}}
-{{- list $nats $redis $v.redis.existingSecret $keys | toJson | sha256sum -}}
+{{- $agentKeys := ternary (include "crews.roleAgentKeys" .root) "" (hasPrefix "role." .user) -}}
+{{- list $nats $redis $v.redis.existingSecret $keys $agentKeys | toJson | sha256sum -}}
 {{- end -}}
 
 {{/*
@@ -178,6 +179,23 @@ release, else one new random key (memoized like the NATS seed): the API never ru
 {{- $_ := set .Values.api "keys" $keys -}}
 {{- end -}}
 {{- join "," .Values.api.keys -}}
+{{- end -}}
+
+{{/*
+The Fernet key that seals webhook tokens and credentials in Redis (CREWS_A2A_PUSH_SECRET_KEY):
+empty with api.pushKeySecret.name (the operator's Secret holds it), else the one kept in the
+Secret of an earlier release, else a new one (32 random bytes, URL-safe base64; memoized).
+*/}}
+{{- define "crews.pushKey" -}}
+{{- if and (not .Values.api.pushKeySecret.name) (not (index .Values.api "_pushKey")) -}}
+{{- $key := randBytes 32 | replace "+" "-" | replace "/" "_" -}}
+{{- $existing := lookup "v1" "Secret" .Release.Namespace (include "crews.componentName" (dict "root" . "component" "push-key")) -}}
+{{- if and $existing $existing.data (hasKey $existing.data "push-key") -}}
+{{- $key = b64dec (index $existing.data "push-key") -}}
+{{- end -}}
+{{- $_ := set .Values.api "_pushKey" $key -}}
+{{- end -}}
+{{- index .Values.api "_pushKey" | default "" -}}
 {{- end -}}
 
 {{- define "crews.roleUser" -}}

@@ -6,8 +6,8 @@ Anything not allowed is denied.
 
 Every user subscribes only to its own inboxes, <inboxPrefix>_<user>.> (bus/connect.py connects with
 that prefix), and publishes replies only to the inboxes of the users allowed to call it.
-Events: the API and the coordinator publish on crews.events.*.job (the job's own subject), a role
-only on crews.events.*.<crew>.<role> (its own).
+Events: the API and the coordinator publish on crews.events.*.job (the job's own subject) and its
+signals crews.signals.* (state only), a role only on crews.events.*.<crew>.<role> (its own).
 
 - api: submit jobs, publish on the jobs' own events subjects, follow a job's events through its own
   ordered consumers and read its last one, read stream info and the role consumers' lag (metrics),
@@ -16,8 +16,9 @@ only on crews.events.*.<crew>.<role> (its own).
 - coordinator: the JetStream API (it creates the streams and consumers), publish jobs, steps, the
   jobs' own events and dead letters, ack what it consumes. It calls no A2A agent.
 - role.<crew>.<role>: read-only info of the streams, only its own consumer (info, create, fetch, ack),
-  its own events subject (publish; subscribe, where a call to its agent is cancelled), the jobs' own
-  events (subscribe: a cancelled job stops its step, an approval wakes it), its dead-letter subject,
+  its own events subject (publish; subscribe, where a call to its agent is cancelled), the jobs'
+  signals, never their events (subscribe: a cancelled job stops its step, an approval wakes it; a
+  signal carries no output, text or arguments), its dead-letter subject,
   its A2A subject (serve; publish, to hand the calls held while its agent loads to the agent; reply
   to the roles that name it as their outside agent) and the A2A agents its engine calls. Creating or changing streams is the coordinator's alone.
 */}}
@@ -56,6 +57,7 @@ only on crews.events.*.<crew>.<role> (its own).
     "publish" (dict "allow" (concat (list
       $b.jobsSubject
       $b.jobEventsSubjects
+      $b.jobSignalsSubjects
       (printf "%s.INFO" $js)
       (printf "%s.STREAM.INFO.*" $js)
       (printf "%s.CONSUMER.CREATE.%s" $js $events)
@@ -82,6 +84,7 @@ only on crews.events.*.<crew>.<role> (its own).
       $b.jobsSubject
       $b.tasksSubjects
       $b.jobEventsSubjects
+      $b.jobSignalsSubjects
       $b.deadLetterSubjects))
     "subscribe" (dict "allow" (list (printf "%s_coordinator.>" $inbox)))) -}}
 {{- $users = append $users $coordinator -}}
@@ -114,7 +117,7 @@ only on crews.events.*.<crew>.<role> (its own).
   "secret" (printf "%s-nats" (include "crews.roleName" (dict "root" $ "crew" $crew "role" $role)))
   "permissions" (dict
     "publish" (dict "allow" (concat $publish (uniq $peers) (uniq $replies)))
-    "subscribe" (dict "allow" (list (printf "%s_%s.>" $inbox $name) $r.a2aSubject $r.eventsSubject $b.jobEventsSubjects))) -}}
+    "subscribe" (dict "allow" (list (printf "%s_%s.>" $inbox $name) $r.a2aSubject $r.eventsSubject $b.jobSignalsSubjects))) -}}
 {{- $users = append $users $user -}}
 {{- end -}}
 {{- end -}}

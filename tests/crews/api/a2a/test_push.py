@@ -23,9 +23,11 @@ from a2a.types import (
     TaskPushNotificationConfig,
 )
 from a2a.utils.errors import InvalidParamsError
+from cryptography.fernet import Fernet
 from fastapi import FastAPI, Request, Response
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
+from pydantic import SecretStr
 
 from bus.subjects import a2a_subject
 from crews.a2a.settings import A2ASettings
@@ -39,6 +41,8 @@ from tests.crews.api.conftest import StartApi
 from tests.servers import ManagedServer
 
 SECRET = "the-webhook-secret"
+TOKEN = "caller-token"
+PUSH_KEY = Fernet.generate_key().decode()
 CREWS = str(Path(sys.executable).with_name("crews"))
 
 
@@ -81,7 +85,12 @@ async def receiver() -> AsyncIterator[Receiver]:
 
 @pytest.fixture
 def a2a_settings() -> A2ASettings:
-    return A2ASettings(push_allow_private=True, push_backoff_s=0.05, push_backoff_max_s=0.2)
+    return A2ASettings(
+        push_allow_private=True,
+        push_backoff_s=0.05,
+        push_backoff_max_s=0.2,
+        push_secret_key=SecretStr(PUSH_KEY),
+    )
 
 
 def config(receiver: Receiver, task: str, config_id: str = "hook-1") -> TaskPushNotificationConfig:
@@ -89,7 +98,7 @@ def config(receiver: Receiver, task: str, config_id: str = "hook-1") -> TaskPush
         task_id=task,
         id=config_id,
         url=receiver.url,
-        token="caller-token",
+        token=TOKEN,
         authentication=AuthenticationInfo(scheme="HMAC-SHA256", credentials=SECRET),
     )
 
@@ -98,7 +107,7 @@ def assert_signed(receiver: Receiver) -> None:
     for headers, body in receiver.seen:
         expected = "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
         assert headers["x-crews-signature"] == expected
-        assert headers["x-a2a-notification-token"] == "caller-token"
+        assert headers["x-a2a-notification-token"] == TOKEN
 
 
 @pytest.mark.parametrize("binding", ["JSONRPC", "HTTP+JSON"])
@@ -120,11 +129,18 @@ async def test_every_update_reaches_the_webhook_signed_in_order_after_a_retry(
     job = started.task.id
 
     created = await client.create_task_push_notification_config(config(receiver, job))
-    assert (created.id, created.url, created.authentication.credentials) == ("hook-1", receiver.url, "")
+    assert (created.id, created.url, created.token, created.authentication.credentials) == (
+        "hook-1",
+        receiver.url,
+        "",
+        "",
+    )
     got = await client.get_task_push_notification_config(
         GetTaskPushNotificationConfigRequest(task_id=job, id="hook-1")
     )
-    assert got.token == "caller-token" and got.authentication.scheme == "HMAC-SHA256"
+    assert (got.token, got.authentication.credentials, got.authentication.scheme) == ("", "", "HMAC-SHA256")
+    stored = await store.redis.hget(f"crews:{{job:{job}}}:a2a:push", "hook-1")
+    assert stored and SECRET not in stored and TOKEN not in stored  # sealed at rest
     body = json.dumps(
         {"jsonrpc": "2.0", "id": 1, "method": "ListTaskPushNotificationConfigs", "params": {"taskId": job}}
     )
@@ -139,6 +155,7 @@ async def test_every_update_reaches_the_webhook_signed_in_order_after_a_retry(
         ).data
     )
     assert [c["id"] for c in listed_on_nats["result"]["configs"]] == ["hook-1"]
+    assert SECRET not in body_of(listed_on_nats) and TOKEN not in body_of(listed_on_nats)
 
     await run_digest(js, store)
     await receiver.until("TASK_STATE_COMPLETED")
@@ -165,6 +182,67 @@ async def test_every_update_reaches_the_webhook_signed_in_order_after_a_retry(
         ListTaskPushNotificationConfigsRequest(task_id=job)
     )
     assert list(left.configs) == []
+
+
+def body_of(answer: dict[str, Any]) -> str:
+    return json.dumps(answer)
+
+
+@pytest.mark.parametrize(
+    "secrets",
+    [
+        {"token": TOKEN},
+        {"authentication": AuthenticationInfo(scheme="Bearer", credentials=SECRET)},
+        {"authentication": AuthenticationInfo(scheme="HMAC-SHA256", credentials=SECRET)},
+    ],
+)
+async def test_without_the_operators_key_webhook_secrets_are_refused_and_plain_webhooks_work(
+    start_api: StartApi,
+    digest: str,
+    js: JetStreamContext,
+    store: RedisJobStore,
+    http: httpx.AsyncClient,
+    receiver: Receiver,
+    secrets: dict[str, Any],
+) -> None:
+    from a2a.client import ClientConfig, ClientFactory
+
+    from crews.jobs.control import submit_job
+
+    job = (await submit_job(js, store, "digest", {"topic": "bees"})).id
+    async with start_api(api_keys=(KEY,), a2a=A2ASettings(push_allow_private=True)) as api:
+        client = await ClientFactory(ClientConfig(httpx_client=http)).create_from_url(
+            str(api.base_url).rstrip("/") + "/a2a/digest"
+        )
+        with pytest.raises(InvalidParamsError, match="CREWS_A2A_PUSH_SECRET_KEY"):
+            await client.create_task_push_notification_config(
+                TaskPushNotificationConfig(task_id=job, id="secret", url=receiver.url, **secrets)
+            )
+        plain = TaskPushNotificationConfig(
+            task_id=job, id="plain", url=receiver.url, authentication=AuthenticationInfo(scheme="Bearer")
+        )
+        await client.create_task_push_notification_config(plain)
+        listed = await client.list_task_push_notification_configs(
+            ListTaskPushNotificationConfigsRequest(task_id=job)
+        )
+    assert [c.id for c in listed.configs] == ["plain"]
+    assert await store.redis.hkeys(f"crews:{{job:{job}}}:a2a:push") == ["plain"]
+
+
+def test_a_rotated_key_opens_what_the_old_one_sealed_and_a_dropped_one_does_not() -> None:
+    from crews.a2a.push.sealing import PushSealer, PushSecrets, SealedUnreadable
+
+    secrets = PushSecrets(token=TOKEN, credentials=SECRET)
+    sealed = PushSealer(SecretStr(PUSH_KEY)).seal(secrets)
+    new = Fernet.generate_key().decode()
+    assert PushSealer(SecretStr(f"{new},{PUSH_KEY}")).open(sealed) == secrets
+    with pytest.raises(SealedUnreadable, match="CREWS_A2A_PUSH_SECRET_KEY"):
+        PushSealer(SecretStr(new)).open(sealed)
+
+
+def test_a_key_that_is_no_fernet_key_stops_the_settings_naming_the_setting() -> None:
+    with pytest.raises(ValueError, match="CREWS_A2A_PUSH_SECRET_KEY: key 2 is not a Fernet key"):
+        A2ASettings(push_secret_key=SecretStr(f"{PUSH_KEY},not-a-key"))
 
 
 @pytest.mark.parametrize(
@@ -214,6 +292,7 @@ def api_process(
         CREWS_A2A_PUSH_ALLOW_PRIVATE="true",
         CREWS_A2A_PUSH_BACKOFF_S="0.05",
         CREWS_A2A_PUSH_BACKOFF_MAX_S="0.2",
+        CREWS_A2A_PUSH_SECRET_KEY=PUSH_KEY,
         PYTHONUNBUFFERED="1",
     )
     process = ServerProcess("api", [CREWS, "api"], "api ready on", port, env=env)
