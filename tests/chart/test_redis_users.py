@@ -193,7 +193,7 @@ async def test_a_role_records_its_steps_work_and_asks_for_approval(
     task = Task(id="t1", context_id="c", status=TaskStatus(state=TaskState.TASK_STATE_WORKING))
     await tasks.save(task, ServerCallContext())
     assert await tasks.get("t1", ServerCallContext()) is not None
-    await stop_call(nc, role, "t1")  # its own A2A call's job
+    await stop_call(nc, role, "research", "writer", "t1")  # its own A2A call's job
     assert await role.hget(job_keys(job_of("t1")).state, "status") == "canceled"
 
     request = pending_record(step="a", role="writer", tool="send_mail", call_id="c1", arguments={"to": "x"})
