@@ -30,6 +30,7 @@ def listening(url: str) -> bool:
 
 @pytest.mark.slow
 @pytest.mark.timeout(900)
+@pytest.mark.xdist_group("vllm")  # one local vLLM at a time: two on 2 cores starve each other
 async def test_crews_up_runs_a_crew_on_the_real_model_and_stops_everything(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CREWS_")}
     env.update(CREWS_HOME=str(tmp_path / "home"), PYTHONUNBUFFERED="1")

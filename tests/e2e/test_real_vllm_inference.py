@@ -18,7 +18,7 @@ from inference.client import LLMPool
 from inference.local.vllm import LocalVLLM, ensure_installed
 from inference.settings import InferenceSettings
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900), pytest.mark.xdist_group("vllm")]
 
 SEARCH_TOOL: dict[str, Any] = {
     "type": "function",

@@ -28,7 +28,7 @@ from roles.step.results import StepResult
 from tests.roles.helpers import make_work, new_job, run_step, states
 from tests.servers import ManagedServer
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800), pytest.mark.xdist_group("images")]
 READY_S = 60.0
 
 

@@ -19,7 +19,7 @@ import pytest
 from images.project import build_project
 from images.tools import image_label, run_in
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800), pytest.mark.xdist_group("images")]
 
 TOOL = """\
 import tomli_w
