@@ -9,10 +9,13 @@ request, so the server on the other side continues the caller's trace.
 
 from __future__ import annotations
 
-import httpx
+from typing import TYPE_CHECKING
+
 from opentelemetry import propagate
 from opentelemetry.context import Context
-from opentelemetry.instrumentation.httpx import AsyncOpenTelemetryTransport
+
+if TYPE_CHECKING:  # httpx and its instrumentation load on the first HTTP client (~190 ms, ~10 MB): every
+    import httpx  # process imports this module for the NATS half, most never make an HTTP call
 
 
 def inject(headers: dict[str, str] | None = None) -> dict[str, str]:
@@ -35,4 +38,7 @@ def carried(headers: dict[str, str] | None) -> dict[str, str]:
 
 def traced_transport(inner: httpx.AsyncBaseTransport | None = None) -> httpx.AsyncBaseTransport:
     """``inner`` (default: httpx's own) with a client span and ``traceparent`` on every request it sends."""
+    import httpx
+    from opentelemetry.instrumentation.httpx import AsyncOpenTelemetryTransport
+
     return AsyncOpenTelemetryTransport(inner or httpx.AsyncHTTPTransport())
