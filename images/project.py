@@ -103,13 +103,14 @@ def project_wheels(reqs: list[str], constraints: list[str], python_version: str,
 def containerfile(packages: list[str], with_wheels: bool) -> str:
     paths = ":".join(project_path(package) for package in packages)
     lines = ["ARG BASE", "FROM ${BASE}", "USER 0"]
-    if with_wheels:  # bound for this step only: the wheels are not left in a layer
-        lines.append(
-            "RUN --mount=type=bind,source=wheels,target=/tmp/project-wheels "
-            "/opt/crews/bin/pip install --no-cache-dir --disable-pip-version-check --no-index "
+    if with_wheels:  # copied, not bind-mounted: a bind mount of the hard-linked wheels lost files
+        # under buildah (pip: "No such file" for a wheel it had just listed); the wheels stay in a layer
+        lines += [
+            "COPY wheels/ /tmp/project-wheels/",
+            "RUN /opt/crews/bin/pip install --no-cache-dir --disable-pip-version-check --no-index "
             "--find-links /tmp/project-wheels -r /tmp/project-wheels/requirements.txt "
-            "&& /opt/crews/bin/pip check"
-        )
+            "&& /opt/crews/bin/pip check && rm -rf /tmp/project-wheels",
+        ]
     lines += [
         *(f"COPY projects/{package}/ {project_path(package)}/" for package in packages),
         f"ENV CREWS_PROJECT_PATHS={paths}",
