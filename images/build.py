@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -30,7 +29,7 @@ from pathlib import Path
 
 from images import base, wheels
 from images.project import build_project
-from images.tools import ROOT, base_python, buildah, image_label, must, version
+from images.tools import ROOT, base_python, bud, buildah, image_label, must, version
 from inference.local.install import InstallError, Progress
 
 DEFAULT_BASE = "python:3.11-slim"
@@ -114,11 +113,7 @@ def build(
         "-f", str(ROOT / image.containerfile), "-t", ref, str(ROOT),
     ]  # fmt: skip
     log = wheels.CONTEXT / f".{image.name}.build.log"
-    with log.open("w") as out:
-        code = subprocess.call(argv, stdout=out, stderr=subprocess.STDOUT)
-    if code != 0:
-        lines = "\n".join(f"    {line}" for line in log.read_text(errors="replace").splitlines()[-25:])
-        raise InstallError(f"buildah bud of {ref} failed (exit {code}). Last lines of {log}:\n{lines}")
+    bud(argv, ref, log)
     progress(f"{ref}: built in {time.monotonic() - started:.0f} s")
     return ref
 

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import hashlib
 import shutil
-import subprocess
 import tomllib
 from collections.abc import Sequence
 from pathlib import Path
@@ -34,7 +33,7 @@ from crews.deploy.project_image import project_path, project_repository
 from crews.errors import CrewSpecError
 from crews.spec.crewai.importer import project_package_dir
 from images import wheels
-from images.tools import base_python, run_in, version
+from images.tools import base_python, bud, run_in, version
 from inference.cache_dir import default_cache_dir
 from inference.local.install import InstallError, Progress, Step, ensure
 
@@ -151,9 +150,5 @@ def _bud(ref: str, base_ref: str, context: Path, progress: Progress) -> str:
         "--build-arg", f"BASE={base_ref}", "-f", str(context / "Containerfile"), "-t", ref, str(context),
     ]  # fmt: skip
     log = context.parent / f".{context.name}.build.log"
-    with log.open("w") as out:
-        code = subprocess.call(argv, stdout=out, stderr=subprocess.STDOUT)
-    if code != 0:
-        lines = "\n".join(f"    {line}" for line in log.read_text(errors="replace").splitlines()[-25:])
-        raise InstallError(f"buildah bud of {ref} failed (exit {code}). Last lines of {log}:\n{lines}")
+    bud(argv, ref, log)
     return ref

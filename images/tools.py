@@ -73,3 +73,12 @@ def run_in(image: str, argv: Sequence[str]) -> str:
 def base_python(base_ref: str) -> str:
     """The Python version of the base image (``python3`` in it), e.g. "3.11.2"."""
     return run_in(base_ref, ["python3", "-c", "import platform; print(platform.python_version())"])
+
+
+def bud(argv: Sequence[str], ref: str, log: Path) -> None:
+    """Run ``buildah bud`` (``argv``) with its output in ``log``; ``InstallError`` with the log's tail on failure."""
+    with log.open("w") as out:
+        code = subprocess.call(list(argv), stdout=out, stderr=subprocess.STDOUT)
+    if code != 0:
+        lines = "\n".join(f"    {line}" for line in log.read_text(errors="replace").splitlines()[-25:])
+        raise InstallError(f"buildah bud of {ref} failed (exit {code}). Last lines of {log}:\n{lines}")
