@@ -30,8 +30,6 @@ DEAD_ALL = "crews.dead.>"
 A2A_PREFIX = "crews.a2a"
 INBOX_PREFIX = "_INBOX"
 """nats-py's inbox prefix; a process connected as NATS user ``<user>`` uses ``_INBOX_<user>`` (``user_inbox``)."""
-PUSH_CONSUMER = "a2a-push"
-"""The durable consumer of ``CREWS_EVENTS`` that turns job events into A2A push notifications."""
 
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]+$")
 

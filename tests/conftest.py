@@ -22,6 +22,22 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--redis-url", default=None, help="use this Redis server instead of starting one")
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Refuse ``--dist loadgroup`` on a pytest whose node ids pytest-xdist cannot tag.
+
+    The local-vLLM tests and the image builds must each stay on one worker (two builds share the
+    build context's ``wheels/``; two vLLMs starve 2 cores). pytest-xdist (3.8, the newest) groups
+    them by rewriting ``Node._nodeid``; pytest 9.2 keeps the id in ``Node._id``, so there the
+    groups are silently split (both CI image builds ran at once and removed each other's wheels).
+    """
+    if config.getoption("dist", default="no") == "loadgroup" and pytest.version_tuple[:2] >= (9, 2):
+        raise pytest.UsageError(
+            f"pytest {pytest.__version__} ignores xdist_group under --dist loadgroup (pytest-xdist "
+            "rewrites a node id attribute pytest 9.2 no longer reads): install the pytest pyproject.toml "
+            "pins with `make install`"
+        )
+
+
 @pytest.fixture(scope="session")
 def nats_server(
     tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest

@@ -1,15 +1,9 @@
-"""The delivery loop of push notifications: job events in, one POST per update and webhook out, in order.
+"""Push notifications: job events in, one POST per update and webhook out, in order.
 
 Two halves, both in every API process (any number of replicas):
 
-- **Ingest**: the durable pull consumer ``a2a-push`` of ``CREWS_EVENTS`` reads
-  every job event. An event of a job with webhooks becomes its task's update
-  (``crews.a2a.updates.task_update``), appended once to each webhook's queue
-  (``crews:{job:<id>}:a2a:push:queue:<config>``; the last event sequence
-  taken, in ``…:a2a:push:state``, makes a redelivered event a no-op), and the
-  queue is marked due in ``crews:a2a:push:due`` (sorted set: ``<job>/<config>``
-  → when). The event is acked only after that, so a killed process loses
-  nothing: JetStream redelivers what it had not acked.
+- **Ingest** (``crews.a2a.push.ingest``): every job event, in stream order, onto the queue of
+  each of its job's webhooks, and the queue marked due.
 - **Deliver**: a due queue is claimed (its score moves past a lease, so one
   replica posts it), its head is POSTed (the A2A ``StreamResponse`` JSON, the
   headers of ``crews.a2a.push.configs``); a 2xx takes it off the queue, anything
@@ -28,52 +22,28 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
-import json
 import logging
 import time
 from contextlib import suppress
 
 import httpx
-import nats.errors
-import nats.js.errors
-from a2a.types import StreamResponse
-from google.protobuf.json_format import MessageToDict
-from nats.aio.msg import Msg
 from nats.js import JetStreamContext
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from opentelemetry import trace
-from pydantic import BaseModel
 
-from bus import subjects
-from bus.contracts.codec import decode
-from bus.contracts.events import wrap
-from bus.jetstream.events import admissible
-from bus.tracing import carried, extract, traced_transport
+from bus.tracing import extract, traced_transport
 from crews.a2a.push.configs import SIGNED, PushConfigs, PushTarget
 from crews.a2a.push.guard import WebhookRefused, check_webhook
+from crews.a2a.push.ingest import DUE_KEY, PushIngest, Queued, queue_key, state_key
 from crews.a2a.settings import A2ASettings
-from crews.a2a.tasks import A2ARecords
-from crews.a2a.updates import task_update
 from crews.jobs.store import RedisJobStore
 
 logger = logging.getLogger(__name__)
 tracer = trace.get_tracer("crews")
 
-DUE_KEY = "crews:a2a:push:due"
 SIGNATURE_HEADER = "X-Crews-Signature"
 DELIVERY_HEADER = "X-Crews-Delivery"
 TOKEN_HEADER = "X-A2A-Notification-Token"
 
-# KEYS: queue, state; ARGV: seq field, seq, item, ttl. 1: appended, 0: this event was taken before.
-_ENQUEUE = """
-local last = tonumber(redis.call('HGET', KEYS[2], ARGV[1]) or '0')
-if tonumber(ARGV[2]) <= last then return 0 end
-redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
-redis.call('RPUSH', KEYS[1], ARGV[3])
-redis.call('EXPIRE', KEYS[1], ARGV[4])
-redis.call('EXPIRE', KEYS[2], ARGV[4])
-return 1
-"""
 # KEYS: due; ARGV: member, now, lease until. 1: claimed.
 _CLAIM = """
 local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
@@ -81,23 +51,6 @@ if not score or tonumber(score) > tonumber(ARGV[2]) then return 0 end
 redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1])
 return 1
 """
-
-
-class Queued(BaseModel):
-    """One update waiting for one webhook."""
-
-    seq: int
-    body: str
-    trace_context: dict[str, str] = {}
-    """The trace context of the event (``traceparent``, …): the delivery continues the job's trace."""
-
-
-def queue_key(job: str, config: str) -> str:
-    return f"crews:{{job:{job}}}:a2a:push:queue:{config}"
-
-
-def state_key(job: str) -> str:
-    return f"crews:{{job:{job}}}:a2a:push:state"
 
 
 def signature(secret: str, body: bytes) -> str:
@@ -124,7 +77,7 @@ class PushDelivery:
         )
         self._stopping = asyncio.Event()
         self._wake = asyncio.Event()
-        self._enqueue = self._redis.register_script(_ENQUEUE)
+        self._ingest = PushIngest(js, store, self._configs, ttl_s, queued=self._wake.set)
         self._claim = self._redis.register_script(_CLAIM)
 
     def stop(self) -> None:
@@ -132,83 +85,16 @@ class PushDelivery:
         self._wake.set()
 
     async def run(self, ready: asyncio.Event | None = None) -> None:
-        sub = await self._subscribe()
+        await self._ingest.start()
         if ready is not None:
             ready.set()
-        self._sub = sub
         try:
             async with asyncio.TaskGroup() as group:
-                group.create_task(self._ingest_loop())
+                group.create_task(self._ingest.run(self._stopping))
                 group.create_task(self._deliver_loop())
         finally:
             await self._http.aclose()
-            with suppress(nats.errors.Error):
-                await self._sub.unsubscribe()  # else the connection's drain waits for it
-
-    # --- ingest ----------------------------------------------------------------------------
-
-    async def _subscribe(self) -> JetStreamContext.PullSubscription:
-        config = ConsumerConfig(
-            durable_name=subjects.PUSH_CONSUMER,
-            filter_subject=subjects.EVENTS_ALL,
-            ack_policy=AckPolicy.EXPLICIT,
-            deliver_policy=DeliverPolicy.NEW,
-            ack_wait=60.0,
-        )
-        return await self._js.pull_subscribe(
-            subjects.EVENTS_ALL, durable=subjects.PUSH_CONSUMER, stream=subjects.EVENTS_STREAM, config=config
-        )
-
-    async def _ingest_loop(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                msgs = await self._sub.fetch(64, timeout=1.0)
-            except TimeoutError:  # nats' own, or asyncio's from a fetch with no heartbeat: nothing came
-                continue
-            except (nats.js.errors.NotFoundError, nats.errors.ConnectionClosedError) as exc:
-                if self._stopping.is_set():
-                    return
-                logger.warning("push consumer lost (%r): creating it again", exc)
-                with suppress(TimeoutError):
-                    await asyncio.wait_for(self._stopping.wait(), 1.0)  # the streams may be coming back
-                if not self._stopping.is_set():
-                    self._sub = await self._subscribe()
-                continue
-            for msg in msgs:
-                await self._ingest(msg)
-
-    async def _ingest(self, msg: Msg) -> None:
-        source = subjects.event_source(msg.subject)
-        if source is None:
-            await msg.ack()  # not a job's event subject: nothing to deliver
-            return
-        job = source.job
-        try:
-            configs = await self._configs.targets(job)
-            if configs:
-                await self._take(job, msg, configs)
-        except Exception:  # transport edge: log with context, let JetStream redeliver
-            logger.exception("push: event %s of job %s not taken; it will be redelivered", msg.subject, job)
-            await msg.nak(delay=1.0)
-            return
-        await msg.ack()
-
-    async def _take(self, job: str, msg: Msg, configs: list[PushTarget]) -> None:
-        event = decode(msg.data, StreamResponse)
-        if not admissible(msg.subject, job, event):
-            return  # forged by a role, or published by mistake (logged)
-        a2a = await A2ARecords(self._redis, self._ttl_s).get(job)
-        update = await task_update(self._store, job, a2a.context_id if a2a else job, event)
-        if update is None:
-            return
-        seq = int(msg.metadata.sequence.stream)
-        body = json.dumps(MessageToDict(wrap(update)))
-        item = Queued(seq=seq, body=body, trace_context=carried(msg.headers)).model_dump_json()
-        for config in configs:
-            args = [f"{config.id}:seq", seq, item, self._ttl_s]
-            await self._enqueue(keys=[queue_key(job, config.id), state_key(job)], args=args)
-            await self._redis.zadd(DUE_KEY, {f"{job}/{config.id}": time.time()}, nx=True)
-        self._wake.set()
+            await self._ingest.close()
 
     # --- deliver ---------------------------------------------------------------------------
 

@@ -67,7 +67,7 @@ selectors after the common commands).
 {{- $users := list -}}
 {{- $api := list
   "~crews:crew:*" "~crews:crews:owners" "~crews:idem:*" "~crews:rate:*" "~crews:owner:*"
-  "~crews:jobs" "~crews:jobs:deadlines" "~crews:{job:*" "~crews:a2a:push:due" "%R~crews:stack:*" -}}
+  "~crews:jobs" "~crews:jobs:deadlines" "~crews:{job:*" "~crews:a2a:push:due" "~crews:a2a:push:cursor" "%R~crews:stack:*" -}}
 {{- $users = append $users (dict "user" "api" "secret" (include "crews.componentName" (dict "root" . "component" "api-redis")) "rules" $api) -}}
 {{- $ends := list -}}
 {{- range list "results" "memory" "usage" "approvals" "turns" }}{{ $ends = append $ends (printf "%%W~%s:%s" $job .) }}{{ end -}}

@@ -22,6 +22,7 @@ from crews.jobs.store import RedisJobStore
 from crews.spec.load import load_crew_text
 from roles.step.events import StepEvents
 from roles.step.results import ResultStore, StepResult
+from tests.crews.api.a2a.webhook import Receiver, serve_receiver
 from tests.crews.api.conftest import CREW_YAML, StartApi
 
 KEY = "a2a-test-key"
@@ -97,3 +98,10 @@ async def collect(events: AsyncIterator[StreamResponse]) -> list[StreamResponse]
         return [event async for event in events]
 
     return await asyncio.wait_for(drain(), WAIT_S)
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    """A webhook receiver on loopback (``tests.crews.api.a2a.webhook``)."""
+    async with serve_receiver(WAIT_S) as found:
+        yield found

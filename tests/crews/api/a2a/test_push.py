@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 import json
 import os
 import sys
-from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,63 +21,23 @@ from a2a.types import (
 )
 from a2a.utils.errors import InvalidParamsError
 from cryptography.fernet import Fernet
-from fastapi import FastAPI, Request, Response
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 from pydantic import SecretStr
 
 from bus.subjects import a2a_subject
 from crews.a2a.settings import A2ASettings
-from crews.api.server import ApiServer
 from crews.coordinator.coordinator import Coordinator
 from crews.jobs.store import RedisJobStore
 from crews.local.servers import ServerProcess, free_port
 from tests.crews.api.a2a.conftest import AUTH, KEY, WAIT_S, MakeClient, collect, take_step
 from tests.crews.api.a2a.test_crew_agent import ask, run_digest
+from tests.crews.api.a2a.webhook import SECRET, TOKEN, Receiver, assert_signed, config
 from tests.crews.api.conftest import StartApi
 from tests.servers import ManagedServer
 
-SECRET = "the-webhook-secret"
-TOKEN = "caller-token"
 PUSH_KEY = Fernet.generate_key().decode()
 CREWS = str(Path(sys.executable).with_name("crews"))
-
-
-@dataclass
-class Receiver:
-    """A webhook: records every delivery; answers 503 to the first ``fail_first`` of them."""
-
-    url: str = ""
-    fail_first: int = 0
-    seen: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
-    arrived: asyncio.Event = field(default_factory=asyncio.Event)
-
-    def accepted(self) -> list[dict[str, Any]]:
-        return [json.loads(body) for _, body in self.seen[self.fail_first :]]
-
-    def states(self) -> list[str]:
-        return [d["statusUpdate"]["status"]["state"] for d in self.accepted() if "statusUpdate" in d]
-
-    async def until(self, state: str) -> None:
-        while state not in self.states():
-            self.arrived.clear()
-            await asyncio.wait_for(self.arrived.wait(), WAIT_S)
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    found = Receiver()
-    app = FastAPI()
-
-    @app.post("/hook")
-    async def hook(request: Request) -> Response:
-        found.seen.append((dict(request.headers), await request.body()))
-        found.arrived.set()
-        return Response(status_code=503 if len(found.seen) <= found.fail_first else 204)
-
-    async with ApiServer(app) as server:
-        found.url = f"{server.url}/hook"
-        yield found
 
 
 @pytest.fixture
@@ -91,23 +48,6 @@ def a2a_settings() -> A2ASettings:
         push_backoff_max_s=0.2,
         push_secret_key=SecretStr(PUSH_KEY),
     )
-
-
-def config(receiver: Receiver, task: str, config_id: str = "hook-1") -> TaskPushNotificationConfig:
-    return TaskPushNotificationConfig(
-        task_id=task,
-        id=config_id,
-        url=receiver.url,
-        token=TOKEN,
-        authentication=AuthenticationInfo(scheme="HMAC-SHA256", credentials=SECRET),
-    )
-
-
-def assert_signed(receiver: Receiver) -> None:
-    for headers, body in receiver.seen:
-        expected = "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
-        assert headers["x-crews-signature"] == expected
-        assert headers["x-a2a-notification-token"] == TOKEN
 
 
 @pytest.mark.parametrize("binding", ["JSONRPC", "HTTP+JSON"])
@@ -164,10 +104,7 @@ async def test_every_update_reaches_the_webhook_signed_in_order_after_a_retry(
     assert receiver.seen[0][1] == receiver.seen[1][1]
     states = receiver.states()
     assert states[-1] == "TASK_STATE_COMPLETED" and "TASK_STATE_WORKING" in states
-    artifacts = [
-        d["artifactUpdate"]["artifact"]["name"] for d in receiver.accepted() if "artifactUpdate" in d
-    ]
-    assert artifacts == ["research", "write", "output"]
+    assert receiver.artifacts() == ["research", "write", "output"]
     assert {
         d.get("statusUpdate", d.get("artifactUpdate", {})).get("taskId") for d in receiver.accepted()
     } == {job}
@@ -330,8 +267,7 @@ async def test_deliveries_survive_a_restart_of_the_process_that_delivers(
     api_process.start()
     await receiver.until("TASK_STATE_COMPLETED")
 
-    accepted = receiver.accepted()
-    artifacts = [d["artifactUpdate"]["artifact"]["name"] for d in accepted if "artifactUpdate" in d]
-    assert artifacts == ["research", "write", "output"]  # every update, in order, none lost in the restart
+    # every update, in order, none lost in the restart
+    assert receiver.artifacts() == ["research", "write", "output"]
     assert receiver.states()[-1] == "TASK_STATE_COMPLETED"
     assert_signed(receiver)
