@@ -43,7 +43,7 @@ from bus.errors import RetryableError
 from bus.jetstream.dead_letters import DeadLetter, record_dead_letter
 from bus.jetstream.work_loop import Delivery, dead_letter_of
 from inference.errors import LLMUnavailable
-from roles.engines.base import StepOutput, StepRun, engine_for
+from roles.engines.base import StepOutput, StepRun, engine_for, engine_imported
 from roles.errors import CANNOT_SUCCEED, StepCancelled, StepFailed
 from roles.settings import RoleSettings
 from roles.step.approvals import ApprovalGate
@@ -112,6 +112,13 @@ class RoleWorker:
         await StepEvents(self.js, work, self.settings.worker_id).failed(reason, attempt=dead.deliveries)
 
     async def _handle(self, work: StepWork, delivery: Delivery, span: Span) -> str:
+        watch = CancelWatch(self.nc, self.redis, work)
+        async with watch.listening():  # before the start is read: no stop falls between the two
+            return await self._handle_listening(work, delivery, span, watch)
+
+    async def _handle_listening(
+        self, work: StepWork, delivery: Delivery, span: Span, watch: CancelWatch
+    ) -> str:
         events = StepEvents(self.js, work, self.settings.worker_id)
         results = ResultStore(self.redis, work.keys.results)
         start = await read_start(self.redis, work)
@@ -120,10 +127,10 @@ class RoleWorker:
             if work.keys.turns:  # a run that crashed between its result and removing its checkpoint
                 await start.checkpoint.clear()
             return "replayed"
-        watch = CancelWatch(self.nc, self.redis, work)
         if start.status in STOPPED:
             await events.canceled(f"job {work.job} is {start.status}: step {work.step!r} did not start")
             return "canceled"
+        watch.saw(start.status)
         await events.working(delivery.attempt)
         started = time.monotonic()
         checkpoint = start.checkpoint
@@ -134,7 +141,7 @@ class RoleWorker:
             )  # fmt: skip
             span.set_attribute("crews.step.resumed_turns", checkpoint.resumed_turns)
         try:
-            output = await self.run_step(work, watch, checkpoint)
+            output = await self.run_step(work, watch, checkpoint, start.memory)
             await watch.check()  # the job stopped while the answer came: a stopped job gets no new result
         except StepCancelled as exc:
             await events.canceled(f"{exc}: step {work.step!r} stopped")
@@ -190,11 +197,21 @@ class RoleWorker:
         )
 
     async def run_step(
-        self, work: StepWork, watch: CancelWatch, checkpoint: StepCheckpoint | None = None
+        self,
+        work: StepWork,
+        watch: CancelWatch,
+        checkpoint: StepCheckpoint | None = None,
+        memory_at_start: dict[str, str] | None = None,
     ) -> StepOutput:
+        """Run ``work`` on its engine; ``memory_at_start``: the shared memory, if read with the start."""
         work = bounded(work, self.settings)
-        engine = await asyncio.to_thread(engine_for, work.engine)  # a framework's import takes seconds
-        memory = SharedMemory(self.redis, work.keys.memory, max_chars=self.settings.memory_max_chars)
+        if engine_imported(work.engine):
+            engine = engine_for(work.engine)
+        else:  # a framework's import takes seconds: not on the event loop
+            engine = await asyncio.to_thread(engine_for, work.engine)
+        memory = SharedMemory(
+            self.redis, work.keys.memory, max_chars=self.settings.memory_max_chars, at_start=memory_at_start
+        )
         context = ToolContext(job=work.job, step=work.step, role=work.role, memory=memory)
         run = StepRun(
             work=work,

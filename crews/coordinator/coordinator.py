@@ -194,17 +194,15 @@ class Coordinator:
             return
         state = update.status.state
         if state == TaskState.TASK_STATE_WORKING:
-            await self.store.set_step_state(job, step, "working", seq=delivery.stream_seq)
             attempt = update.metadata.fields.get("attempt")
-            if attempt is not None and attempt.number_value >= 1:
-                await self.store.record_attempt(job, step, int(attempt.number_value))
+            started = int(attempt.number_value) if attempt is not None and attempt.number_value >= 1 else None
+            await self.store.set_step_state(job, step, "working", seq=delivery.stream_seq, attempt=started)
         elif state == TaskState.TASK_STATE_INPUT_REQUIRED:
             await self.store.set_step_state(
                 job, step, "input-required", seq=delivery.stream_seq
             )  # waits for approval
         elif state == TaskState.TASK_STATE_COMPLETED:
-            await self.store.set_step_state(job, step, "completed", seq=delivery.stream_seq)
-            await self.advance(job)
+            await self.advance(job, completing=(step, delivery.stream_seq))  # the state set in its read
         elif state == TaskState.TASK_STATE_FAILED:
             await self.store.set_step_state(job, step, "failed", seq=delivery.stream_seq)
             reason = " ".join(p.text for p in update.status.message.parts if p.text) or "no reason given"
@@ -243,16 +241,20 @@ class Coordinator:
 
     # --- the job's progress ----------------------------------------------------------------
 
-    async def advance(self, job: str) -> None:
-        """Dispatch what is ready, or end the job when every step has a result."""
+    async def advance(self, job: str, *, completing: tuple[str, int] | None = None) -> None:
+        """Dispatch what is ready, or end the job when every step has a result.
+
+        ``completing``: ``(step, seq)`` of the COMPLETED event that led here, stored with the first read.
+        """
         for _ in range(PLAN_RACES):
-            if await self._advance_once(job):
+            if await self._advance_once(job, completing):
                 return
+            completing = None
         raise RetryableError(f"job {job}: other coordinators kept changing its plan; handling it again")
 
-    async def _advance_once(self, job: str) -> bool:
+    async def _advance_once(self, job: str, completing: tuple[str, int] | None = None) -> bool:
         """One pass over the job; False when another coordinator stored a newer plan first."""
-        record, results = await self.store.get_with_results(job)
+        record, results = await self.store.get_with_results(job, completing=completing)
         if record.terminal or record.plan is None or record.crew_spec is None:
             return True
         spec, current = record.crew_spec, record.plan

@@ -47,6 +47,13 @@ def stored_crew(raw: str) -> CrewSpec:
     return CrewSpec.model_validate_json(raw)
 
 
+@lru_cache(maxsize=1024)
+def stored_plan(raw: str) -> Plan:
+    """A job's plan as stored, parsed once per process per version (the coordinator reads it on
+    every pass over the job). Plans are frozen; the result is shared by every caller."""
+    return Plan.model_validate_json(raw)
+
+
 def parse_record(raw: dict[str, str]) -> JobRecord:
     steps = {k.removeprefix("step:"): v for k, v in raw.items() if k.startswith("step:")}
     attempts = {k.removeprefix("attempts:"): int(v) for k, v in raw.items() if k.startswith("attempts:")}
@@ -55,7 +62,7 @@ def parse_record(raw: dict[str, str]) -> JobRecord:
         crew=raw.get("crew", ""),
         status=raw.get("status", "submitted"),
         inputs=json.loads(raw.get("inputs", "{}")),
-        plan=Plan.model_validate_json(raw["plan"]) if "plan" in raw else None,
+        plan=stored_plan(raw["plan"]) if "plan" in raw else None,
         plan_version=int(raw.get("plan_version", 0)),
         crew_spec=stored_crew(raw["crew_spec"]) if "crew_spec" in raw else None,
         steps=steps,

@@ -61,12 +61,14 @@ def idempotency_key(owner: str, key: str) -> str:
     return f"crews:idem:{owner}:{key}"
 
 
-# Move a job to a terminal status only if it is not terminal yet; returns 1 when it moved.
+# Move a job to a terminal status only if it is not terminal yet.
+# KEYS: the state hash; ARGV: status, reason, output, finished at. Returns {1 if it moved, the owner or ''}.
 _FINISH = """
 local status = redis.call('HGET', KEYS[1], 'status')
-if not status or status == 'completed' or status == 'failed' or status == 'canceled' then return 0 end
+local owner = redis.call('HGET', KEYS[1], 'owner') or ''
+if not status or status == 'completed' or status == 'failed' or status == 'canceled' then return {0, owner} end
 redis.call('HSET', KEYS[1], 'status', ARGV[1], 'reason', ARGV[2], 'output', ARGV[3], 'finished_at', ARGV[4])
-return 1
+return {1, owner}
 """
 
 
@@ -231,7 +233,8 @@ class RedisJobStore:
         if record.plan is not None or record.terminal:
             return record
         steps = {f"step:{step.id}": "pending" for step in plan.steps}
-        await self.redis.hset(
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hset(
             job_keys(job).state,
             mapping={
                 "status": "running",
@@ -242,7 +245,9 @@ class RedisJobStore:
                 **steps,
             },
         )
-        return await self.get(job)
+        pipe.hgetall(job_keys(job).state)
+        _, raw = await pipe.execute()
+        return parse_record(raw)
 
     async def replace_plan(self, job: str, plan: Plan, *, expected_version: int) -> bool:
         """Store a new plan (its new steps pending) over ``expected_version`` only; False: re-read, decide again."""
@@ -256,16 +261,30 @@ class RedisJobStore:
             raise JobNotFound(f"no job {job!r} (finished jobs are kept for {self.job_ttl_s} s)")
         return parse_record(raw)
 
-    async def set_step_state(self, job: str, step: str, state: StepState, *, seq: int | None = None) -> None:
+    async def set_step_state(
+        self, job: str, step: str, state: StepState, *, seq: int | None = None, attempt: int | None = None
+    ) -> None:
         """Set a step's state; with ``seq`` (the event's stream sequence), only if no later event set it.
 
         Events of one job are handled concurrently, so a step's WORKING may be handled after its
-        INPUT-REQUIRED or COMPLETED: the sequence keeps the state from going back.
+        INPUT-REQUIRED or COMPLETED: the sequence keeps the state from going back. ``attempt``: also
+        ``record_attempt``, in the same round trip.
         """
-        if seq is None:
-            await self._step_state(keys=[job_keys(job).state], args=[step, state, ""])
-        else:
-            await self._step_state(keys=[job_keys(job).state], args=[step, state, seq])
+        if attempt is None:
+            await self._step_state(keys=[job_keys(job).state], args=self._step_state_args(step, state, seq))
+            return
+        pipe = self.redis.pipeline(transaction=False)
+        self._queue_step_state(pipe, job, step, state, seq)
+        pipe.eval(_ATTEMPT, 1, job_keys(job).state, step, attempt)
+        await pipe.execute()
+
+    @staticmethod
+    def _step_state_args(step: str, state: StepState, seq: int | None) -> list[str | int]:
+        return [step, state, "" if seq is None else seq]
+
+    def _queue_step_state(self, pipe: Any, job: str, step: str, state: StepState, seq: int | None) -> None:
+        """Queue ``set_step_state`` on ``pipe`` (EVAL with the text: a cluster pipeline loads no scripts)."""
+        pipe.eval(_STEP_STATE, 1, job_keys(job).state, *self._step_state_args(step, state, seq))
 
     async def record_attempt(self, job: str, step: str, attempt: int) -> None:
         """Remember that delivery ``attempt`` of ``step`` started (the highest one is kept)."""
@@ -280,27 +299,35 @@ class RedisJobStore:
         """
         keys = job_keys(job)
         now = time.time()
-        moved = await self._finish(keys=[keys.state], args=[status, reason, output, str(now)])
-        await self.redis.zadd(DEADLINES, {job: now}, xx=True)
-        owner = await self.redis.hget(keys.state, "owner")
-        if owner is not None:
-            await self.redis.srem(running_key(owner), job)
+        moved, owner = await self._finish(keys=[keys.state], args=[status, reason, output, str(now)])
+        pipe = self.redis.pipeline(transaction=False)  # one round trip (EXPIRE: the coordinator's ACL)
+        pipe.zadd(DEADLINES, {job: now}, xx=True)
+        if owner:
+            pipe.srem(running_key(owner), job)
         if moved:
             for key in (keys.state, keys.results, keys.memory, keys.usage, keys.approvals, keys.turns):
-                await self.redis.expire(key, self.job_ttl_s)
+                pipe.expire(key, self.job_ttl_s)
+        await pipe.execute()
         return bool(moved)
 
     async def results(self, job: str) -> dict[str, StepResult]:
         raw = await self.redis.hgetall(job_keys(job).results)
         return {step: StepResult.model_validate_json(value) for step, value in raw.items()}
 
-    async def get_with_results(self, job: str) -> tuple[JobRecord, dict[str, StepResult]]:
-        """:meth:`get` and :meth:`results` in one round trip (the coordinator's pass over a job)."""
+    async def get_with_results(
+        self, job: str, *, completing: tuple[str, int] | None = None
+    ) -> tuple[JobRecord, dict[str, StepResult]]:
+        """:meth:`get` and :meth:`results` in one round trip (the coordinator's pass over a job).
+
+        ``completing``: ``(step, seq)`` of a step's COMPLETED event, set first in the same round trip.
+        """
         keys = job_keys(job)
         pipe = self.redis.pipeline(transaction=False)
+        if completing is not None:
+            self._queue_step_state(pipe, job, completing[0], "completed", completing[1])
         pipe.hgetall(keys.state)
         pipe.hgetall(keys.results)
-        state, results = await pipe.execute()
+        *_, state, results = await pipe.execute()
         if not state:
             raise JobNotFound(f"no job {job!r} (finished jobs are kept for {self.job_ttl_s} s)")
         return parse_record(state), {step: StepResult.model_validate_json(v) for step, v in results.items()}

@@ -52,7 +52,7 @@ class AdkEngine:
     async def run(self, step: StepRun) -> StepOutput:
         work = step.work
         schema = OutputSchema(work.output_schema, work.step) if work.output_schema is not None else None
-        memory = await step.memory.read_all()
+        memory = await step.memory.at_start()
         system = prompts.system_prompt(work.prompt)
         raised = Raised()
         llm = PoolLlm.for_step(step, schema.response_format() if schema else None, raised)

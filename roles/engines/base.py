@@ -7,6 +7,7 @@ framework its role needs (none, for a native role).
 from __future__ import annotations
 
 import importlib
+import sys
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
@@ -85,6 +86,12 @@ FRAMEWORKS: dict[str, tuple[str, str]] = {
     ),
     "adk": ("google", "install the adk extra (pip install 'crews[adk]'): the crews image has it"),
 }
+
+
+def engine_imported(name: EngineName) -> bool:
+    """Whether ``engine_for(name)`` needs no import (then it is cheap enough for the event loop)."""
+    target = ENGINES.get(name)
+    return target is not None and target.partition(":")[0] in sys.modules
 
 
 def engine_for(name: EngineName) -> Engine:

@@ -60,7 +60,7 @@ class CrewAIEngine:
         self.code = ProjectCode.from_env()
 
     async def run(self, step: StepRun) -> StepOutput:
-        memory = await step.memory.read_all()
+        memory = await step.memory.at_start()
         bridge = Bridge(asyncio.get_running_loop(), step.work.job)
         try:
             return await asyncio.to_thread(_execute, step, bridge, memory, self.code)

@@ -83,7 +83,7 @@ class NativeEngine:
         work = step.work
         schema = OutputSchema(work.output_schema, work.step) if work.output_schema is not None else None
         checkpoint = step.checkpoint or StepCheckpoint.off(work.job, work.step)
-        memory = await step.memory.read_all()
+        memory = await step.memory.at_start()
         messages: list[Message] = [
             {"role": "system", "content": prompts.system_prompt(work.prompt)},
             {

@@ -1,7 +1,8 @@
 """Stopping a step when its job stops (cancelled, or failed because of another step).
 
 The job's state hash (``keys.state``, field ``status``) is the truth, read
-before the step starts, between LLM calls and before the result is recorded.
+before the step starts (after the listening below begins, so no stop falls
+between the two), between LLM calls and before the result is recorded.
 While the step runs, the worker also listens to the job's signals
 (``crews.signals.<job>``, core NATS: the job-level statuses, state only) for the
 status the coordinator publishes (task id = job id): a ``CANCELED`` or ``FAILED`` there interrupts
@@ -13,7 +14,8 @@ own events subject (``announced_on``, ``roles.a2a.agent.stop_call``).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, TypeVar
 
 from a2a.types import StreamResponse, TaskState
@@ -42,6 +44,31 @@ class CancelWatch:
     ) -> None:
         self._nc, self._redis, self.work = nc, client, work
         self._subject = announced_on or subjects.job_signals_subject(work.job)
+        self._stopped = asyncio.Event()
+        self._listening = False
+        self._seen = False  # the status was read while listening
+
+    @asynccontextmanager
+    async def listening(self) -> AsyncIterator[CancelWatch]:
+        """Listen for the job's stop from here on; a status read inside counts as ``check``'s."""
+
+        async def on_event(msg: Msg) -> None:
+            if _job_stopped(msg.data, self.work.job):
+                self._stopped.set()
+
+        sub = await self._nc.subscribe(self._subject, cb=on_event)
+        self._listening = True
+        try:
+            yield self
+        finally:
+            self._listening = False
+            await sub.unsubscribe()
+
+    def saw(self, status: str | None) -> None:
+        """``status`` was read just now (inside ``listening``); ``StepCancelled`` if the job stopped."""
+        self._seen = self._seen or self._listening
+        if status in STOPPED:
+            raise StepCancelled(self.work.job, status or "")
 
     async def status(self) -> str | None:
         status: str | None = await self._redis.hget(self.work.keys.state, "status")
@@ -49,35 +76,27 @@ class CancelWatch:
 
     async def check(self) -> None:
         """``StepCancelled`` when the job is no longer running."""
-        status = await self.status()
-        if status in STOPPED:
-            raise StepCancelled(self.work.job, status or "")
+        self.saw(await self.status())
 
     async def run(self, step: Callable[[], Awaitable[T]]) -> T:
         """Run ``step()``; interrupt it with ``StepCancelled`` as soon as the job's stop is announced."""
-        stopped = asyncio.Event()
-
-        async def on_event(msg: Msg) -> None:
-            if _job_stopped(msg.data, self.work.job):
-                stopped.set()
-
-        sub = await self._nc.subscribe(self._subject, cb=on_event)
-        try:
+        if not self._listening:
+            async with self.listening():
+                return await self.run(step)
+        if not self._seen:
             await self.check()  # after subscribing: a stop announced before now is in Redis
-            running = asyncio.ensure_future(step())
-            stopping = asyncio.ensure_future(stopped.wait())
-            try:
-                await asyncio.wait({running, stopping}, return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                stopping.cancel()
-                if not running.done():
-                    running.cancel()
-                    await asyncio.wait({running})
-            if running.cancelled():
-                raise StepCancelled(self.work.job, await self.status() or "stopped")
-            return running.result()
+        running = asyncio.ensure_future(step())
+        stopping = asyncio.ensure_future(self._stopped.wait())
+        try:
+            await asyncio.wait({running, stopping}, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            await sub.unsubscribe()
+            stopping.cancel()
+            if not running.done():
+                running.cancel()
+                await asyncio.wait({running})
+        if running.cancelled():
+            raise StepCancelled(self.work.job, await self.status() or "stopped")
+        return running.result()
 
 
 def _job_stopped(data: bytes, job: str) -> bool:

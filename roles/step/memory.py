@@ -33,11 +33,25 @@ DEFAULT_MAX_CHARS = 256_000
 class SharedMemory:
     """One job's shared memory, at most ``max_chars`` characters (keys and values)."""
 
-    def __init__(self, client: RedisClient, key: str, *, max_chars: int = DEFAULT_MAX_CHARS) -> None:
+    def __init__(
+        self,
+        client: RedisClient,
+        key: str,
+        *,
+        max_chars: int = DEFAULT_MAX_CHARS,
+        at_start: dict[str, str] | None = None,
+    ) -> None:
         self._redis = client
         self.key = key
         self.max_chars = max_chars
         self._write = client.register_script(_WRITE)
+        self._at_start = at_start
+
+    async def at_start(self) -> dict[str, str]:
+        """The memory as the step starts: read with the step's start when the worker did, else now."""
+        if self._at_start is not None:
+            return dict(self._at_start)
+        return await self.read_all()
 
     async def read(self, name: str) -> str | None:
         value: str | None = await self._redis.hget(self.key, name)

@@ -1,8 +1,8 @@
 """What a delivered step finds in Redis before it runs, read in one round trip.
 
-The worker needs three things before it starts a step: whether the step has a
-result already (a redelivery), whether the job still runs, and the turns an
-earlier delivery recorded. The keys share the job's hash tag
+The worker needs four things before it starts a step: whether the step has a
+result already (a redelivery), whether the job still runs, the turns an
+earlier delivery recorded, and the shared memory its prompt shows. The keys share the job's hash tag
 (``crews:{job:<id>}:…``), so one pipeline reads them on a cluster too.
 """
 
@@ -26,18 +26,21 @@ class StepStart:
     status: str | None
     """The job's status."""
     checkpoint: StepCheckpoint
+    memory: dict[str, str]
+    """The job's shared memory as the step starts."""
 
 
 async def read_start(client: aioredis.Redis, work: StepWork) -> StepStart:
     pipe = client.pipeline(transaction=False)
     pipe.hget(work.keys.results, work.step)
     pipe.hget(work.keys.state, "status")
+    pipe.hgetall(work.keys.memory)
     if work.keys.turns:
         pipe.hgetall(work.keys.turns)
-    raw_result, status, *turns = await pipe.execute()
+    raw_result, status, memory, *turns = await pipe.execute()
     if work.keys.turns:
         checkpoint = StepCheckpoint.of_hash(client, work.keys.turns, work.job, work.step, turns[0])
     else:
         checkpoint = StepCheckpoint.off(work.job, work.step)
     stored = None if raw_result is None else StepResult.model_validate_json(raw_result)
-    return StepStart(stored, status, checkpoint)
+    return StepStart(stored, status, checkpoint, memory)

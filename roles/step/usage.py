@@ -24,9 +24,11 @@ from inference.results import Usage
 if TYPE_CHECKING:
     from bus.redis_client import RedisClient
 
-# KEYS[1]: the usage hash; ARGV: field, amount pairs to HINCRBY, then the cost field and USD ('' for none).
+# KEYS: the usage hash, the reservations; ARGV: the tokens reserved for the call (released here), then
+# field, amount pairs to HINCRBY, then the cost field and USD ('' for none). One round trip per call.
 _RECORD = """
-for i = 1, #ARGV - 2, 2 do redis.call('HINCRBY', KEYS[1], ARGV[i], ARGV[i + 1]) end
+if tonumber(ARGV[1]) > 0 then redis.call('DECRBY', KEYS[2], ARGV[1]) end
+for i = 2, #ARGV - 2, 2 do redis.call('HINCRBY', KEYS[1], ARGV[i], ARGV[i + 1]) end
 if ARGV[#ARGV] ~= '' then redis.call('HINCRBYFLOAT', KEYS[1], ARGV[#ARGV - 1], ARGV[#ARGV]) end
 return 1
 """
@@ -98,13 +100,11 @@ class RedisUsage:
             )
 
     async def record(self, job_id: str, role: str, usage: Usage, *, reserved: int = 0) -> None:
-        args: list[str | int] = []
+        args: list[str | int] = [reserved if reserved > 0 and self.limit is not None else 0]
         for field, amount in usage_increments(role, usage.input_tokens, usage.output_tokens).items():
             args += [field, amount]
         args += [cost_field(role), repr(usage.cost_usd) if usage.cost_usd else ""]
-        await self._record(keys=[self.key], args=args)
-        if reserved and self.limit is not None:
-            await self._redis.decrby(self.reserved_key, reserved)
+        await self._record(keys=[self.key, self.reserved_key], args=args)
 
     async def release(self, job_id: str, role: str, reserved: int) -> None:
         if reserved and self.limit is not None:

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -74,10 +75,16 @@ async def up(tmp_path: Path) -> AsyncIterator[ServerProcess]:
         print(proc.log_tail)
 
 
-async def stack_store(home: Path) -> tuple[StackInfo, RedisJobStore]:
+@asynccontextmanager
+async def stack_store(home: Path) -> AsyncIterator[RedisJobStore]:
+    """The stack's job store, closed even when the test fails (else its socket warns in the next test)."""
     settings = StackSettings(home=home)
     info = await eventually(_info(settings), 60, "stack.json")
-    return info, RedisJobStore.from_url(info.redis_url)
+    store = RedisJobStore.from_url(info.redis_url)
+    try:
+        yield store
+    finally:
+        await store.aclose()
 
 
 def _info(settings: StackSettings):  # type: ignore[no-untyped-def]
@@ -95,11 +102,10 @@ async def register(store: RedisJobStore, text: str) -> None:
 async def test_ctrl_c_in_the_middle_of_a_scale_up_leaves_no_process(
     up: ServerProcess, tmp_path: Path
 ) -> None:
-    _, store = await stack_store(tmp_path)
-    await register(store, crew(50))
-    mark = up.mark()
-    up.wait_for_line("worker up: big/w (3)", 120, after=mark)  # 47 more to come
-    await store.aclose()
+    async with stack_store(tmp_path) as store:
+        await register(store, crew(50))
+        mark = up.mark()
+        up.wait_for_line("worker up: big/w (3)", 120, after=mark)  # 47 more to come
     assert len(processes_of(tmp_path)) >= 6  # servers, LLM, API, coordinator, workers
 
     up.stop(signal.SIGINT, timeout=120)
@@ -111,29 +117,28 @@ async def test_ctrl_c_in_the_middle_of_a_scale_up_leaves_no_process(
 async def test_a_process_that_dies_is_restarted_and_crews_status_shows_it(
     up: ServerProcess, tmp_path: Path
 ) -> None:
-    _, store = await stack_store(tmp_path)
-    await register(store, crew(1))
-    up.wait_for_line("worker up: big/w (1)", 120)
+    async with stack_store(tmp_path) as store:
+        await register(store, crew(1))
+        up.wait_for_line("worker up: big/w (1)", 120)
 
-    async def running() -> dict[str, StackProcess] | None:
-        now = {p.name: p for p in await store.stack_processes()}
-        return now if "role big/w" in now and now["role big/w"].pids else None
+        async def running() -> dict[str, StackProcess] | None:
+            now = {p.name: p for p in await store.stack_processes()}
+            return now if "role big/w" in now and now["role big/w"].pids else None
 
-    before = await eventually(running, 30, "the worker is published")
-    for name in ("coordinator", "role big/w", "nats-server"):
-        mark = up.mark()
-        os.kill(before[name].pids[0], signal.SIGKILL)
-        up.wait_for_line(f"{name} restarted", 60, after=mark)
+        before = await eventually(running, 30, "the worker is published")
+        for name in ("coordinator", "role big/w", "nats-server"):
+            mark = up.mark()
+            os.kill(before[name].pids[0], signal.SIGKILL)
+            up.wait_for_line(f"{name} restarted", 60, after=mark)
 
-    async def restarted() -> dict[str, StackProcess] | None:
-        now = {p.name: p for p in await store.stack_processes()}
-        names = ("coordinator", "role big/w", "nats-server")
-        return now if all(now[n].restarts == 1 and now[n].pids for n in names) else None
+        async def restarted() -> dict[str, StackProcess] | None:
+            now = {p.name: p for p in await store.stack_processes()}
+            names = ("coordinator", "role big/w", "nats-server")
+            return now if all(now[n].restarts == 1 and now[n].pids for n in names) else None
 
-    after = await eventually(restarted, 60, "the restarts are published")
-    assert after["coordinator"].pids != before["coordinator"].pids
-    assert after["api"].restarts == 0
-    await store.aclose()
+        after = await eventually(restarted, 60, "the restarts are published")
+        assert after["coordinator"].pids != before["coordinator"].pids
+        assert after["api"].restarts == 0
     argv = [CREWS, "status"]
     status = await asyncio.to_thread(
         subprocess.run, argv, env=up_env(tmp_path), capture_output=True, text=True, timeout=60, check=False

@@ -153,7 +153,7 @@ class PushIngest:
                 msgs = await self._fetch()
             except TimeoutError:  # nats' own, or asyncio's from a fetch with no heartbeat: nothing came
                 continue
-            except (nats.js.errors.NotFoundError, nats.errors.ConnectionClosedError) as exc:
+            except nats.errors.Error as exc:  # consumer gone, NATS or JetStream down or coming back
                 if stopping.is_set():
                     return
                 logger.warning("push consumer lost (%r): creating it again from sequence %d", exc, self._next)
