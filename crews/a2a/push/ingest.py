@@ -113,9 +113,13 @@ class PushIngest:
             logger.warning("push: not reading events yet (%r); trying again in %.0f s", exc, RETRY_S)
 
     async def _start(self) -> None:
-        if await self._redis.get(CURSOR_KEY) is None:  # the first run of all: from the stream's end
-            info = await self._js.stream_info(subjects.EVENTS_STREAM)
-            await self._redis.set(CURSOR_KEY, info.state.last_seq, nx=True)
+        state = (await self._js.stream_info(subjects.EVENTS_STREAM)).state
+        cursor = await self._redis.get(CURSOR_KEY)
+        if cursor is None:  # the first run of all: from the stream's end
+            await self._redis.set(CURSOR_KEY, state.last_seq, nx=True)
+        elif int(cursor) > state.last_seq:  # the stream was made anew (NATS lost its data): all of it
+            logger.warning("push: the cursor %s is past the events stream's end %d", cursor, state.last_seq)
+            await self._redis.set(CURSOR_KEY, max(state.first_seq - 1, 0))
         self._next = int(await self._redis.get(CURSOR_KEY) or 0) + 1
         await self._subscribe()
 

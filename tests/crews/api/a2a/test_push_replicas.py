@@ -3,7 +3,8 @@
 Each API process takes the events in stream order from the shared cursor; the test runs two
 APIs at once on one job that publishes many updates in quick succession (batches of both
 processes overlap), and one that starts after the other has taken events whose cursor was left
-behind, as by a process killed half way through a batch.
+behind, as by a process killed half way through a batch; and a cursor past the end of the
+events stream (NATS lost its data, Redis kept the cursor) starts over instead of waiting.
 """
 
 from __future__ import annotations
@@ -96,3 +97,21 @@ async def test_events_taken_before_the_cursor_moved_are_taken_again_without_repe
     async with start_api(api_keys=(KEY,), a2a=settings):
         assert await until_artifacts(receiver, 3) == ["first", "second", "third"]
     assert len(receiver.seen) == 3
+
+
+async def test_a_cursor_past_the_end_of_a_remade_events_stream_starts_over_and_skips_nothing(
+    start_api: StartApi,
+    digest: str,
+    js: JetStreamContext,
+    store: RedisJobStore,
+    http: httpx.AsyncClient,
+    receiver: Receiver,
+    settings: A2ASettings,
+) -> None:
+    job = (await submit_job(js, store, "digest", {"topic": "bees"})).id
+    await store.redis.set(CURSOR_KEY, 10**9)  # from a NATS whose stream is gone; Redis kept it
+    async with start_api(api_keys=(KEY,), a2a=settings) as api:
+        await watch(api, http, job, receiver)
+        await publish_updates(js, job, ["after the reset"])
+        assert await until_artifacts(receiver, 1) == ["after the reset"]
+    assert int(await store.redis.get(CURSOR_KEY) or 0) < 10**9
