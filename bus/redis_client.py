@@ -115,3 +115,55 @@ class FailoverCluster(RedisCluster):  # type: ignore[misc]
                 log.warning("redis cluster: %s failed (%s), retrying in %.2f s", args[0], exc, pause)
                 await asyncio.sleep(pause)  # a back-off between tries, not a synchronization
                 pause = min(pause * 2, _LONGEST_PAUSE_S)
+
+    def pipeline(self, transaction: Any = None, shard_hint: Any = None) -> Any:
+        """A plain pipeline that waits out a failover; transactions (WATCH, MULTI) as redis-py makes them."""
+        if transaction:
+            return super().pipeline(transaction, shard_hint)
+        return FailoverPipeline(self, transaction)
+
+
+class FailoverPipeline:
+    """A cluster pipeline whose ``execute`` waits out a failover as the cluster's commands do.
+
+    The queued commands are sent again on a fresh pipeline (they are as safe to repeat as single
+    commands). Besides the failover errors, a ``RuntimeError`` is retried: uvloop raises it for a
+    write on a connection the dead primary closed (redis-py drops that connection first).
+    """
+
+    def __init__(self, cluster: FailoverCluster, transaction: Any) -> None:
+        self._cluster, self._transaction = cluster, transaction
+        self._calls: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = []
+
+    def __getattr__(self, name: str) -> Any:
+        def queue(*args: Any, **kwargs: Any) -> FailoverPipeline:
+            self._calls.append((name, args, kwargs))
+            return self
+
+        return queue
+
+    async def __aenter__(self) -> FailoverPipeline:
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        self._calls = []
+
+    async def execute(self, raise_on_error: bool = True) -> list[Any]:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._cluster.failover_s
+        pause = _FIRST_PAUSE_S
+        while True:
+            pipe = RedisCluster.pipeline(self._cluster, self._transaction)
+            for name, args, kwargs in self._calls:
+                getattr(pipe, name)(*args, **kwargs)
+            try:
+                replies: list[Any] = await pipe.execute(raise_on_error=raise_on_error)
+            except (*FAILOVER_ERRORS, RuntimeError) as exc:
+                if loop.time() + pause > deadline:
+                    raise
+                log.warning("redis cluster: a pipeline failed (%s), retrying in %.2f s", exc, pause)
+                await asyncio.sleep(pause)  # a back-off between tries, not a synchronization
+                pause = min(pause * 2, _LONGEST_PAUSE_S)
+            else:
+                self._calls = []
+                return replies

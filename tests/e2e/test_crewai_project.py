@@ -20,7 +20,7 @@ from crews.cli.client import CrewsClient
 from crews.local.servers import ServerProcess
 from inference.testing.script import Script
 from tests.e2e.stack import ROOT
-from tests.e2e.test_up import CREWS, stack_store, up_env
+from tests.e2e.test_up import CREWS, stack_info, up_env
 from tests.waits import eventually
 
 pytestmark = pytest.mark.timeout(300)
@@ -181,8 +181,7 @@ async def test_a_crewai_project_with_its_own_tool_guardrail_and_human_input_runs
     assert "engine: crewai" in text
     assert "LedgerTool" not in text.replace("project:shop_crew.tools.custom_tool:LedgerTool", "")  # no code
 
-    info, store = await stack_store(home)
-    await store.aclose()
+    info = await stack_info(home)
     async with httpx.AsyncClient() as http:
         llm = info.llm_urls.split(",")[0].removesuffix("/v1")
         (

@@ -75,12 +75,15 @@ async def up(tmp_path: Path) -> AsyncIterator[ServerProcess]:
         print(proc.log_tail)
 
 
+async def stack_info(home: Path) -> StackInfo:
+    """What the stack wrote to ``stack.json`` (its URLs), once it has."""
+    return await eventually(_info(StackSettings(home=home)), 60, "stack.json")
+
+
 @asynccontextmanager
 async def stack_store(home: Path) -> AsyncIterator[RedisJobStore]:
     """The stack's job store, closed even when the test fails (else its socket warns in the next test)."""
-    settings = StackSettings(home=home)
-    info = await eventually(_info(settings), 60, "stack.json")
-    store = RedisJobStore.from_url(info.redis_url)
+    store = RedisJobStore.from_url((await stack_info(home)).redis_url)
     try:
         yield store
     finally:
@@ -134,7 +137,7 @@ async def test_a_process_that_dies_is_restarted_and_crews_status_shows_it(
         async def restarted() -> dict[str, StackProcess] | None:
             now = {p.name: p for p in await store.stack_processes()}
             names = ("coordinator", "role big/w", "nats-server")
-            return now if all(now[n].restarts == 1 and now[n].pids for n in names) else None
+            return now if all(n in now and now[n].restarts == 1 and now[n].pids for n in names) else None
 
         after = await eventually(restarted, 60, "the restarts are published")
         assert after["coordinator"].pids != before["coordinator"].pids
