@@ -13,8 +13,9 @@ ever written alone, never in one transaction or script with a job's keys.
 
 When a primary dies, its replica takes over after the cluster's node timeout.
 Meanwhile commands to its slots fail; the cluster client retries each one
-with a growing pause for up to ``CREWS_REDIS_FAILOVER_S`` seconds, so a
-failover is a pause for the processes, not an error. The scripts and
+(and each plain pipeline, whole: ``FailoverPipeline``) with a growing pause
+for up to ``CREWS_REDIS_FAILOVER_S`` seconds, so a failover is a pause for
+the processes, not an error. The scripts and
 commands crews sends are safe to repeat (write-once results, sequence-checked
 states, idempotent finishes); usage increments are the exception (a retry
 after a lost reply may count a call twice).
