@@ -23,10 +23,19 @@ from nats.js import JetStreamContext
 from bus.contracts.states import TERMINAL_TASK_STATES
 from bus.jetstream.events import JobEvent, follow_events
 from crews.jobs.store import RedisJobStore
-from crews.local.servers import READY_TIMEOUT_S, ServerProcess
+from crews.local.servers import READY_TIMEOUT_S, ServerProcess, free_port
 from crews.spec.load import load_crew_text
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+def stack_ports() -> dict[str, str]:
+    """Free ports for a ``crews up`` of a test: its defaults (8080, 4222, 6379, 8000) are one per
+    machine, and two stacks of tests running at once raced for them (the API exited on
+    "address already in use" and was restarted)."""
+    return {f"CREWS_{name}_PORT": str(free_port()) for name in ("API", "NATS", "REDIS", "LLM")}
+
+
 CREWS = str(Path(sys.executable).with_name("crews"))
 TERMINAL_JOB_STATES = TERMINAL_TASK_STATES
 

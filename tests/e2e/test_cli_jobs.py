@@ -11,14 +11,14 @@ from pathlib import Path
 import pytest
 
 from crews.local.servers import ServerProcess
-from tests.e2e.stack import CREWS, ROOT
+from tests.e2e.stack import CREWS, ROOT, stack_ports
 
 
 @pytest.fixture
 def stack_env(tmp_path: Path) -> Iterator[dict[str, str]]:
     """`crews up --llm scripted` on a fresh home; yields the environment the commands run with."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("CREWS_")}
-    env.update(CREWS_HOME=str(tmp_path / "home"), PYTHONUNBUFFERED="1", COLUMNS="120")
+    env.update(CREWS_HOME=str(tmp_path / "home"), PYTHONUNBUFFERED="1", COLUMNS="120", **stack_ports())
     up = ServerProcess(
         "crews up", [CREWS, "up", "--llm", "scripted"], "crews is up", 0, env=env, cwd=str(ROOT)
     )
