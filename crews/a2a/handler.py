@@ -164,6 +164,8 @@ class CrewRequestHandler(RequestHandler):
         job, context_id, after = await self._accept(params, context)
         task = await self._task(job)
         yield task
+        if interrupted(task):  # it asks already: the replayed question would ask it a second time
+            return
         async for event in self._follow(job, context_id, after, start=task):
             yield event
 
