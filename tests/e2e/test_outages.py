@@ -116,6 +116,7 @@ async def test_deadline_fires_and_is_announced_after_a_nats_outage(
     assert record.reason == "timed out after 2 s"
     ends = [e for e in events if e.status_update.task_id == job and e.status_update.status.state]
     assert ends[-1].status_update.status.message.parts[0].text == "timed out after 2 s"
+
     async def announced() -> bool:  # the deadline is forgotten just after the end is published
         return await store.overdue() == []
 
