@@ -22,6 +22,7 @@ from bus.jetstream.work_loop import Delivery, WorkLoop
 from bus.settings import BusSettings
 from tests.bus.helpers import next_message, start_worker, stop_worker
 from tests.servers import ManagedServer
+from tests.waits import eventually
 
 CREW, ROLE = "demo", "writer"
 
@@ -140,7 +141,11 @@ async def test_always_failing_handler_is_dead_lettered_after_max_deliver(nc: NAT
     assert attempts == [1, 2, 3]
     assert stored == dead
     assert (stored.deliveries, stored.reason, stored.payload) == (3, "the LLM is down", b"payload")
-    assert (await js.stream_info(subjects.TASKS_STREAM)).state.messages == 0
+
+    async def terminated() -> bool:  # the TERM is not confirmed: the stream drops the step just after
+        return (await js.stream_info(subjects.TASKS_STREAM)).state.messages == 0
+
+    await eventually(terminated, what="the dead-lettered step to leave the work queue")
     assert (await js.stream_info(subjects.DEAD_LETTER_STREAM)).state.messages == 1
 
 
