@@ -2,8 +2,10 @@
 
 - While the handler runs, an in-progress ack goes out every ``ack_wait / 3``,
   so a long step is not redelivered.
-- Success → ``ack`` (confirmed by the server) *after* the handler returned, i.e.
-  after it recorded its result.
+- Success → ``ack`` *after* the handler returned, i.e. after it recorded its
+  result; confirmed by the server (``ack_sync``) unless ``confirm_acks=False``,
+  for a consumer whose handler is idempotent (the coordinator's events: a lost
+  ack is a redelivery that changes nothing, and the reply costs a round trip).
 - ``RetryableError`` (or any unexpected error, logged) → ``nak`` with a delay,
   until the last allowed delivery, which is dead-lettered and terminated.
 - ``stop()`` (wired to SIGTERM by the process) stops fetching, gives the
@@ -81,11 +83,13 @@ class WorkLoop:
         concurrency: int = 1,
         grace_s: float = 30.0,
         retry_delay_s: float = 1.0,
+        confirm_acks: bool = True,
     ) -> None:
         self._js, self._stream, self._consumer = js, stream, consumer
         self._handler, self._on_dead = handler, on_dead
         self._slots = asyncio.Semaphore(concurrency)
         self._concurrency, self._grace_s, self._retry_delay_s = concurrency, grace_s, retry_delay_s
+        self._confirm_acks = confirm_acks
         self._stopping = asyncio.Event()
         self._ready = asyncio.Event()
         self._in_hand: set[asyncio.Task[None]] = set()
@@ -134,7 +138,9 @@ class WorkLoop:
         The wait is ``batch=1``, not ``batch=free``: nats-py's batch fetch,
         waiting on an idle consumer, can hold the first message that arrives
         until its request expires (up to the 1 s timeout, and the step with
-        it: bench/FINDINGS.md, "A message held for up to a second").
+        it: bench/FINDINGS.md, "A message held for up to a second"). More are
+        asked for only when the first says some are pending: a batch fetch of
+        an empty consumer is two pull requests and two status replies.
         """
         if not await self._first_slot():
             return
@@ -144,8 +150,9 @@ class WorkLoop:
             free += 1
         taken = await self._fetch(sub, 1, 1.0)
         self._start(taken)
-        if taken and free > 1:
-            taken += await self._fetch(sub, free - 1, FETCH_MORE_S, start=True)
+        pending = taken[0].metadata.num_pending if taken else 0
+        if pending and free > 1:
+            taken += await self._fetch(sub, min(free - 1, pending), FETCH_MORE_S, start=True)
         for _ in range(free - len(taken)):
             self._slots.release()
 
@@ -194,7 +201,7 @@ class WorkLoop:
             max_deliver=self._max_deliver,
             stream_seq=meta.sequence.stream,
         )
-        keep_alive = asyncio.create_task(self._keep_alive(msg))
+        keep_alive = _KeepAlive(msg, self._ack_wait / 3)
         try:
             with tracer.start_as_current_span(
                 f"process {msg.subject}", context=extract(delivery.headers), kind=trace.SpanKind.CONSUMER
@@ -219,7 +226,10 @@ class WorkLoop:
             log.exception("handler failed on %s (delivery %d)", delivery.subject, delivery.attempt)
             await self._retry_or_dead(msg, delivery, f"{type(exc).__name__}: {exc}", self._retry_delay_s)
         else:
-            await msg.ack_sync(timeout=5.0)
+            if self._confirm_acks:
+                await msg.ack_sync(timeout=5.0)
+            else:
+                await msg.ack()
 
     async def _retry_or_dead(self, msg: Msg, delivery: Delivery, reason: str, delay: float) -> None:
         if not delivery.last_attempt:
@@ -232,7 +242,25 @@ class WorkLoop:
         await msg.term()
         log.warning("dead-lettered %s after %d deliveries: %s", delivery.subject, delivery.attempt, reason)
 
-    async def _keep_alive(self, msg: Msg) -> None:
-        while True:
-            await asyncio.sleep(self._ack_wait / 3)
-            await msg.in_progress()
+
+class _KeepAlive:
+    """An in-progress ack for ``msg`` every ``every_s`` until cancelled: a timer, no task until it fires."""
+
+    def __init__(self, msg: Msg, every_s: float) -> None:
+        self._msg, self._every_s = msg, every_s
+        self._loop = asyncio.get_running_loop()
+        self._timer = self._loop.call_later(every_s, self._fire)
+        self._task: asyncio.Task[None] | None = None
+
+    def _fire(self) -> None:
+        self._task = self._loop.create_task(self._touch())
+
+    async def _touch(self) -> None:
+        with contextlib.suppress(NatsError):  # disconnected: the next tick tries again
+            await self._msg.in_progress()
+        self._timer = self._loop.call_later(self._every_s, self._fire)
+
+    def cancel(self) -> None:
+        self._timer.cancel()
+        if self._task is not None:
+            self._task.cancel()

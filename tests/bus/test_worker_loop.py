@@ -227,3 +227,50 @@ async def test_a_step_reaching_an_idle_loop_starts_at_once(nc: NATS) -> None:
     loop.stop()
     await runner
     assert max(waits) < 0.2, [round(w, 3) for w in waits]  # was up to 0.75 s with batch fetches
+
+
+async def test_the_loop_asks_for_more_only_when_its_delivery_says_more_are_pending(nc: NATS) -> None:
+    """One pull request per step on a quiet consumer; a backlog is taken in one batch for the free slots."""
+    consumer = await setup_role(nc)
+    js = nc.jetstream()
+    pulls: asyncio.Queue[int] = asyncio.Queue()
+
+    async def saw_pull(msg: nats.aio.msg.Msg) -> None:
+        pulls.put_nowait(int(json.loads(msg.data or b"{}").get("batch", 1)))
+
+    await nc.subscribe(f"$JS.API.CONSUMER.MSG.NEXT.{subjects.TASKS_STREAM}.{consumer}", cb=saw_pull)
+    for i in range(4):  # a backlog before the loop starts
+        await dispatch_step(js, CREW, ROLE, step_request(f"b{i}"), f"job1:b{i}:1")
+    handled: asyncio.Queue[str] = asyncio.Queue()
+    release = asyncio.Event()
+
+    async def handler(delivery: Delivery) -> None:
+        handled.put_nowait(delivery.subject)
+        if not release.is_set():
+            await release.wait()  # the backlog's four are in hand together
+
+    loop = WorkLoop(js, subjects.TASKS_STREAM, consumer, handler, concurrency=4)
+    runner = asyncio.create_task(loop.run())
+    for _ in range(4):
+        await asyncio.wait_for(handled.get(), 5)
+    await nc.flush()
+    assert [pulls.get_nowait(), pulls.get_nowait()] == [1, 3]  # the first, then the 3 it said were pending
+    release.set()
+    quiet: list[int] = []
+    waiting = False  # a pull for one has been seen since the last step was handled: the loop waits
+    for i in range(5):  # one step at a time, each sent once the loop waits for it
+        while not waiting:
+            batch = await asyncio.wait_for(pulls.get(), 5)
+            waiting = batch == 1
+            quiet += [] if waiting else [batch]
+        await dispatch_step(js, CREW, ROLE, step_request(f"q{i}"), f"job1:q{i}:1")
+        await asyncio.wait_for(handled.get(), 5)
+        await nc.flush()
+        waiting = False
+        while not pulls.empty():
+            batch = pulls.get_nowait()
+            waiting = waiting or batch == 1
+            quiet += [] if batch == 1 else [batch]
+    loop.stop()
+    await runner
+    assert set(quiet) <= {1}, quiet  # the old loop probed for 3 more after every step (two pull requests)
