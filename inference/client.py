@@ -17,8 +17,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from types import TracebackType
 from typing import Any, Literal, cast
 
-import openai
-from openai.types.chat import ChatCompletion, ChatCompletionMessageFunctionToolCall
+import httpx
 from opentelemetry import propagate, trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
@@ -33,6 +32,7 @@ from inference.results import ChatResult, ToolCall, Usage
 from inference.routing import Endpoint, Router
 from inference.settings import InferenceSettings
 from inference.spans import set_overflow_attributes, set_request_attributes, set_response_attributes
+from inference.wire import Completion, WireToolCall
 
 ToolChoice = Literal["auto", "none", "required"] | Mapping[str, Any]
 RETRYABLE_STATUS = frozenset({408, 409, 425, 429})
@@ -152,7 +152,7 @@ class LLMPool:
 
     async def _complete(
         self, request: dict[str, Any], job_id: str, role: str, step: str
-    ) -> tuple[ChatCompletion, Route, int]:
+    ) -> tuple[Completion, Route, int]:
         headers = request_headers(job_id, role, step)
         propagate.inject(headers)
         attempts = self.settings.llm_max_retries + 1
@@ -169,17 +169,18 @@ class LLMPool:
             if route is not None:
                 try:
                     with self.router.track(route.endpoint):
-                        completion = await self._post(route, request, headers)
-                except openai.APIConnectionError as exc:  # includes APITimeoutError
+                        response = await self._post(route, request, headers)
+                except httpx.TransportError as exc:  # refused, reset, timed out
                     failures.append(f"{route.endpoint.url}: {type(exc).__name__}")
-                except openai.APIStatusError as exc:
-                    if exc.status_code < 500 and exc.status_code not in RETRYABLE_STATUS:
-                        raise _refused(exc, route) from exc
-                    failures.append(f"{route.endpoint.url}: HTTP {exc.status_code}")
-                    hint = _retry_after(exc)
                 else:
-                    self.endpoints.mark_ok(route)
-                    return completion, route, attempt + 1
+                    status = response.status_code
+                    if status < 400:
+                        self.endpoints.mark_ok(route)
+                        return Completion.parse(response.content, route.endpoint.url), route, attempt + 1
+                    if status < 500 and status not in RETRYABLE_STATUS:
+                        raise _refused(response, route)
+                    failures.append(f"{route.endpoint.url}: HTTP {status}")
+                    hint = _retry_after(response)
                 finally:
                     await self.endpoints.finished(route)
                 self.endpoints.mark_failed(route)
@@ -193,10 +194,10 @@ class LLMPool:
             retry_after=self.settings.llm_backoff_max_s,
         )
 
-    async def _post(self, route: Route, request: dict[str, Any], headers: dict[str, str]) -> ChatCompletion:
-        """POST the request as built: the SDK's per-message request transform costs ~1 ms of CPU a call
-        and changes nothing for JSON messages (bench/FINDINGS.md); errors and retries stay the SDK's.
-        The overflow endpoint is asked for its own model, without the parameters it refuses."""
+    async def _post(self, route: Route, request: dict[str, Any], headers: dict[str, str]) -> httpx.Response:
+        """POST the request as built, as JSON, on the endpoint's keep-alive client (no SDK: its request
+        transform and response models cost ~0.5 ms of CPU a call, bench/FINDINGS.md). The overflow
+        endpoint is asked for its own model, without the parameters it refuses."""
         body = {k: v for k, v in request.items() if k != "extra_body"}
         body.update(request.get("extra_body") or {})
         body["model"] = route.model
@@ -204,9 +205,8 @@ class LLMPool:
             assert self.endpoints.overflow is not None
             for name in self.endpoints.overflow.drop_params:
                 body.pop(name, None)
-        return await route.client.post(
-            "/chat/completions", cast_to=ChatCompletion, body=body, options={"headers": headers}
-        )
+        content = json.dumps(body, ensure_ascii=False).encode()
+        return await route.client.post("chat/completions", content=content, headers=headers)
 
     def _backoff(self, attempt: int, hint: float | None) -> float:
         s = self.settings
@@ -216,35 +216,52 @@ class LLMPool:
         return min(delay, s.llm_backoff_max_s)
 
 
-def _retry_after(exc: openai.APIStatusError) -> float | None:
-    value: str | None = exc.response.headers.get("retry-after")
+def _retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("retry-after")
     try:
         return float(value) if value is not None else None
     except ValueError:
         return None
 
 
-def _refused(exc: openai.APIStatusError, route: Route) -> BadLLMResponse:
-    endpoint, model = route.endpoint, route.model
+def _error_message(response: httpx.Response) -> str:
+    """What the server said about a refusal: its JSON error's message (OpenAI, vLLM, FastAPI), else the text."""
+    text = response.text[:500]
+    try:
+        body = json.loads(text) if text.startswith("{") else None
+    except json.JSONDecodeError:
+        body = None
+    if isinstance(body, dict):
+        error = body.get("error", body.get("detail", body.get("message")))
+        if isinstance(error, dict):
+            error = error.get("message", error)
+        if error is not None:
+            return str(error)[:300]
+    return text[:300] or response.reason_phrase
+
+
+def _refused(response: httpx.Response, route: Route) -> BadLLMResponse:
+    endpoint, model, status = route.endpoint, route.model, response.status_code
+    message = _error_message(response)
     if route.overflow:
         return BadLLMResponse(
-            f"the overflow endpoint {endpoint.url} refused the chat request with HTTP {exc.status_code}: "
-            f"{exc.message}; check CREWS_LLM_OVERFLOW_MODEL ({model!r}), the key in the variable "
+            f"the overflow endpoint {endpoint.url} refused the chat request with HTTP {status}: "
+            f"{message}; check CREWS_LLM_OVERFLOW_MODEL ({model!r}), the key in the variable "
             "CREWS_LLM_OVERFLOW_API_KEY_ENV names, and CREWS_LLM_OVERFLOW_DROP_PARAMS",
-            status_code=exc.status_code,
+            status_code=status,
         )
     advice = {
         401: "set CREWS_LLM_API_KEY to the pool's key",
         403: "set CREWS_LLM_API_KEY to a key allowed to use this model",
         404: f"check CREWS_LLM_MODEL ({model!r}) against the endpoint's /v1/models and the URL's /v1 suffix",
-    }.get(exc.status_code, "fix the request (messages, tools, tool_choice, response_format, max_tokens)")
+    }.get(status, "fix the request (messages, tools, tool_choice, response_format, max_tokens)")
     return BadLLMResponse(
-        f"{endpoint.url} refused the chat request with HTTP {exc.status_code}: {exc.message}; {advice}",
-        status_code=exc.status_code,
+        f"{endpoint.url} refused the chat request with HTTP {status}: {message}; {advice}",
+        status_code=status,
     )
 
 
-def _usage(completion: ChatCompletion, model: str, settings: InferenceSettings) -> Usage:
+def _usage(completion: Completion, model: str, settings: InferenceSettings) -> Usage:
     """The call's tokens, priced at the requested model's price (else the answering model's)."""
     if completion.usage is None:
         return Usage()
@@ -257,13 +274,13 @@ def _usage(completion: ChatCompletion, model: str, settings: InferenceSettings) 
     )
 
 
-def _result(completion: ChatCompletion, usage: Usage, endpoint: str, attempts: int) -> ChatResult:
+def _result(completion: Completion, usage: Usage, endpoint: str, attempts: int) -> ChatResult:
     if not completion.choices:
         raise BadLLMResponse(f"{endpoint} answered with no choices: check the server's logs")
     choice = completion.choices[0]
     calls: list[ToolCall] = []
     for call in choice.message.tool_calls or []:
-        if not isinstance(call, ChatCompletionMessageFunctionToolCall):
+        if call.type != "function" or call.function is None:
             raise BadLLMResponse(
                 f"{endpoint} answered with a {call.type} tool call; only functions are supported"
             )
@@ -279,7 +296,8 @@ def _result(completion: ChatCompletion, usage: Usage, endpoint: str, attempts: i
     )
 
 
-def _arguments(call: ChatCompletionMessageFunctionToolCall, endpoint: str) -> dict[str, Any]:
+def _arguments(call: WireToolCall, endpoint: str) -> dict[str, Any]:
+    assert call.function is not None
     raw = call.function.arguments or "{}"
     try:
         parsed = json.loads(raw)

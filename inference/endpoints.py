@@ -1,7 +1,7 @@
 """The pool's endpoints as the client sees them: one HTTP client each, kept in step with discovery, and the overflow.
 
-``PoolEndpoints`` owns the ``Router`` and an ``AsyncOpenAI`` client per
-endpoint. With ``CREWS_LLM_DISCOVER`` it starts ``Discovery``: endpoints that
+``PoolEndpoints`` owns the ``Router`` and an ``httpx.AsyncClient`` per
+endpoint (base URL, bearer key, timeouts; ``LLMPool`` posts the JSON itself). With ``CREWS_LLM_DISCOVER`` it starts ``Discovery``: endpoints that
 appear get a client, endpoints that go away leave the router at once and
 have their client closed when their last request in flight has finished.
 With ``CREWS_LLM_OVERFLOW_URL`` it starts ``PoolLoad`` on the pool's
@@ -18,8 +18,7 @@ import logging
 import time
 from dataclasses import dataclass
 
-import openai
-from openai import AsyncOpenAI
+import httpx
 
 from inference.discovery import Discovery, Resolver, resolve
 from inference.overflow import OverflowSwitch, PoolLoad
@@ -34,7 +33,7 @@ class Route:
     """Where one attempt goes: the endpoint, its HTTP client, and the model to ask it for."""
 
     endpoint: Endpoint
-    client: AsyncOpenAI
+    client: httpx.AsyncClient
     model: str
     overflow: bool = False
 
@@ -42,16 +41,14 @@ class Route:
 class Overflow:
     """The declared overflow endpoint, its client, and the switch the pool's load drives."""
 
-    def __init__(self, settings: InferenceSettings, timeout: openai.Timeout, load: PoolLoad) -> None:
+    def __init__(self, settings: InferenceSettings, timeout: httpx.Timeout, load: PoolLoad) -> None:
         s = settings
         self.endpoint = Endpoint(s.llm_overflow_url.rstrip("/"))
         self.model = s.llm_overflow_model
         self.provider = s.llm_overflow_provider
         self.drop_params = frozenset(s.llm_overflow_drop_params)
         self.load = load
-        self.client = AsyncOpenAI(
-            base_url=self.endpoint.url, api_key=s.overflow_api_key(), timeout=timeout, max_retries=0
-        )
+        self.client = http_client(self.endpoint.url, s.overflow_api_key(), timeout)
         self._cooldown_s = s.llm_endpoint_cooldown_s
 
     @property
@@ -83,7 +80,7 @@ class PoolEndpoints:
             cooldown_s=s.llm_endpoint_cooldown_s,
             source=self.source,
         )
-        self._timeout = openai.Timeout(s.llm_timeout_s, connect=s.llm_connect_timeout_s)
+        self._timeout = httpx.Timeout(s.llm_timeout_s, connect=s.llm_connect_timeout_s)
         self._clients = {e: self._client(e.url) for e in self.router.endpoints}
         self.overflow: Overflow | None = None
         if s.llm_overflow_url:
@@ -131,7 +128,7 @@ class PoolEndpoints:
         endpoint = self.router.pick(job_id, avoid=avoid)
         return Route(endpoint, self._clients[endpoint], model)
 
-    def client_of(self, endpoint: Endpoint) -> AsyncOpenAI:
+    def client_of(self, endpoint: Endpoint) -> httpx.AsyncClient:
         """The HTTP client of one of the pool's endpoints."""
         return self._clients[endpoint]
 
@@ -154,7 +151,7 @@ class PoolEndpoints:
         if endpoint.removed and endpoint.outstanding == 0:
             client = self._clients.pop(endpoint, None)
             if client is not None:
-                await client.close()
+                await client.aclose()
 
     async def aclose(self) -> None:
         for task in self._tasks:
@@ -167,7 +164,7 @@ class PoolEndpoints:
             clients.append(self.overflow.client)
             await self.overflow.load.aclose()
         for client in clients:
-            await client.close()
+            await client.aclose()
 
     async def _set_urls(self, urls: list[str]) -> None:
         added, removed = self.router.set_urls(urls)
@@ -177,12 +174,17 @@ class PoolEndpoints:
             if endpoint.outstanding == 0:
                 client = self._clients.pop(endpoint, None)
                 if client is not None:
-                    await client.close()
+                    await client.aclose()
 
-    def _client(self, url: str) -> AsyncOpenAI:
-        return AsyncOpenAI(
-            base_url=url,
-            api_key=self.settings.llm_api_key.get_secret_value(),
-            timeout=self._timeout,
-            max_retries=0,
-        )
+    def _client(self, url: str) -> httpx.AsyncClient:
+        return http_client(url, self.settings.llm_api_key.get_secret_value(), self._timeout)
+
+
+def http_client(base_url: str, api_key: str, timeout: httpx.Timeout) -> httpx.AsyncClient:
+    """A keep-alive client for one endpoint: its base URL (``…/v1``), its bearer key, the pool's timeouts."""
+    return httpx.AsyncClient(
+        base_url=base_url,
+        headers={"Authorization": f"Bearer {api_key}", "Content-Type": "application/json"},
+        timeout=timeout,
+        limits=httpx.Limits(max_connections=1000, max_keepalive_connections=100),  # as the openai SDK's
+    )

@@ -6,10 +6,10 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-from openai.types.chat import ChatCompletion
 from opentelemetry.trace import Span
 
 from inference.results import ChatResult
+from inference.wire import Completion
 
 
 def set_request_attributes(
@@ -29,7 +29,7 @@ def set_request_attributes(
         span.set_attribute("crews.step", step)
 
 
-def set_response_attributes(span: Span, completion: ChatCompletion, result: ChatResult) -> None:
+def set_response_attributes(span: Span, completion: Completion, result: ChatResult) -> None:
     span.set_attribute("gen_ai.response.model", completion.model)
     span.set_attribute("gen_ai.response.id", completion.id)
     if result.finish_reason:

@@ -194,7 +194,7 @@ async def test_gives_up_with_a_retryable_error(
 
 async def test_connection_refused_is_unavailable(make_pool: Callable[..., LLMPool]) -> None:
     pool = make_pool(closed_port_url(), llm_max_retries=1)
-    with pytest.raises(LLMUnavailable, match="APIConnectionError"):
+    with pytest.raises(LLMUnavailable, match="ConnectError"):
         await pool.chat(USER, job_id=job(), role="r")
 
 
@@ -203,7 +203,7 @@ async def test_timeout_is_retried_then_unavailable(
 ) -> None:
     scripted.set_script(script(latency_s=2.0))
     pool = make_pool(scripted.url, llm_timeout_s=0.2, llm_max_retries=1)
-    with pytest.raises(LLMUnavailable, match="APITimeoutError"):
+    with pytest.raises(LLMUnavailable, match="ReadTimeout"):
         await pool.chat(USER, job_id=job(), role="r")
 
 
@@ -352,3 +352,28 @@ def test_default_settings_point_at_the_local_server(monkeypatch: pytest.MonkeyPa
     settings = InferenceSettings()
     assert settings.llm_urls == ["http://127.0.0.1:8000/v1"]
     assert settings.llm_model == "crews-local"
+
+
+async def test_a_server_that_is_not_an_llm_is_a_bad_response_naming_the_url_setting(
+    make_pool: Callable[..., LLMPool],
+) -> None:
+    """A 200 that is not a chat completion (a proxy's login page, a URL without /v1) is not retried."""
+    asked: list[bytes] = []
+
+    async def login_page(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        asked.append(await reader.readuntil(b"\r\n\r\n"))
+        page = b"<html>please log in</html>"
+        writer.write(
+            b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: %d\r\n\r\n%s" % (len(page), page)
+        )
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(login_page, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    async with server:
+        pool = make_pool(f"http://127.0.0.1:{port}/v1")
+        with pytest.raises(BadLLMResponse, match=r"not a chat completion.*CREWS_LLM_URLS") as caught:
+            await pool.chat(USER, job_id=job(), role="r")
+    assert not caught.value.retryable
+    assert len(asked) == 1 and asked[0].startswith(b"POST /v1/chat/completions ")
