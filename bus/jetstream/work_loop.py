@@ -3,9 +3,10 @@
 - While the handler runs, an in-progress ack goes out every ``ack_wait / 3``,
   so a long step is not redelivered.
 - Success → ``ack`` *after* the handler returned, i.e. after it recorded its
-  result; confirmed by the server (``ack_sync``) unless ``confirm_acks=False``,
-  for a consumer whose handler is idempotent (the coordinator's events: a lost
-  ack is a redelivery that changes nothing, and the reply costs a round trip).
+  result. The ack is not confirmed (no ``ack_sync`` round trip): every
+  handler is idempotent (a step's result is written once and replayed, the
+  coordinator re-derives a job from its state), so an ack lost with a
+  connection is a redelivery that changes nothing.
 - ``RetryableError`` (or any unexpected error, logged) → ``nak`` with a delay,
   until the last allowed delivery, which is dead-lettered and terminated.
 - ``stop()`` (wired to SIGTERM by the process) stops fetching, gives the
@@ -83,13 +84,11 @@ class WorkLoop:
         concurrency: int = 1,
         grace_s: float = 30.0,
         retry_delay_s: float = 1.0,
-        confirm_acks: bool = True,
     ) -> None:
         self._js, self._stream, self._consumer = js, stream, consumer
         self._handler, self._on_dead = handler, on_dead
         self._slots = asyncio.Semaphore(concurrency)
         self._concurrency, self._grace_s, self._retry_delay_s = concurrency, grace_s, retry_delay_s
-        self._confirm_acks = confirm_acks
         self._stopping = asyncio.Event()
         self._ready = asyncio.Event()
         self._in_hand: set[asyncio.Task[None]] = set()
@@ -117,6 +116,7 @@ class WorkLoop:
             await self._drain()
             with contextlib.suppress(Exception):
                 await sub.unsubscribe()
+                await self._js._nc.flush()  # the last acks are the server's when run returns (no public accessor)
 
     async def _first_slot(self) -> bool:
         """Wait for a free slot; False when the loop is stopping instead."""
@@ -226,10 +226,7 @@ class WorkLoop:
             log.exception("handler failed on %s (delivery %d)", delivery.subject, delivery.attempt)
             await self._retry_or_dead(msg, delivery, f"{type(exc).__name__}: {exc}", self._retry_delay_s)
         else:
-            if self._confirm_acks:
-                await msg.ack_sync(timeout=5.0)
-            else:
-                await msg.ack()
+            await msg.ack()
 
     async def _retry_or_dead(self, msg: Msg, delivery: Delivery, reason: str, delay: float) -> None:
         if not delivery.last_attempt:

@@ -100,7 +100,7 @@ class Coordinator:
             WorkLoop(self.js, subjects.JOBS_STREAM, subjects.JOBS_CONSUMER,
                      self._through_outages(self.on_submission), on_dead=self.on_dead, concurrency=4),
             WorkLoop(self.js, subjects.EVENTS_STREAM, EVENTS_CONSUMER, self._through_outages(self.on_event),
-                     concurrency=8, confirm_acks=False),  # advance re-derives: a lost ack changes nothing
+                     concurrency=8),
         ]  # fmt: skip
         runners = [asyncio.create_task(loop.run()) for loop in self._loops]
         for loop in self._loops:
