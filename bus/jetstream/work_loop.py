@@ -116,7 +116,9 @@ class WorkLoop:
             await self._drain()
             with contextlib.suppress(Exception):
                 await sub.unsubscribe()
-                await self._js._nc.flush()  # the last acks are the server's when run returns (no public accessor)
+                await (
+                    self._js._nc.flush()
+                )  # the last acks are the server's when run returns (no public accessor)
 
     async def _first_slot(self) -> bool:
         """Wait for a free slot; False when the loop is stopping instead."""
