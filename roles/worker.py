@@ -120,7 +120,7 @@ class RoleWorker:
         self, work: StepWork, delivery: Delivery, span: Span, watch: CancelWatch
     ) -> str:
         events = StepEvents(self.js, work, self.settings.worker_id)
-        results = ResultStore(self.redis, work.keys.results)
+        results = ResultStore.of_step(self.redis, work)
         start = await read_start(self.redis, work)
         if start.stored is not None:
             await events.result(start.stored)
@@ -142,7 +142,10 @@ class RoleWorker:
             span.set_attribute("crews.step.resumed_turns", checkpoint.resumed_turns)
         try:
             output = await self.run_step(work, watch, checkpoint, start.memory)
-            await watch.check()  # the job stopped while the answer came: a stopped job gets no new result
+            # the job stopping while the answer came: the result's write reads the status first
+            return await self._record(
+                work, output, results, events, span, time.monotonic() - started, delivery, checkpoint
+            )
         except StepCancelled as exc:
             await events.canceled(f"{exc}: step {work.step!r} stopped")
             return "canceled"
@@ -154,9 +157,6 @@ class RoleWorker:
         except LLMUnavailable as exc:
             _set_error(span, exc, str(exc))
             raise RetryableError(str(exc), exc.retry_after) from exc
-        return await self._record(
-            work, output, results, events, span, time.monotonic() - started, delivery, checkpoint
-        )
 
     async def _record(
         self,
@@ -169,7 +169,9 @@ class RoleWorker:
         delivery: Delivery,
         checkpoint: StepCheckpoint,
     ) -> str:
-        """Record the result once (removing the step's checkpoint), then publish the stored one (ours, or the first worker's)."""
+        """Record the result once (removing the step's checkpoint), then publish the stored one (ours, or the first worker's).
+
+        ``StepCancelled`` when the job has stopped: a stopped job gets no new result."""
         evals = await score_step(work, output.output, output.data, self.llm, self._budget(work))
         result = StepResult(
             output=output.output,

@@ -2,7 +2,9 @@
 
 The job's state hash (``keys.state``, field ``status``) is the truth, read
 before the step starts (after the listening below begins, so no stop falls
-between the two), between LLM calls and before the result is recorded.
+between the two), between LLM calls (not before the first: the start's read
+is just as fresh, and a stop since is signalled) and as the result is
+recorded (``roles.step.results``).
 While the step runs, the worker also listens to the job's signals
 (``crews.signals.<job>``, core NATS: the job-level statuses, state only) for the
 status the coordinator publishes (task id = job id): a ``CANCELED`` or ``FAILED`` there interrupts
@@ -47,6 +49,7 @@ class CancelWatch:
         self._stopped = asyncio.Event()
         self._listening = False
         self._seen = False  # the status was read while listening
+        self._fresh = False  # ... and no check has used that read yet
 
     @asynccontextmanager
     async def listening(self) -> AsyncIterator[CancelWatch]:
@@ -65,10 +68,13 @@ class CancelWatch:
             await sub.unsubscribe()
 
     def saw(self, status: str | None) -> None:
-        """``status`` was read just now (inside ``listening``); ``StepCancelled`` if the job stopped."""
+        """``status`` was read just now (inside ``listening``); ``StepCancelled`` if the job stopped.
+
+        The next ``check`` uses this read instead of its own, unless a stop was signalled since.
+        """
         self._seen = self._seen or self._listening
-        if status in STOPPED:
-            raise StepCancelled(self.work.job, status or "")
+        self._fresh = self._listening
+        _judge(self.work.job, status)
 
     async def status(self) -> str | None:
         status: str | None = await self._redis.hget(self.work.keys.state, "status")
@@ -76,7 +82,11 @@ class CancelWatch:
 
     async def check(self) -> None:
         """``StepCancelled`` when the job is no longer running."""
-        self.saw(await self.status())
+        if self._fresh and not self._stopped.is_set():
+            self._fresh = False
+            return
+        self._fresh = False
+        _judge(self.work.job, await self.status())
 
     async def run(self, step: Callable[[], Awaitable[T]]) -> T:
         """Run ``step()``; interrupt it with ``StepCancelled`` as soon as the job's stop is announced."""
@@ -84,7 +94,7 @@ class CancelWatch:
             async with self.listening():
                 return await self.run(step)
         if not self._seen:
-            await self.check()  # after subscribing: a stop announced before now is in Redis
+            self.saw(await self.status())  # after subscribing: a stop announced before now is in Redis
         running = asyncio.ensure_future(step())
         stopping = asyncio.ensure_future(self._stopped.wait())
         try:
@@ -97,6 +107,11 @@ class CancelWatch:
         if running.cancelled():
             raise StepCancelled(self.work.job, await self.status() or "stopped")
         return running.result()
+
+
+def _judge(job: str, status: str | None) -> None:
+    if status in STOPPED:
+        raise StepCancelled(job, status or "")
 
 
 def _job_stopped(data: bytes, job: str) -> bool:

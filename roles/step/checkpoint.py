@@ -114,10 +114,11 @@ class StepCheckpoint:
         if self._redis is not None:
             await self._redis.eval(_CLEAR, 1, self.key, StepKeys.turn_field(self.step, ""))
 
-    def clear_in(self, pipe: Any) -> None:
-        """Queue :meth:`clear` on ``pipe`` (a redis pipeline the caller executes)."""
-        if self._redis is not None:
-            pipe.eval(_CLEAR, 1, self.key, StepKeys.turn_field(self.step, ""))
+    def clearing(self) -> tuple[str | None, str]:
+        """What :meth:`clear` removes, for a script that does it: the turns hash (None: off), the fields' prefix."""
+        if self._redis is None:
+            return None, ""
+        return self.key, StepKeys.turn_field(self.step, "")
 
     async def _once(self, field: str, produce: Callable[[], Awaitable[str]]) -> str:
         """The recorded value of ``field``, or ``produce()``'s, recorded unless another run was first."""

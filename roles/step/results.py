@@ -3,7 +3,10 @@
 A result is ``{"output", "data", "role", "worker", "usage": {"input_tokens", "output_tokens", "cost_usd"}, "duration_s"}``
 under the step's id. ``HSETNX`` makes the write once-only: a worker that ran a
 redelivered step after another had recorded it gets the first result back and
-reports that one.
+reports that one. For a worker's step (``ResultStore.of_step``) the write is
+one script that first reads the job's status: a job that stopped while the
+answer came gets no new result (``StepCancelled``), and the step's checkpoint
+goes in the same round trip.
 """
 
 from __future__ import annotations
@@ -11,6 +14,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from bus.contracts.result import StepResult
+from bus.contracts.states import STOPPED
+from bus.contracts.step import StepWork
+from roles.errors import StepCancelled
 
 __all__ = ["ResultStore", "StepResult"]
 
@@ -19,12 +25,42 @@ if TYPE_CHECKING:
     from roles.step.checkpoint import StepCheckpoint
 
 
+# KEYS: the results hash, the turns hash (or the results hash); ARGV: step, result, the checkpoint's field
+# prefix ('' for none), the job's state hash ('' for no status check), then the stopped statuses. The state
+# hash is an argument, not a key: a role may only read it, and ACLs take every key of EVAL as written to
+# (it shares the job's hash tag, so the script stays in one cluster slot). Returns {0, status} (the job
+# stopped: nothing written), {1, ''} (written) or {2, stored} (another run recorded first).
+_RECORD = """
+if ARGV[4] ~= '' then
+  local status = redis.call('HGET', ARGV[4], 'status')
+  for i = 5, #ARGV do
+    if status == ARGV[i] then return {0, status} end
+  end
+end
+local written = redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2])
+if ARGV[3] ~= '' then
+  for _, field in ipairs(redis.call('HKEYS', KEYS[2])) do
+    if string.sub(field, 1, #ARGV[3]) == ARGV[3] then redis.call('HDEL', KEYS[2], field) end
+  end
+end
+if written == 1 then return {1, ''} end
+return {2, redis.call('HGET', KEYS[1], ARGV[1]) or ''}
+"""
+
+
 class ResultStore:
     """One job's results hash."""
 
-    def __init__(self, client: RedisClient, key: str) -> None:
+    def __init__(self, client: RedisClient, key: str, *, job: str = "", state_key: str = "") -> None:
         self._redis = client
         self.key = key
+        self._job, self._state_key = job, state_key
+        self._record = client.register_script(_RECORD)
+
+    @classmethod
+    def of_step(cls, client: RedisClient, work: StepWork) -> ResultStore:
+        """The results of ``work``'s job, written only while the job runs."""
+        return cls(client, work.keys.results, job=work.job, state_key=work.keys.state)
 
     async def get(self, step: str) -> StepResult | None:
         raw: str | None = await self._redis.hget(self.key, step)
@@ -37,15 +73,16 @@ class ResultStore:
 
         ``clearing``: the step's checkpoint, removed in the same round trip (once a result is
         stored, whoever wrote it, the turns are not needed: a redelivery replays the result).
+        Raises ``StepCancelled`` (nothing written) when the job stopped (``of_step`` only).
         """
-        pipe = self._redis.pipeline(transaction=False)
-        pipe.hsetnx(self.key, step, result.model_dump_json())
-        if clearing is not None:
-            clearing.clear_in(pipe)
-        written, *_ = await pipe.execute()
-        if written:
+        turns, prefix = clearing.clearing() if clearing is not None else (None, "")
+        stopped = sorted(STOPPED) if self._state_key else []
+        args = [step, result.model_dump_json(), prefix, self._state_key, *stopped]
+        outcome, stored = await self._record(keys=[self.key, turns or self.key], args=args)
+        if int(outcome) == 0:
+            raise StepCancelled(self._job, str(stored))
+        if int(outcome) == 1:
             return result, True
-        stored = await self.get(step)
-        if stored is None:  # the job's keys expired between the two calls
+        if not stored:  # the job's keys expired between the two writes
             raise LookupError(f"result of step {step} vanished from {self.key}")
-        return stored, False
+        return StepResult.model_validate_json(stored), False

@@ -176,8 +176,13 @@ async def test_a_role_records_its_steps_work_and_asks_for_approval(
     role = clients[ROLE]
     await _job(RedisJobStore(clients["api"]), RedisJobStore(clients["coordinator"]), "j3")
     keys = job_keys("j3")
-    _, ours = await ResultStore(role, keys.results).record("a", StepResult(output="first", role="writer"))
-    assert ours
+    checkpoint = StepCheckpoint(role, keys.turns, "j3", "a", {})
+    assert await checkpoint.tool_result(0, 0, _ran) == "ran"
+    results = ResultStore(role, keys.results, job="j3", state_key=keys.state)  # as a worker's step writes
+    _, ours = await results.record("a", StepResult(output="first", role="writer"), clearing=checkpoint)
+    assert (
+        ours and await role.hlen(keys.turns) == 0
+    )  # the status read, the result and the checkpoint's removal
     await SharedMemory(role, keys.memory).write("note", "kept")
     usage = RedisUsage(role, keys.usage, limit=1000)
     await usage.check("j3", "writer", reserve=100)  # the reservation script

@@ -61,6 +61,25 @@ async def test_cancel_while_running_stops_before_the_next_llm_call(
     assert await redis_client.hlen(work.keys.results) == 0
 
 
+async def test_a_job_stopped_while_the_answer_came_gets_no_result(
+    workers: Workers, llm: ScriptedServer, redis_client: aioredis.Redis
+) -> None:
+    """No signal on the bus (as after a lost one): the result's write itself reads the job's status."""
+    llm.set_script(script({"role": "writer", "replies": [{"text": "too late", "latency_s": 0.5}]}))
+    await workers.start("writer")
+    work = make_work(new_job(), "late")
+    await redis_client.hset(work.keys.state, "status", "running")
+    await workers.dispatch(work)
+    await llm.wait_for_requests(1, 10)
+
+    await redis_client.hset(work.keys.state, "status", "canceled")
+    events = await step_events(workers.js, work)
+
+    assert states(events) == [WORKING, CANCELED]
+    assert f"job {work.job} is canceled" in reason(events[-1])
+    assert await redis_client.hlen(work.keys.results) == 0
+
+
 async def test_a_job_stop_announced_on_the_bus_interrupts_the_tool_in_flight(
     workers: Workers, llm: ScriptedServer, redis_client: aioredis.Redis
 ) -> None:
