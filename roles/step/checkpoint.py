@@ -9,6 +9,10 @@ running steps' loops under ``StepKeys.turn_field``:
 | ``<step>:llm:<turn>`` | the ``turn``-th LLM answer (``ChatResult`` JSON; turns count from 1) |
 | ``<step>:tool:<turn>:<call>`` | the result of the ``call``-th tool call (from 1) of that answer |
 
+The prompt is written with the first answer (one round trip): a run that
+crashed before its first answer was recorded has nothing to resume, so the
+next one builds its prompt afresh.
+
 A redelivered step loads its fields and replays them: recorded answers are not
 asked for again (no token is paid twice) and recorded tool results are not run
 again (no side effect is repeated). Every field is written with ``HSETNX``, so
@@ -56,6 +60,7 @@ class StepCheckpoint:
     ) -> None:
         self._redis, self.key, self.job, self.step = client, key, job, step
         self._recorded = recorded
+        self._unwritten: dict[str, str] = {}  # the prompt, until the first answer is written with it
         self.resumed_turns = sum(1 for field in recorded if field.startswith(f"{step}:llm:"))
         """LLM answers this run found recorded by an earlier run (0: a fresh start)."""
         self.resumed_tools = sum(1 for field in recorded if field.startswith(f"{step}:tool:"))
@@ -86,13 +91,14 @@ class StepCheckpoint:
         return f"{self.job}:{self.step}:{turn}:{call}"
 
     async def prompt(self, messages: list[Message]) -> list[Message]:
-        """The step's first messages: the recorded ones when resuming, else ``messages`` (now recorded)."""
-
-        async def dump() -> str:
-            return json.dumps(messages, ensure_ascii=False)
-
-        loaded: list[Message] = json.loads(await self._once(StepKeys.turn_field(self.step, "prompt"), dump))
-        return loaded
+        """The step's first messages: the recorded ones when resuming, else ``messages`` (recorded with
+        the first answer)."""
+        field = StepKeys.turn_field(self.step, "prompt")
+        if field in self._recorded:
+            loaded: list[Message] = json.loads(self._recorded[field])
+            return loaded
+        self._unwritten[field] = json.dumps(messages, ensure_ascii=False)
+        return messages
 
     async def answer(self, turn: int, ask: Callable[[], Awaitable[ChatResult]]) -> tuple[ChatResult, bool]:
         """The ``turn``-th LLM answer, and True when it was recorded by an earlier run (not asked again)."""
@@ -125,8 +131,16 @@ class StepCheckpoint:
         if field in self._recorded:
             return self._recorded[field]
         value = await produce()
-        if self._redis is not None and not await self._redis.hsetnx(self.key, field, value):
-            stored: str | None = await self._redis.hget(self.key, field)
-            value = stored if stored is not None else value  # another run of this step recorded first
-        self._recorded[field] = value
-        return value
+        if self._redis is None:
+            self._recorded[field] = value
+            return value
+        fields = {**self._unwritten, field: value}
+        self._unwritten = {}
+        pipe = self._redis.pipeline(transaction=False)
+        for name, text in fields.items():
+            pipe.hsetnx(self.key, name, text)
+        written = dict(zip(fields, await pipe.execute(), strict=True))
+        for name, text in fields.items():
+            stored: str | None = None if written[name] else await self._redis.hget(self.key, name)
+            self._recorded[name] = stored if stored is not None else text  # another run was first
+        return self._recorded[field]
