@@ -166,13 +166,15 @@ async def run(n: int) -> dict[str, float]:
 
 
 def per_step(found: dict[str, float]) -> dict[str, float]:
-    """CPU µs per step by process, for the 3-step crew: each job is 1 submission, 13 events, 3 steps."""
+    """CPU µs per step by process, for the 3-step crew: each job is 1 submission, 9 role events, 3 steps.
+
+    The coordinator consumes role events only (``bus.subjects.ROLE_EVENTS_ALL``), not the job's own 4.
+    """
     c = {k.removeprefix("coordinator: "): v for k, v in found.items() if k.startswith("coordinator: ")}
     loop = found["bus: WorkLoop per message (no-op handler)"]
-    job_events = 4  # submitted, running, output, completed: the coordinator consumes its own too
     coordinator = (
-        c["submission"] + job_events * c["artifact event"] + 3 * (c["working event"] + c["artifact event"])
-        + 2 * c["completed event (dispatch)"] + c["completed event (finish)"] + (1 + job_events + 9) * loop
+        c["submission"] + 3 * (c["working event"] + c["artifact event"])
+        + 2 * c["completed event (dispatch)"] + c["completed event (finish)"] + (1 + 9) * loop
     ) / STEPS_PER_JOB  # fmt: skip
     return {"worker": found["worker: RoleWorker.handle"] + loop, "coordinator": coordinator}
 

@@ -7,7 +7,9 @@ refused), with who decided, when and why, in a Redis transaction (WATCH): the
 record is rewritten from the typed model, so its arguments and their digest
 are exactly what the worker wrote. A decision may name the digest the person
 saw (``arguments_sha256``); it must match. The step's WORKING status with the
-decision is then published, which wakes the waiting worker.
+decision is then published, which wakes the waiting worker, and set in the
+job's state (under the event's stream sequence, as the coordinator sets the
+states its role events carry: it does not read the job's own subject).
 """
 
 from __future__ import annotations
@@ -74,7 +76,8 @@ async def decide(
             "comment": comment,
         }
     )
-    await publish_event(js, job, event, f"{task}:approval:{approval}:{status}")
+    seq = await publish_event(js, job, event, f"{task}:approval:{approval}:{status}")
+    await store.set_step_state(job, record.step, "working", seq=seq)
     return record
 
 

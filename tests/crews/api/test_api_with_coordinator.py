@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import httpx
 from a2a.types import SendMessageRequest, StreamResponse, TaskState
 from httpx_sse import aconnect_sse
 from nats.js import JetStreamContext
+from nats.js.errors import NotFoundError
 
 from bus import subjects
 from bus.contracts.codec import decode
 from bus.contracts.step import from_request
 from bus.jetstream.events import publish_event
-from bus.jetstream.streams import ensure_role_consumer
+from bus.jetstream.streams import ensure_role_consumer, ensure_streams, work_consumer_config
 from bus.settings import BusSettings
-from crews.coordinator.coordinator import Coordinator
+from crews.coordinator.coordinator import EVENTS_CONSUMER, Coordinator
+from crews.coordinator.settings import CrewsSettings
 from crews.jobs.events import status_event
 from crews.jobs.store import RedisJobStore, StepResult, job_keys
 from tests.crews.api.conftest import submit
+from tests.servers import ManagedServer
 from tests.waits import eventually
 
 
@@ -117,3 +122,31 @@ async def _step_state(store: RedisJobStore, job: str, step: str, state: str) -> 
 
 async def _status(store: RedisJobStore, job: str, status: str) -> bool:
     return (await store.get(job)).status == status
+
+
+async def test_the_coordinator_consumes_role_events_only_and_narrows_an_older_durable(
+    js: JetStreamContext, store: RedisJobStore, nats_server: ManagedServer, redis_server: ManagedServer
+) -> None:
+    """Its own job-level events (4 a job) are never fetched; a durable made with the old filter is narrowed."""
+    bus = BusSettings(nats_url=nats_server.url)
+    await ensure_streams(js, bus)
+    with contextlib.suppress(NotFoundError):
+        await js.delete_consumer(subjects.EVENTS_STREAM, EVENTS_CONSUMER)
+    await js.add_consumer(
+        subjects.EVENTS_STREAM, work_consumer_config(EVENTS_CONSUMER, subjects.EVENTS_ALL, bus)
+    )
+
+    await Coordinator(js, store, CrewsSettings(redis_url=redis_server.url), bus).setup()
+
+    info = await js.consumer_info(subjects.EVENTS_STREAM, EVENTS_CONSUMER)
+    assert info.config.filter_subject == subjects.ROLE_EVENTS_ALL
+    job_level = status_event("j-own", "j-own", TaskState.TASK_STATE_WORKING)
+    await publish_event(js, "j-own", job_level, "j-own:job:running")
+    role_level = status_event("j-own", "j-own.a", TaskState.TASK_STATE_WORKING)
+    await publish_event(js, "j-own", role_level, "j-own.a:working:1", role=("c", "r"))
+    sub = await js.pull_subscribe_bind(durable=EVENTS_CONSUMER, stream=subjects.EVENTS_STREAM)
+    msgs = await sub.fetch(10, timeout=1)
+    assert [m.subject for m in msgs] == [subjects.role_events_subject("j-own", "c", "r")]
+    for msg in msgs:
+        await msg.ack()
+    await sub.unsubscribe()

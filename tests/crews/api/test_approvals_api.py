@@ -26,6 +26,7 @@ async def test_list_then_approve_once(
 ) -> None:
     job = await submit(client, crew, topic="owls")
     approval = await waiting_call(store, job)
+    await store.set_step_state(job, "write", "input-required", seq=1)  # as the step's event set it
 
     listed = (await client.get(f"/jobs/{job}/approvals")).json()["approvals"]
     assert [(a["id"], a["tool"], a["status"]) for a in listed] == [(approval, "publish", "pending")]
@@ -41,6 +42,7 @@ async def test_list_then_approve_once(
     assert (decided.status_code, decided.json()["status"]) == (200, "approved")
     assert (decided.json()["decided_by"], decided.json()["comment"]) == ("local", "fine")
     assert decided.json()["decided_at"] >= decided.json()["requested_at"]
+    assert (await store.get(job)).steps["write"] == "working"  # the decision resumes the step's state
     again = await client.post(f"/jobs/{job}/approvals/{approval}", json={"approve": False})
     assert again.status_code == 409 and "already approved" in again.json()["message"]
 
