@@ -1,7 +1,7 @@
 """CPU per step in each process, handler by handler: ``python -m bench.stepcost``.
 
 The worker's ``RoleWorker.handle``, the coordinator's ``on_submission`` and
-``on_event`` (one per kind of event a job produces) and the bus's
+``on_event`` (one per kind of step status a job produces) and the bus's
 ``WorkLoop`` (fetch, span, ack around a no-op handler) each run here, in
 this process, against a real NATS, Redis and benchmark LLM, and each call's
 CPU time (``time.process_time``) is recorded. Unlike whole-system figures
@@ -17,7 +17,7 @@ import time
 from collections.abc import Awaitable
 from typing import Any
 
-from a2a.types import Artifact, Part, StreamResponse, TaskArtifactUpdateEvent, TaskState
+from a2a.types import StreamResponse, TaskState
 
 from bench.console import say
 from bench.crew import CREW_YAML, INPUTS, STEPS_PER_JOB
@@ -55,19 +55,12 @@ def _delivery(subject: str, data: bytes, msg_id: str = "", kind: str = "") -> De
 
 
 def _event(job: str, step: str, role: str, kind: str) -> Delivery:
-    """The event a worker of ``role`` publishes for ``step`` of ``job``: working, artifact or completed."""
+    """The status a worker of ``role`` publishes for ``step`` of ``job``: working or completed."""
     task = f"{job}.{step}"
-    if kind == "artifact":
-        artifact = Artifact(artifact_id=f"{task}.output", name=step, parts=[Part(text="facts")])
-        body = StreamResponse(
-            artifact_update=TaskArtifactUpdateEvent(task_id=task, context_id=job, artifact=artifact)
-        )
-    else:
-        state = TaskState.TASK_STATE_WORKING if kind == "working" else TaskState.TASK_STATE_COMPLETED
-        body = StreamResponse(status_update=status_event(job, task, state))
-    header = "step.artifact" if kind == "artifact" else "step.status"
+    state = TaskState.TASK_STATE_WORKING if kind == "working" else TaskState.TASK_STATE_COMPLETED
+    body = StreamResponse(status_update=status_event(job, task, state))
     subject = subjects.role_events_subject(job, CREW, role)
-    return _delivery(subject, encode(body), f"{task}:{kind}", header)
+    return _delivery(subject, encode(body), f"{task}:{kind}", "step.status")
 
 
 async def _cpu(call: Awaitable[Any]) -> float:
@@ -111,11 +104,8 @@ async def coordinator_us(stack: BenchStack, c: Clients, n: int) -> dict[str, lis
         payload = JobSubmission(job=job, crew=CREW, inputs=INPUTS).model_dump_json().encode()
         timings = {"submission": await _cpu(coordinator.on_submission(_delivery("s", payload)))}
         for step, role in (("research", "researcher"), ("write", "writer"), ("review", "reviewer")):
-            working, artifact, completed = (
-                _event(job, step, role, k) for k in ("working", "artifact", "completed")
-            )
+            working, completed = (_event(job, step, role, k) for k in ("working", "completed"))
             timings["working event"] = await _cpu(coordinator.on_event(working))
-            timings["artifact event"] = await _cpu(coordinator.on_event(artifact))
             await c.store.redis.hsetnx(results, step, StepResult(output="text", role="r").model_dump_json())
             kind = "completed event (finish)" if step == "review" else "completed event (dispatch)"
             timings[kind] = await _cpu(coordinator.on_event(completed))
@@ -166,15 +156,16 @@ async def run(n: int) -> dict[str, float]:
 
 
 def per_step(found: dict[str, float]) -> dict[str, float]:
-    """CPU µs per step by process, for the 3-step crew: each job is 1 submission, 9 role events, 3 steps.
+    """CPU µs per step by process, for the 3-step crew: each job is 1 submission, 6 step statuses, 3 steps.
 
-    The coordinator consumes role events only (``bus.subjects.ROLE_EVENTS_ALL``), not the job's own 4.
+    The coordinator consumes step statuses only (``bus.subjects.ROLE_STATUSES_ALL``): not the steps'
+    artifacts, nor the job's own events.
     """
     c = {k.removeprefix("coordinator: "): v for k, v in found.items() if k.startswith("coordinator: ")}
     loop = found["bus: WorkLoop per message (no-op handler)"]
     coordinator = (
-        c["submission"] + 3 * (c["working event"] + c["artifact event"])
-        + 2 * c["completed event (dispatch)"] + c["completed event (finish)"] + (1 + 9) * loop
+        c["submission"] + 3 * c["working event"]
+        + 2 * c["completed event (dispatch)"] + c["completed event (finish)"] + (1 + 6) * loop
     ) / STEPS_PER_JOB  # fmt: skip
     return {"worker": found["worker: RoleWorker.handle"] + loop, "coordinator": coordinator}
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Literal, get_args
 
 JOBS_STREAM = "CREWS_JOBS"
 TASKS_STREAM = "CREWS_TASKS"
@@ -20,8 +21,8 @@ TASKS_ALL = "crews.tasks.>"
 EVENTS_ALL = "crews.events.>"
 JOB_SOURCE = "job"
 """The last token of a job's own events subject: what the API and the coordinator publish."""
-ROLE_EVENTS_ALL = "crews.events.*.*.*"
-"""Every job's events from role workers (``role_events_subject``): all the coordinator consumes."""
+ROLE_STATUSES_ALL = "crews.events.*.*.*.status"
+"""Every job's step statuses from role workers (``role_events_subject``): all the coordinator consumes."""
 JOB_LEVEL_EVENTS = f"crews.events.*.{JOB_SOURCE}"
 """Every job's job-level events (the API's and the coordinator's): status, output, approval decisions."""
 SIGNALS_ALL = "crews.signals.>"
@@ -63,9 +64,16 @@ def job_signals_subject(job: str) -> str:
     return f"crews.signals.{token(job)}"
 
 
-def role_events_subject(job: str, crew: str, role: str) -> str:
-    """Events a worker of ``crew/role`` publishes for its steps of ``job``."""
-    return f"crews.events.{token(job)}.{token(crew)}.{token(role)}"
+RoleEventKind = Literal["status", "artifact"]
+ROLE_EVENT_KINDS: frozenset[str] = frozenset(get_args(RoleEventKind))
+
+
+def role_events_subject(job: str, crew: str, role: str, kind: RoleEventKind = "status") -> str:
+    """Events a worker of ``crew/role`` publishes for its steps of ``job``: statuses or artifacts.
+
+    The kind is the last token so the coordinator's consumer takes statuses only (``ROLE_STATUSES_ALL``).
+    """
+    return f"crews.events.{token(job)}.{token(crew)}.{token(role)}.{kind}"
 
 
 def job_events_filter(job: str) -> str:
@@ -75,7 +83,7 @@ def job_events_filter(job: str) -> str:
 
 def role_events_subjects(crew: str, role: str) -> str:
     """Every job's events of ``crew/role``: what the role's NATS user may publish (the chart)."""
-    return f"crews.events.*.{token(crew)}.{token(role)}"
+    return f"crews.events.*.{token(crew)}.{token(role)}.*"
 
 
 @dataclass(frozen=True)
@@ -94,7 +102,7 @@ def event_source(subject: str) -> EventSource | None:
         return None
     if len(parts) == 4 and parts[3] == JOB_SOURCE:
         return EventSource(parts[2])
-    if len(parts) == 5:
+    if len(parts) == 6 and parts[5] in ROLE_EVENT_KINDS:
         return EventSource(parts[2], parts[3], parts[4])
     return None
 

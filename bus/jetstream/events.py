@@ -1,9 +1,10 @@
 """A job's events on ``crews.events.<job>.<publisher>``, kept in the ``CREWS_EVENTS`` stream.
 
 The publisher is in the subject: ``job`` for the API and the coordinator
-(job-level status and output, approval decisions), ``<crew>.<role>`` for a
-role's workers (their steps' events), so NATS permissions let a role publish
-only as itself. Each job-level status is also published as its signal on
+(job-level status and output, approval decisions), ``<crew>.<role>.<kind>`` for a
+role's workers (their steps' ``status`` and ``artifact`` events), so NATS
+permissions let a role publish only as itself and the coordinator's consumer
+takes step statuses only. Each job-level status is also published as its signal on
 ``crews.signals.<job>`` (the same stream; task, context and state only), which
 is all a role's workers may read of other publishers: their steps stop and
 wake on signals, and never see a job's output or an approval's arguments. A subscriber replays a job from its first event (or from a
@@ -54,7 +55,11 @@ async def publish_event(
     publishers (the API, the coordinator), whose statuses are then signalled too
     (``crews.signals.<job>``, ``signal_of``: what role workers wait on).
     """
-    subject = subjects.job_events_subject(job) if role is None else subjects.role_events_subject(job, *role)
+    if role is None:
+        subject = subjects.job_events_subject(job)
+    else:
+        kind: subjects.RoleEventKind = "artifact" if isinstance(event, TaskArtifactUpdateEvent) else "status"
+        subject = subjects.role_events_subject(job, *role, kind)
     ack = await publish_durable(
         js,
         subject,

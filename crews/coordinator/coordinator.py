@@ -84,12 +84,12 @@ class Coordinator:
     async def setup(self) -> None:
         await ensure_streams(self.js, self.bus)
         await ensure_jobs_consumer(self.js, self.bus)
-        events = work_consumer_config(EVENTS_CONSUMER, subjects.ROLE_EVENTS_ALL, self.bus)
+        events = work_consumer_config(EVENTS_CONSUMER, subjects.ROLE_STATUSES_ALL, self.bus)
         events.deliver_policy = DeliverPolicy.NEW
         try:  # an existing durable keeps its position (one from before the role-events filter gets it)
             info = await self.js.consumer_info(subjects.EVENTS_STREAM, EVENTS_CONSUMER)
-            if info.config.filter_subject != subjects.ROLE_EVENTS_ALL:
-                info.config.filter_subject = subjects.ROLE_EVENTS_ALL
+            if info.config.filter_subject != subjects.ROLE_STATUSES_ALL:
+                info.config.filter_subject = subjects.ROLE_STATUSES_ALL
                 await self.js.add_consumer(subjects.EVENTS_STREAM, info.config)
         except NotFoundError:
             await self.js.add_consumer(subjects.EVENTS_STREAM, events)
@@ -184,7 +184,7 @@ class Coordinator:
 
     async def on_event(self, delivery: Delivery) -> None:
         if delivery.headers.get(EVENT_KIND_HEADER, "step.status") != "step.status":
-            return  # artifacts (and a role's A2A call's job-level events) need nothing: not decoded
+            return  # a role's A2A call's job-level events need nothing: not decoded
         event = decode(delivery.data, StreamResponse)
         if not event.HasField("status_update"):
             return
@@ -212,7 +212,7 @@ class Coordinator:
             await self._finish(job, "failed", reason=f"step '{step}' failed: {reason}")
 
     async def _from_assigned_role(self, subject: str, job: str, step: str) -> bool:
-        """Whether a step event's subject names the step's assigned role (the consumer takes role events only)."""
+        """Whether a step event's subject names the step's assigned role (the consumer takes role statuses only)."""
         source = subjects.event_source(subject)
         if source is not None and source.job == job and source.role is not None and source.crew is not None:
             allowed = await self._step_roles.allows(job, step, source.crew, source.role)

@@ -20,7 +20,7 @@ import pytest
 import redis.asyncio as aioredis
 from a2a.client import ClientCallContext
 from a2a.client.errors import A2AClientError
-from a2a.types import GetTaskRequest, StreamResponse, TaskState, TaskStatus, TaskStatusUpdateEvent
+from a2a.types import GetTaskRequest, Part, StreamResponse, TaskState, TaskStatus, TaskStatusUpdateEvent
 from a2a.utils.errors import TaskNotFoundError
 from google.protobuf.json_format import MessageToJson
 from nats.aio.client import Client as NATS
@@ -30,7 +30,7 @@ from bus import subjects
 from bus.a2a_nats.client import UNAUTHENTICATED_CODE, NatsTransport
 from bus.connect import inbox_prefix
 from bus.contracts.codec import decode
-from bus.contracts.events import status_update
+from bus.contracts.events import artifact_update, status_update
 from bus.contracts.keys import StepKeys
 from bus.jetstream.dead_letters import DeadLetter, ensure_advisory_capture, record_dead_letter
 from bus.jetstream.dispatch import publish_durable
@@ -265,6 +265,8 @@ async def test_a_role_publishes_only_its_own_events(chart_nats: Users, bus: Conn
     worker: Conn = await connect(chart_nats.role(CREW, ROLE))  # type: ignore[operator]
     worker.js = worker.nc.jetstream(timeout=0.5)  # denied publishes get no ack
     await publish_event(worker.js, "job3", _working("job3"), "job3:write:working", role=(CREW, ROLE))
+    draft = artifact_update("job3.write", "job3", Part(text="draft"), name="write")
+    await publish_event(worker.js, "job3", draft, "job3.write:artifact", role=(CREW, ROLE))
     for subject in (
         subjects.role_events_subject("job3", CREW, OTHER),  # another role of its crew
         subjects.role_events_subject("job3", "demo", ROLE),  # the same role name in another crew
@@ -274,7 +276,10 @@ async def test_a_role_publishes_only_its_own_events(chart_nats: Users, bus: Conn
             await worker.js.publish(subject, b"forged", stream=subjects.EVENTS_STREAM)
         await worker.denied(subject)
     stored = await bus.js.stream_info(subjects.EVENTS_STREAM, subjects_filter="crews.events.job3.>")
-    assert stored.state.subjects == {subjects.role_events_subject("job3", CREW, ROLE): 1}
+    assert stored.state.subjects == {
+        subjects.role_events_subject("job3", CREW, ROLE): 1,
+        subjects.role_events_subject("job3", CREW, ROLE, "artifact"): 1,  # what the coordinator never fetches
+    }
     await worker.nc.subscribe(subjects.role_events_subject("job3", CREW, OTHER))  # snooping a peer's steps
     await worker.denied(subjects.role_events_subject("job3", CREW, OTHER))
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import redis.asyncio as aioredis
 
+from bus import subjects
 from bus.contracts.keys import StepKeys, crew_key
 from bus.contracts.result import StepResult, TokenUsage
 from bus.contracts.step import from_request, to_request
@@ -79,3 +80,12 @@ def test_a_planned_step_reaches_the_worker_with_every_gate_of_its_role() -> None
     assert (received.llm.model, received.llm.temperature, received.llm.seed) == ("m", 0.2, 7)
     assert received.keys == StepKeys.for_job("j3")
     assert "Add 2 and 3." in received.description
+
+
+def test_an_events_subject_names_its_job_and_publisher_and_only_known_shapes_count() -> None:
+    source = subjects.EventSource("j1", "digest", "writer")
+    assert subjects.event_source(subjects.role_events_subject("j1", "digest", "writer")) == source
+    assert subjects.event_source(subjects.role_events_subject("j1", "digest", "writer", "artifact")) == source
+    assert subjects.event_source(subjects.job_events_subject("j1")) == subjects.EventSource("j1")
+    assert subjects.event_source("crews.events.j1.digest.writer.forged") is None  # a role may publish it
+    assert subjects.event_source("crews.events.j1.digest.writer") is None  # the shape before kinds

@@ -139,7 +139,7 @@ async def test_the_coordinator_consumes_role_events_only_and_narrows_an_older_du
     await Coordinator(js, store, CrewsSettings(redis_url=redis_server.url), bus).setup()
 
     info = await js.consumer_info(subjects.EVENTS_STREAM, EVENTS_CONSUMER)
-    assert info.config.filter_subject == subjects.ROLE_EVENTS_ALL
+    assert info.config.filter_subject == subjects.ROLE_STATUSES_ALL
     job_level = status_event("j-own", "j-own", TaskState.TASK_STATE_WORKING)
     await publish_event(js, "j-own", job_level, "j-own:job:running")
     role_level = status_event("j-own", "j-own.a", TaskState.TASK_STATE_WORKING)
