@@ -7,7 +7,7 @@ Anything not allowed is denied.
 Every user subscribes only to its own inboxes, <inboxPrefix>_<user>.> (bus/connect.py connects with
 that prefix), and publishes replies only to the inboxes of the users allowed to call it.
 Events: the API and the coordinator publish on crews.events.*.job (the job's own subject) and its
-signals crews.signals.* (state only), a role only on crews.events.*.<crew>.<role> (its own).
+signals crews.signals.* (state only), a role only on crews.events.*.<crew>.<role>.* (its own; kind last).
 
 - api: submit jobs, publish on the jobs' own events subjects, follow a job's events through its own
   ordered consumers and read its last one, read stream info and the role consumers' lag (metrics),
