@@ -53,7 +53,7 @@ from roles.step.evals import score_step
 from roles.step.events import StepEvents
 from roles.step.memory import SharedMemory
 from roles.step.results import ResultStore, StepResult
-from roles.step.start import read_start
+from roles.step.start import StepStart, read_start
 from roles.step.usage import RedisUsage
 from roles.tools.base import ToolContext
 from roles.tools.catalog import ToolCatalog
@@ -131,7 +131,22 @@ class RoleWorker:
             await events.canceled(f"job {work.job} is {start.status}: step {work.step!r} did not start")
             return "canceled"
         watch.saw(start.status)
-        await events.working(delivery.attempt)
+        events.start_working(delivery.attempt)  # its ack is awaited before the step's next event
+        try:
+            return await self._run_and_record(work, delivery, span, watch, start, events, results)
+        finally:
+            await events.settled()
+
+    async def _run_and_record(
+        self,
+        work: StepWork,
+        delivery: Delivery,
+        span: Span,
+        watch: CancelWatch,
+        start: StepStart,
+        events: StepEvents,
+        results: ResultStore,
+    ) -> str:
         started = time.monotonic()
         checkpoint = start.checkpoint
         if checkpoint.resumed_turns or checkpoint.resumed_tools:
@@ -141,7 +156,7 @@ class RoleWorker:
             )  # fmt: skip
             span.set_attribute("crews.step.resumed_turns", checkpoint.resumed_turns)
         try:
-            output = await self.run_step(work, watch, checkpoint, start.memory)
+            output = await self.run_step(work, watch, checkpoint, start.memory, events=events)
             # the job stopping while the answer came: the result's write reads the status first
             return await self._record(
                 work, output, results, events, span, time.monotonic() - started, delivery, checkpoint
@@ -204,8 +219,11 @@ class RoleWorker:
         watch: CancelWatch,
         checkpoint: StepCheckpoint | None = None,
         memory_at_start: dict[str, str] | None = None,
+        *,
+        events: StepEvents | None = None,
     ) -> StepOutput:
-        """Run ``work`` on its engine; ``memory_at_start``: the shared memory, if read with the start."""
+        """Run ``work`` on its engine; ``memory_at_start``: the shared memory, if read with the start;
+        ``events``: the step's events publisher (an approval's ask follows its ``WORKING``)."""
         work = bounded(work, self.settings)
         if engine_imported(work.engine):
             engine = engine_for(work.engine)
@@ -223,7 +241,7 @@ class RoleWorker:
                 context,
                 max_output_chars=self.settings.tool_output_max_chars,
                 gate=ApprovalGate(
-                    self.nc, self.redis, work, StepEvents(self.js, work, self.settings.worker_id)
+                    self.nc, self.redis, work, events or StepEvents(self.js, work, self.settings.worker_id)
                 ),
             ),
             memory=memory,

@@ -16,6 +16,7 @@ themselves are built by ``bus.contracts.events``.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -60,7 +61,7 @@ async def publish_event(
     else:
         kind: subjects.RoleEventKind = "artifact" if isinstance(event, TaskArtifactUpdateEvent) else "status"
         subject = subjects.role_events_subject(job, *role, kind)
-    ack = await publish_durable(
+    published = publish_durable(
         js,
         subject,
         encode(wrap(event)),
@@ -69,11 +70,13 @@ async def publish_event(
         headers={EVENT_KIND_HEADER: event_kind(event)},
     )
     signal = signal_of(event) if role is None else None
-    if signal is not None:
-        signal_subject = subjects.job_signals_subject(job)
-        await publish_durable(
-            js, signal_subject, encode(wrap(signal)), f"{event_id}:signal", subjects.EVENTS_STREAM
-        )
+    if signal is None:
+        return int((await published).seq)
+    signal_subject = subjects.job_signals_subject(job)
+    signalled = publish_durable(
+        js, signal_subject, encode(wrap(signal)), f"{event_id}:signal", subjects.EVENTS_STREAM
+    )
+    ack, _ = await asyncio.gather(published, signalled)  # two subjects, no order between them: one wait
     return int(ack.seq)
 
 

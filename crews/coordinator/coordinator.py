@@ -43,9 +43,10 @@ from bus.tracing import extract
 from crews.coordinator.manager import manager_turn
 from crews.coordinator.settings import CrewsSettings
 from crews.coordinator.step_roles import StepRoles
-from crews.errors import CrewsError, JobNotFound, ManagerError, PlanError
+from crews.errors import CrewNotFound, CrewsError, JobNotFound, ManagerError, PlanError
 from crews.jobs.control import JobSubmission, announce_end, finish_job
 from crews.jobs.events import publish_job_status
+from crews.jobs.records import JobRecord
 from crews.jobs.store import JobStatus, RedisJobStore, StepResult
 from crews.plan.planner import Plan, final_step_ids, plan, ready_steps
 from crews.plan.step_work import plan_step_work
@@ -156,20 +157,26 @@ class Coordinator:
 
     async def on_submission(self, delivery: Delivery) -> None:
         submission = JobSubmission.model_validate_json(delivery.data)
-        record = await self.store.get(submission.job)
+        record, spec = await self.store.get_with_crew(submission.job, submission.crew)
         if record.terminal:
             return
         if record.plan is None:
             try:
-                spec = await self.store.get_crew(submission.crew)
+                if spec is None:
+                    raise CrewNotFound(
+                        f"no crew named {submission.crew!r}: register it first (crews run <file> or POST /crews)"
+                    )
                 job_plan = plan(spec, submission.inputs)
             except (CrewsError, ValidationError) as exc:
                 await self._finish(submission.job, "failed", reason=f"cannot plan the job: {exc}")
                 return
             await self._ensure_consumers(spec)
             traceparent = delivery.headers.get("traceparent", "")
-            await self.store.start(submission.job, job_plan, spec, traceparent)
+            record, started = await self.store.start(submission.job, job_plan, spec, traceparent)
             await publish_job_status(self.js, submission.job, "running")
+            if started:  # a plan stored just now: no step has a result, nothing to read again
+                await self.advance(submission.job, known=(record, {}))
+                return
         await self.advance(submission.job)
 
     async def _ensure_consumers(self, spec: CrewSpec) -> None:
@@ -242,20 +249,32 @@ class Coordinator:
 
     # --- the job's progress ----------------------------------------------------------------
 
-    async def advance(self, job: str, *, completing: tuple[str, int] | None = None) -> None:
+    async def advance(
+        self,
+        job: str,
+        *,
+        completing: tuple[str, int] | None = None,
+        known: tuple[JobRecord, dict[str, StepResult]] | None = None,
+    ) -> None:
         """Dispatch what is ready, or end the job when every step has a result.
 
         ``completing``: ``(step, seq)`` of the COMPLETED event that led here, stored with the first read.
+        ``known``: the job and its results as just read or written (the first pass reads nothing).
         """
         for _ in range(PLAN_RACES):
-            if await self._advance_once(job, completing):
+            if await self._advance_once(job, completing, known):
                 return
-            completing = None
+            completing, known = None, None
         raise RetryableError(f"job {job}: other coordinators kept changing its plan; handling it again")
 
-    async def _advance_once(self, job: str, completing: tuple[str, int] | None = None) -> bool:
+    async def _advance_once(
+        self,
+        job: str,
+        completing: tuple[str, int] | None = None,
+        known: tuple[JobRecord, dict[str, StepResult]] | None = None,
+    ) -> bool:
         """One pass over the job; False when another coordinator stored a newer plan first."""
-        record, results = await self.store.get_with_results(job, completing=completing)
+        record, results = known or await self.store.get_with_results(job, completing=completing)
         if record.terminal or record.plan is None or record.crew_spec is None:
             return True
         spec, current = record.crew_spec, record.plan

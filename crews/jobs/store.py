@@ -97,6 +97,23 @@ return 1
 """
 
 
+# Store a job's plan and mark it running, unless it has a plan already or has ended; then read it back.
+# KEYS: the state hash; ARGV: plan, plan version, crew spec, traceparent, step ids. {} when there is no job.
+_START = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return {0, {}} end
+local status = redis.call('HGET', KEYS[1], 'status')
+local started = 0
+if redis.call('HEXISTS', KEYS[1], 'plan') == 0 and status ~= 'completed' and status ~= 'failed'
+   and status ~= 'canceled' then
+  redis.call('HSET', KEYS[1], 'status', 'running', 'plan', ARGV[1], 'plan_version', ARGV[2], 'crew_spec', ARGV[3],
+             'traceparent', ARGV[4])
+  for i = 5, #ARGV do redis.call('HSET', KEYS[1], 'step:' .. ARGV[i], 'pending') end
+  started = 1
+end
+return {started, redis.call('HGETALL', KEYS[1])}
+"""
+
+
 # A delivery attempt of a step, kept if it is the highest seen (events of one job arrive concurrently).
 _ATTEMPT = """
 local last = tonumber(redis.call('HGET', KEYS[1], 'attempts:' .. ARGV[1]) or '0')
@@ -144,6 +161,7 @@ class RedisJobStore:
         self._attempt = client.register_script(_ATTEMPT)
         self._claim_crew = client.register_script(_CLAIM_CREW)
         self._replace_plan = client.register_script(_REPLACE_PLAN)
+        self._start = client.register_script(_START)
 
     @classmethod
     def from_settings(cls, settings: RedisSettings, *, job_ttl_s: int = 7 * 24 * 3600) -> RedisJobStore:
@@ -227,27 +245,30 @@ class RedisJobStore:
                 alive += 1
         return alive
 
-    async def start(self, job: str, plan: Plan, crew_spec: CrewSpec, traceparent: str) -> JobRecord:
-        """Store the plan and mark the job running, unless it already has a plan or has ended."""
-        record = await self.get(job)
-        if record.plan is not None or record.terminal:
-            return record
-        steps = {f"step:{step.id}": "pending" for step in plan.steps}
-        pipe = self.redis.pipeline(transaction=False)
-        pipe.hset(
-            job_keys(job).state,
-            mapping={
-                "status": "running",
-                "plan": plan.model_dump_json(),
-                "plan_version": str(plan.version),
-                "crew_spec": crew_spec.model_dump_json(),
-                "traceparent": traceparent,
-                **steps,
-            },
+    async def start(
+        self, job: str, plan: Plan, crew_spec: CrewSpec, traceparent: str
+    ) -> tuple[JobRecord, bool]:
+        """Store the plan and mark the job running, unless it already has a plan or has ended (one script).
+
+        Returns the job as it is then, and whether this call started it (then no step has a result yet).
+        """
+        args = [plan.model_dump_json(), str(plan.version), crew_spec.model_dump_json(), traceparent]
+        started, flat = await self._start(
+            keys=[job_keys(job).state], args=[*args, *(s.id for s in plan.steps)]
         )
+        if not flat:
+            raise JobNotFound(f"no job {job!r} (finished jobs are kept for {self.job_ttl_s} s)")
+        return parse_record(dict(zip(flat[::2], flat[1::2], strict=True))), bool(started)
+
+    async def get_with_crew(self, job: str, crew: str) -> tuple[JobRecord, CrewSpec | None]:
+        """The job and its crew (None: not registered) in one round trip (a submission's first read)."""
+        pipe = self.redis.pipeline(transaction=False)
         pipe.hgetall(job_keys(job).state)
-        _, raw = await pipe.execute()
-        return parse_record(raw)
+        pipe.get(crew_key(crew))
+        state, raw_crew = await pipe.execute()
+        if not state:
+            raise JobNotFound(f"no job {job!r} (finished jobs are kept for {self.job_ttl_s} s)")
+        return parse_record(state), None if raw_crew is None else stored_crew(raw_crew)
 
     async def replace_plan(self, job: str, plan: Plan, *, expected_version: int) -> bool:
         """Store a new plan (its new steps pending) over ``expected_version`` only; False: re-read, decide again."""

@@ -15,6 +15,7 @@ redelivered step that replays its stored result publishes nothing twice.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -36,6 +37,7 @@ class StepEvents:
         self._js = js
         self.work = work
         self.worker = worker
+        self._sending: asyncio.Future[None] | None = None  # WORKING, on its way while the step runs
 
     @property
     def task_id(self) -> str:
@@ -44,6 +46,18 @@ class StepEvents:
     async def working(self, attempt: int) -> None:
         event = self._status(TaskState.TASK_STATE_WORKING, attempt=attempt)
         await self._publish(event, f"{self.task_id}:working:{attempt}")
+
+    def start_working(self, attempt: int) -> None:
+        """``WORKING`` without waiting for its ack: the step runs meanwhile, and this object's next event
+        (or ``settled``) waits for it first, so the stream keeps the order and a failed publish is raised."""
+        event = self._status(TaskState.TASK_STATE_WORKING, attempt=attempt)
+        self._sending = asyncio.ensure_future(self._send(event, f"{self.task_id}:working:{attempt}"))
+
+    async def settled(self) -> None:
+        """Wait for an event still on its way (``start_working``)."""
+        sending, self._sending = self._sending, None
+        if sending is not None:
+            await sending
 
     async def result(self, result: StepResult) -> None:
         """The artifact, then ``COMPLETED``."""
@@ -99,4 +113,8 @@ class StepEvents:
         )
 
     async def _publish(self, event: TaskStatusUpdateEvent | TaskArtifactUpdateEvent, event_id: str) -> None:
+        await self.settled()
+        await self._send(event, event_id)
+
+    async def _send(self, event: TaskStatusUpdateEvent | TaskArtifactUpdateEvent, event_id: str) -> None:
         await publish_event(self._js, self.work.job, event, event_id, role=(self.work.crew, self.work.role))

@@ -30,3 +30,22 @@ async def test_a_later_event_wins_whatever_order_they_are_handled_in(redis_clien
     await store.set_step_state("j1", "a", "dispatched")  # the coordinator's own mark: only over pending
     await store.set_step_state("j1", "a", "completed", seq=9)
     assert (await store.get("j1")).steps["a"] == "completed"
+
+
+async def test_a_job_is_started_once_and_a_second_start_reads_the_first(redis_client: aioredis.Redis) -> None:
+    store = RedisJobStore(redis_client)
+    await store.create("j2", "c", {}, deadline_s=60)
+    spec = load_crew_text(CREW, "c.yaml")
+    first = plan(spec, {})
+
+    record, started = await store.start("j2", first, spec, "tp-1")
+    assert started and record.status == "running" and record.steps == {"a": "pending"}
+    assert record.plan is not None and record.plan.version == first.version
+    await store.set_step_state("j2", "a", "dispatched")
+
+    again, started = await store.start("j2", plan(spec, {}), spec, "tp-2")  # a redelivered submission
+    assert not started and again.steps == {"a": "dispatched"}
+    assert (await redis_client.hget("crews:{job:j2}:state", "traceparent")) == "tp-1"
+    await store.finish("j2", "canceled")
+    _, started = await store.start("j2", first, spec, "")
+    assert not started and (await store.get("j2")).status == "canceled"  # an ended job stays ended
