@@ -60,9 +60,17 @@ class StepEvents:
             await sending
 
     async def result(self, result: StepResult) -> None:
-        """The artifact, then ``COMPLETED``."""
-        await self._publish(self._artifact(result), f"{self.task_id}:artifact")
-        await self._publish(self._status(TaskState.TASK_STATE_COMPLETED), f"{self.task_id}:completed")
+        """The artifact, then ``COMPLETED``: both sent before either ack is awaited (one wait, not two).
+
+        One connection delivers them in the order sent, so the stream stores the artifact first; only a
+        retried artifact (its ack lost) may land after ``COMPLETED``, which no reader depends on (the
+        coordinator reads the result from Redis; followers read a job until its own end).
+        """
+        await self.settled()
+        await asyncio.gather(
+            self._send(self._artifact(result), f"{self.task_id}:artifact"),
+            self._send(self._status(TaskState.TASK_STATE_COMPLETED), f"{self.task_id}:completed"),
+        )
 
     async def failed(self, reason: str, *, attempt: int | None = None) -> None:
         event = self._status(TaskState.TASK_STATE_FAILED, reason=reason, attempt=attempt)
