@@ -55,6 +55,8 @@ from crews.spec.models import CrewSpec
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer("crews.coordinator")
 EVENTS_CONSUMER = "coordinator-events"
+JobRead = tuple[JobRecord, dict[str, StepResult]]
+"""A job and its results, as one pass over the job reads them (``RedisJobStore.get_with_results``)."""
 OUTAGES: tuple[type[Exception], ...] = (
     redis.exceptions.ConnectionError,  # also BusyLoadingError: a restarted server reading its AOF
     redis.exceptions.TimeoutError,
@@ -198,7 +200,7 @@ class Coordinator:
         update = event.status_update
         job = update.context_id
         if update.task_id == job:
-            return  # our own job-level event
+            return  # a job-level status on a role's subject (a role's A2A call's cancel)
         step = update.task_id.removeprefix(f"{job}.")
         if not await self._from_assigned_role(delivery.subject, job, step):
             return
@@ -254,7 +256,7 @@ class Coordinator:
         job: str,
         *,
         completing: tuple[str, int] | None = None,
-        known: tuple[JobRecord, dict[str, StepResult]] | None = None,
+        known: JobRead | None = None,
     ) -> None:
         """Dispatch what is ready, or end the job when every step has a result.
 
@@ -271,7 +273,7 @@ class Coordinator:
         self,
         job: str,
         completing: tuple[str, int] | None = None,
-        known: tuple[JobRecord, dict[str, StepResult]] | None = None,
+        known: JobRead | None = None,
     ) -> bool:
         """One pass over the job; False when another coordinator stored a newer plan first."""
         record, results = known or await self.store.get_with_results(job, completing=completing)

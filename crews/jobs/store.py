@@ -32,6 +32,15 @@ from bus.redis_client import RedisClient, redis_client
 from bus.settings import RedisSettings
 from crews.errors import CrewNotFound, JobNotFound
 from crews.jobs.records import JobRecord, parse_record, stored_crew
+from crews.jobs.store_scripts import (
+    ATTEMPT,
+    CLAIM_CREW,
+    CREATE,
+    FINISH,
+    REPLACE_PLAN,
+    START,
+    STEP_STATE,
+)
 from crews.plan.planner import Plan
 from crews.spec.models import CrewSpec
 
@@ -43,14 +52,6 @@ PROCESSES = "crews:stack:processes"  # the local stack's processes: name → Sta
 DEADLINES = "crews:jobs:deadlines"
 CREW_OWNERS = "crews:crews:owners"
 
-# Record who registered a crew; 0 when another principal did first (and the caller is no admin).
-_CLAIM_CREW = """
-local owner = redis.call('HGET', KEYS[1], ARGV[1])
-if owner and owner ~= ARGV[2] and ARGV[3] ~= '1' then return 0 end
-if not owner then redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) end
-return 1
-"""
-
 
 def running_key(owner: str) -> str:
     """The set of ``owner``'s jobs that have not ended."""
@@ -59,78 +60,6 @@ def running_key(owner: str) -> str:
 
 def idempotency_key(owner: str, key: str) -> str:
     return f"crews:idem:{owner}:{key}"
-
-
-# Move a job to a terminal status only if it is not terminal yet.
-# KEYS: the state hash; ARGV: status, reason, output, finished at. Returns {1 if it moved, the owner or ''}.
-_FINISH = """
-local status = redis.call('HGET', KEYS[1], 'status')
-local owner = redis.call('HGET', KEYS[1], 'owner') or ''
-if not status or status == 'completed' or status == 'failed' or status == 'canceled' then return {0, owner} end
-redis.call('HSET', KEYS[1], 'status', ARGV[1], 'reason', ARGV[2], 'output', ARGV[3], 'finished_at', ARGV[4])
-return {1, owner}
-"""
-
-
-# Create a job's state hash and index it, only if it does not exist yet.
-# Scripts touch one job's keys only (one cluster slot); the global indexes are updated beside them.
-_CREATE = """
-if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-redis.call('HSET', KEYS[1], 'id', ARGV[1], 'crew', ARGV[2], 'status', 'submitted', 'inputs', ARGV[3],
-           'created_at', ARGV[4], 'timeout_s', ARGV[5], 'owner', ARGV[6])
-return 1
-"""
-
-
-# A step's state from an event, unless a later event (higher stream sequence) already set it.
-# Without a sequence (the coordinator's own 'dispatched', 'failed'): 'dispatched' only over 'pending'.
-_STEP_STATE = """
-if ARGV[3] == '' then
-  if ARGV[2] == 'dispatched' and redis.call('HGET', KEYS[1], 'step:' .. ARGV[1]) ~= 'pending' then return 0 end
-  redis.call('HSET', KEYS[1], 'step:' .. ARGV[1], ARGV[2])
-  return 1
-end
-local last = tonumber(redis.call('HGET', KEYS[1], 'seq:' .. ARGV[1]) or '0')
-if tonumber(ARGV[3]) <= last then return 0 end
-redis.call('HSET', KEYS[1], 'step:' .. ARGV[1], ARGV[2], 'seq:' .. ARGV[1], ARGV[3])
-return 1
-"""
-
-
-# Store a job's plan and mark it running, unless it has a plan already or has ended; then read it back.
-# KEYS: the state hash; ARGV: plan, plan version, crew spec, traceparent, step ids. {} when there is no job.
-_START = """
-if redis.call('EXISTS', KEYS[1]) == 0 then return {0, {}} end
-local status = redis.call('HGET', KEYS[1], 'status')
-local started = 0
-if redis.call('HEXISTS', KEYS[1], 'plan') == 0 and status ~= 'completed' and status ~= 'failed'
-   and status ~= 'canceled' then
-  redis.call('HSET', KEYS[1], 'status', 'running', 'plan', ARGV[1], 'plan_version', ARGV[2], 'crew_spec', ARGV[3],
-             'traceparent', ARGV[4])
-  for i = 5, #ARGV do redis.call('HSET', KEYS[1], 'step:' .. ARGV[i], 'pending') end
-  started = 1
-end
-return {started, redis.call('HGETALL', KEYS[1])}
-"""
-
-
-# A delivery attempt of a step, kept if it is the highest seen (events of one job arrive concurrently).
-_ATTEMPT = """
-local last = tonumber(redis.call('HGET', KEYS[1], 'attempts:' .. ARGV[1]) or '0')
-if tonumber(ARGV[2]) <= last then return 0 end
-redis.call('HSET', KEYS[1], 'attempts:' .. ARGV[1], ARGV[2])
-return 1
-"""
-
-
-# A new plan version, only over the version it was made from (compare and set); new steps pending.
-_REPLACE_PLAN = """
-local status = redis.call('HGET', KEYS[1], 'status')
-if status ~= 'running' or redis.call('HGET', KEYS[1], 'plan_version') ~= ARGV[1] then return 0 end
-redis.call('HSET', KEYS[1], 'plan', ARGV[2], 'plan_version', ARGV[3])
-for i = 4, #ARGV do redis.call('HSETNX', KEYS[1], 'step:' .. ARGV[i], 'pending') end
-return 1
-"""
 
 
 def new_job_id() -> str:
@@ -155,13 +84,13 @@ class RedisJobStore:
     def __init__(self, client: RedisClient, *, job_ttl_s: int = 7 * 24 * 3600) -> None:
         self.redis = client
         self.job_ttl_s = job_ttl_s
-        self._finish = client.register_script(_FINISH)
-        self._create = client.register_script(_CREATE)
-        self._step_state = client.register_script(_STEP_STATE)
-        self._attempt = client.register_script(_ATTEMPT)
-        self._claim_crew = client.register_script(_CLAIM_CREW)
-        self._replace_plan = client.register_script(_REPLACE_PLAN)
-        self._start = client.register_script(_START)
+        self._finish = client.register_script(FINISH)
+        self._create = client.register_script(CREATE)
+        self._step_state = client.register_script(STEP_STATE)
+        self._attempt = client.register_script(ATTEMPT)
+        self._claim_crew = client.register_script(CLAIM_CREW)
+        self._replace_plan = client.register_script(REPLACE_PLAN)
+        self._start = client.register_script(START)
 
     @classmethod
     def from_settings(cls, settings: RedisSettings, *, job_ttl_s: int = 7 * 24 * 3600) -> RedisJobStore:
@@ -296,7 +225,7 @@ class RedisJobStore:
             return
         pipe = self.redis.pipeline(transaction=False)
         self._queue_step_state(pipe, job, step, state, seq)
-        pipe.eval(_ATTEMPT, 1, job_keys(job).state, step, attempt)
+        pipe.eval(ATTEMPT, 1, job_keys(job).state, step, attempt)
         await pipe.execute()
 
     @staticmethod
@@ -305,7 +234,7 @@ class RedisJobStore:
 
     def _queue_step_state(self, pipe: Any, job: str, step: str, state: StepState, seq: int | None) -> None:
         """Queue ``set_step_state`` on ``pipe`` (EVAL with the text: a cluster pipeline loads no scripts)."""
-        pipe.eval(_STEP_STATE, 1, job_keys(job).state, *self._step_state_args(step, state, seq))
+        pipe.eval(STEP_STATE, 1, job_keys(job).state, *self._step_state_args(step, state, seq))
 
     async def record_attempt(self, job: str, step: str, attempt: int) -> None:
         """Remember that delivery ``attempt`` of ``step`` started (the highest one is kept)."""
