@@ -17,7 +17,6 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from types import TracebackType
 from typing import Any, Literal, cast
 
-import httpx
 from opentelemetry import propagate, trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
@@ -32,6 +31,7 @@ from inference.results import ChatResult, ToolCall, Usage
 from inference.routing import Endpoint, Router
 from inference.settings import InferenceSettings
 from inference.spans import set_overflow_attributes, set_request_attributes, set_response_attributes
+from inference.transport import HTTPReply, TransportFailed
 from inference.wire import Completion, WireToolCall
 
 ToolChoice = Literal["auto", "none", "required"] | Mapping[str, Any]
@@ -170,8 +170,8 @@ class LLMPool:
                 try:
                     with self.router.track(route.endpoint):
                         response = await self._post(route, request, headers)
-                except httpx.TransportError as exc:  # refused, reset, timed out
-                    failures.append(f"{route.endpoint.url}: {type(exc).__name__}")
+                except TransportFailed as exc:  # refused, reset, timed out
+                    failures.append(f"{route.endpoint.url}: {exc.kind}")
                 else:
                     status = response.status_code
                     if status < 400:
@@ -194,7 +194,7 @@ class LLMPool:
             retry_after=self.settings.llm_backoff_max_s,
         )
 
-    async def _post(self, route: Route, request: dict[str, Any], headers: dict[str, str]) -> httpx.Response:
+    async def _post(self, route: Route, request: dict[str, Any], headers: dict[str, str]) -> HTTPReply:
         """POST the request as built, as JSON, on the endpoint's keep-alive client (no SDK: its request
         transform and response models cost ~0.5 ms of CPU a call, bench/FINDINGS.md). The overflow
         endpoint is asked for its own model, without the parameters it refuses."""
@@ -206,7 +206,7 @@ class LLMPool:
             for name in self.endpoints.overflow.drop_params:
                 body.pop(name, None)
         content = json.dumps(body, ensure_ascii=False).encode()
-        return await route.client.post("chat/completions", content=content, headers=headers)
+        return await route.client.post("chat/completions", content, headers)
 
     def _backoff(self, attempt: int, hint: float | None) -> float:
         s = self.settings
@@ -216,7 +216,7 @@ class LLMPool:
         return min(delay, s.llm_backoff_max_s)
 
 
-def _retry_after(response: httpx.Response) -> float | None:
+def _retry_after(response: HTTPReply) -> float | None:
     value = response.headers.get("retry-after")
     try:
         return float(value) if value is not None else None
@@ -224,7 +224,7 @@ def _retry_after(response: httpx.Response) -> float | None:
         return None
 
 
-def _error_message(response: httpx.Response) -> str:
+def _error_message(response: HTTPReply) -> str:
     """What the server said about a refusal: its JSON error's message (OpenAI, vLLM, FastAPI), else the text."""
     text = response.text[:500]
     try:
@@ -240,7 +240,7 @@ def _error_message(response: httpx.Response) -> str:
     return text[:300] or response.reason_phrase
 
 
-def _refused(response: httpx.Response, route: Route) -> BadLLMResponse:
+def _refused(response: HTTPReply, route: Route) -> BadLLMResponse:
     endpoint, model, status = route.endpoint, route.model, response.status_code
     message = _error_message(response)
     if route.overflow:

@@ -1,7 +1,7 @@
 """The pool's endpoints as the client sees them: one HTTP client each, kept in step with discovery, and the overflow.
 
-``PoolEndpoints`` owns the ``Router`` and an ``httpx.AsyncClient`` per
-endpoint (base URL, bearer key, timeouts; ``LLMPool`` posts the JSON itself). With ``CREWS_LLM_DISCOVER`` it starts ``Discovery``: endpoints that
+``PoolEndpoints`` owns the ``Router`` and an ``EndpointClient`` per
+endpoint (``inference.transport``: base URL, bearer key, timeouts; ``LLMPool`` posts the JSON itself). With ``CREWS_LLM_DISCOVER`` it starts ``Discovery``: endpoints that
 appear get a client, endpoints that go away leave the router at once and
 have their client closed when their last request in flight has finished.
 With ``CREWS_LLM_OVERFLOW_URL`` it starts ``PoolLoad`` on the pool's
@@ -18,12 +18,11 @@ import logging
 import time
 from dataclasses import dataclass
 
-import httpx
-
 from inference.discovery import Discovery, Resolver, resolve
 from inference.overflow import OverflowSwitch, PoolLoad
 from inference.routing import Endpoint, Router
 from inference.settings import InferenceSettings
+from inference.transport import EndpointClient, Timeouts
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +32,7 @@ class Route:
     """Where one attempt goes: the endpoint, its HTTP client, and the model to ask it for."""
 
     endpoint: Endpoint
-    client: httpx.AsyncClient
+    client: EndpointClient
     model: str
     overflow: bool = False
 
@@ -41,7 +40,7 @@ class Route:
 class Overflow:
     """The declared overflow endpoint, its client, and the switch the pool's load drives."""
 
-    def __init__(self, settings: InferenceSettings, timeout: httpx.Timeout, load: PoolLoad) -> None:
+    def __init__(self, settings: InferenceSettings, timeout: Timeouts, load: PoolLoad) -> None:
         s = settings
         self.endpoint = Endpoint(s.llm_overflow_url.rstrip("/"))
         self.model = s.llm_overflow_model
@@ -80,7 +79,7 @@ class PoolEndpoints:
             cooldown_s=s.llm_endpoint_cooldown_s,
             source=self.source,
         )
-        self._timeout = httpx.Timeout(s.llm_timeout_s, connect=s.llm_connect_timeout_s)
+        self._timeout = Timeouts(connect_s=s.llm_connect_timeout_s, read_s=s.llm_timeout_s)
         self._clients = {e: self._client(e.url) for e in self.router.endpoints}
         self.overflow: Overflow | None = None
         if s.llm_overflow_url:
@@ -128,7 +127,7 @@ class PoolEndpoints:
         endpoint = self.router.pick(job_id, avoid=avoid)
         return Route(endpoint, self._clients[endpoint], model)
 
-    def client_of(self, endpoint: Endpoint) -> httpx.AsyncClient:
+    def client_of(self, endpoint: Endpoint) -> EndpointClient:
         """The HTTP client of one of the pool's endpoints."""
         return self._clients[endpoint]
 
@@ -176,15 +175,10 @@ class PoolEndpoints:
                 if client is not None:
                     await client.aclose()
 
-    def _client(self, url: str) -> httpx.AsyncClient:
+    def _client(self, url: str) -> EndpointClient:
         return http_client(url, self.settings.llm_api_key.get_secret_value(), self._timeout)
 
 
-def http_client(base_url: str, api_key: str, timeout: httpx.Timeout) -> httpx.AsyncClient:
+def http_client(base_url: str, api_key: str, timeout: Timeouts) -> EndpointClient:
     """A keep-alive client for one endpoint: its base URL (``…/v1``), its bearer key, the pool's timeouts."""
-    return httpx.AsyncClient(
-        base_url=base_url,
-        headers={"Authorization": f"Bearer {api_key}", "Content-Type": "application/json"},
-        timeout=timeout,
-        limits=httpx.Limits(max_connections=1000, max_keepalive_connections=100),  # as the openai SDK's
-    )
+    return EndpointClient(base_url, api_key, timeout)
