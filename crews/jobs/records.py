@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 from functools import lru_cache
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, SkipValidation
 
 from bus.contracts.states import TERMINAL, JobStatus, StepState
 from crews.plan.planner import Plan
@@ -20,9 +20,11 @@ class JobRecord(BaseModel):
     crew: str
     status: JobStatus
     inputs: dict[str, Any] = Field(default_factory=dict)
-    plan: Plan | None = None
+    # parsed and validated once per version (``stored_plan``, ``stored_crew``), not again per record:
+    # the crew's cross-checks cost ~20 µs a read, and the coordinator reads a job on every event
+    plan: Annotated[Plan | None, SkipValidation] = None
     plan_version: int = 0
-    crew_spec: CrewSpec | None = None
+    crew_spec: Annotated[CrewSpec | None, SkipValidation] = None
     steps: dict[str, StepState] = Field(default_factory=dict)
     attempts: dict[str, int] = Field(default_factory=dict, description="deliveries each step has started")
     timeout_s: float | None = None

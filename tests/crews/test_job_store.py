@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
 import redis.asyncio as aioredis
 
 from crews.jobs.store import RedisJobStore
 from crews.plan.planner import plan
+from crews.spec import rules
 from crews.spec.load import load_crew_text
 
 CREW = """
@@ -49,3 +51,20 @@ async def test_a_job_is_started_once_and_a_second_start_reads_the_first(redis_cl
     await store.finish("j2", "canceled")
     _, started = await store.start("j2", first, spec, "")
     assert not started and (await store.get("j2")).status == "canceled"  # an ended job stays ended
+
+
+async def test_reading_a_job_checks_its_stored_crew_once_per_process(
+    redis_client: aioredis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The crew was checked when registered; the coordinator reads the job on every event."""
+    store = RedisJobStore(redis_client)
+    await store.create("j3", "c", {}, deadline_s=60)
+    spec = load_crew_text(CREW.replace("name: c", "name: c-checked-once"), "c.yaml")
+    await store.start("j3", plan(spec, {}), spec, "")
+    checks: list[str] = []
+    real = rules.check
+    monkeypatch.setattr(rules, "check", lambda crew: checks.append(crew.name) or real(crew))
+
+    records = [await store.get("j3") for _ in range(5)]
+    assert {r.crew_spec.name for r in records if r.crew_spec is not None} == {"c-checked-once"}
+    assert checks == []  # parsed once (here, by start), never re-checked by a read
