@@ -64,14 +64,16 @@ def job_signals_subject(job: str) -> str:
     return f"crews.signals.{token(job)}"
 
 
-RoleEventKind = Literal["status", "artifact"]
+RoleEventKind = Literal["status", "working", "artifact"]
 ROLE_EVENT_KINDS: frozenset[str] = frozenset(get_args(RoleEventKind))
 
 
 def role_events_subject(job: str, crew: str, role: str, kind: RoleEventKind = "status") -> str:
-    """Events a worker of ``crew/role`` publishes for its steps of ``job``: statuses or artifacts.
+    """Events a worker of ``crew/role`` publishes for its steps of ``job``: ``WORKING`` (``working``), the
+    other statuses (``status``) or artifacts.
 
-    The kind is the last token so the coordinator's consumer takes statuses only (``ROLE_STATUSES_ALL``).
+    The kind is the last token so the coordinator's consumer takes only the statuses it acts on
+    (``ROLE_STATUSES_ALL``): a step's start reaches Redis from the worker (``StepKeys.progress``).
     """
     return f"crews.events.{token(job)}.{token(crew)}.{token(role)}.{kind}"
 

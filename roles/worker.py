@@ -121,7 +121,7 @@ class RoleWorker:
     ) -> str:
         events = StepEvents(self.js, work, self.settings.worker_id)
         results = ResultStore.of_step(self.redis, work)
-        start = await read_start(self.redis, work)
+        start = await read_start(self.redis, work, delivery.attempt)
         if start.stored is not None:
             await events.result(start.stored)
             if work.keys.turns:  # a run that crashed between its result and removing its checkpoint

@@ -24,10 +24,15 @@ class StepKeys(BaseModel):
         "",
         description="hash of the running steps' checkpointed tool loops (empty: no checkpoints)",
     )
+    progress: str = Field(
+        "",
+        description="hash step → the delivery attempt that started it, written by the role worker as the "
+        "step starts (empty: a step from a coordinator that sends none; its WORKING then sets the state)",
+    )
 
     @classmethod
     def for_job(cls, job: str) -> StepKeys:
-        """``crews:{job:<id>}:state|results|memory|usage|approvals|turns``: one hash tag, one cluster slot."""
+        """``crews:{job:<id>}:state|results|memory|usage|approvals|turns|progress``: one hash tag, one slot."""
         tag = f"crews:{{job:{job}}}"
         return cls(
             state=f"{tag}:state",
@@ -36,6 +41,7 @@ class StepKeys(BaseModel):
             usage=f"{tag}:usage",
             approvals=f"{tag}:approvals",
             turns=f"{tag}:turns",
+            progress=f"{tag}:progress",
         )
 
     @staticmethod

@@ -22,7 +22,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import nats.js.errors
-from a2a.types import StreamResponse, TaskArtifactUpdateEvent, TaskStatusUpdateEvent
+from a2a.types import StreamResponse, TaskArtifactUpdateEvent, TaskState, TaskStatusUpdateEvent
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
@@ -59,8 +59,7 @@ async def publish_event(
     if role is None:
         subject = subjects.job_events_subject(job)
     else:
-        kind: subjects.RoleEventKind = "artifact" if isinstance(event, TaskArtifactUpdateEvent) else "status"
-        subject = subjects.role_events_subject(job, *role, kind)
+        subject = subjects.role_events_subject(job, *role, _role_event_kind(event))
     published = publish_durable(
         js,
         subject,
@@ -129,3 +128,9 @@ async def last_event_seq(js: JetStreamContext, job: str) -> int:
     except nats.js.errors.NotFoundError:
         return 0
     return int(msg.seq or 0)
+
+
+def _role_event_kind(event: TaskStatusUpdateEvent | TaskArtifactUpdateEvent) -> subjects.RoleEventKind:
+    if isinstance(event, TaskArtifactUpdateEvent):
+        return "artifact"
+    return "working" if event.status.state == TaskState.TASK_STATE_WORKING else "status"

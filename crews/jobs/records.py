@@ -56,9 +56,19 @@ def stored_plan(raw: str) -> Plan:
     return Plan.model_validate_json(raw)
 
 
-def parse_record(raw: dict[str, str]) -> JobRecord:
-    steps = {k.removeprefix("step:"): v for k, v in raw.items() if k.startswith("step:")}
+def parse_record(raw: dict[str, str], progress: dict[str, str] | None = None) -> JobRecord:
+    """The state hash ``raw``, with the steps the job's ``progress`` hash says have started.
+
+    A started step the coordinator has only dispatched is ``working`` while the job runs; its attempt is
+    the highest the worker or an older coordinator recorded.
+    """
+    steps: dict[str, str] = {k.removeprefix("step:"): v for k, v in raw.items() if k.startswith("step:")}
     attempts = {k.removeprefix("attempts:"): int(v) for k, v in raw.items() if k.startswith("attempts:")}
+    running = raw.get("status") == "running"
+    for step, started in (progress or {}).items():
+        attempts[step] = max(attempts.get(step, 0), int(started))
+        if running and steps.get(step, "pending") in ("pending", "dispatched"):
+            steps[step] = "working"
     return JobRecord(
         id=raw["id"],
         crew=raw.get("crew", ""),

@@ -17,6 +17,7 @@ a job's are written by separate commands beside them.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 import uuid
@@ -206,10 +207,15 @@ class RedisJobStore:
         return bool(await self._replace_plan(keys=[job_keys(job).state], args=args))
 
     async def get(self, job: str) -> JobRecord:
-        raw = await self.redis.hgetall(job_keys(job).state)
+        """The job as stored, with the steps its workers have started (``parse_record``)."""
+        keys = job_keys(job)
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hgetall(keys.state)
+        pipe.hgetall(keys.progress)
+        raw, progress = await pipe.execute()
         if not raw:
             raise JobNotFound(f"no job {job!r} (finished jobs are kept for {self.job_ttl_s} s)")
-        return parse_record(raw)
+        return parse_record(raw, progress)
 
     async def set_step_state(
         self, job: str, step: str, state: StepState, *, seq: int | None = None, attempt: int | None = None
@@ -255,7 +261,15 @@ class RedisJobStore:
         if owner:
             pipe.srem(running_key(owner), job)
         if moved:
-            for key in (keys.state, keys.results, keys.memory, keys.usage, keys.approvals, keys.turns):
+            for key in (
+                keys.state,
+                keys.results,
+                keys.memory,
+                keys.usage,
+                keys.approvals,
+                keys.turns,
+                keys.progress,
+            ):
                 pipe.expire(key, self.job_ttl_s)
         await pipe.execute()
         return bool(moved)
@@ -277,10 +291,13 @@ class RedisJobStore:
             self._queue_step_state(pipe, job, completing[0], "completed", completing[1])
         pipe.hgetall(keys.state)
         pipe.hgetall(keys.results)
-        *_, state, results = await pipe.execute()
+        pipe.hgetall(keys.progress)
+        *_, state, results, progress = await pipe.execute()
         if not state:
             raise JobNotFound(f"no job {job!r} (finished jobs are kept for {self.job_ttl_s} s)")
-        return parse_record(state), {step: StepResult.model_validate_json(v) for step, v in results.items()}
+        return parse_record(state, progress), {
+            step: StepResult.model_validate_json(v) for step, v in results.items()
+        }
 
     async def usage(self, job: str) -> dict[str, RoleUsage]:
         return parse_usage(await self.redis.hgetall(job_keys(job).usage))
@@ -293,9 +310,8 @@ class RedisJobStore:
         ids = await self.redis.zrevrange(JOBS_INDEX, 0, limit - 1)
         records = []
         for job in ids:
-            raw = await self.redis.hgetall(job_keys(job).state)
-            if raw:
-                records.append(parse_record(raw))
+            with contextlib.suppress(JobNotFound):  # expired since it was listed
+                records.append(await self.get(job))
         return records
 
     async def set_worker_counts(self, counts: dict[str, int]) -> None:

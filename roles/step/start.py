@@ -2,8 +2,11 @@
 
 The worker needs four things before it starts a step: whether the step has a
 result already (a redelivery), whether the job still runs, the turns an
-earlier delivery recorded, and the shared memory its prompt shows. The keys share the job's hash tag
-(``crews:{job:<id>}:…``), so one pipeline reads them on a cluster too.
+earlier delivery recorded, and the shared memory its prompt shows. The same
+round trip says the step has started: the delivery's attempt in the job's
+progress hash, which job reads show as the step's ``working`` state (the
+coordinator does not consume ``WORKING``). The keys share the job's hash tag
+(``crews:{job:<id>}:…``), so one pipeline serves them on a cluster too.
 """
 
 from __future__ import annotations
@@ -30,14 +33,18 @@ class StepStart:
     """The job's shared memory as the step starts."""
 
 
-async def read_start(client: aioredis.Redis, work: StepWork) -> StepStart:
+async def read_start(client: aioredis.Redis, work: StepWork, attempt: int) -> StepStart:
+    """What delivery ``attempt`` of ``work`` finds, with the attempt recorded as started."""
     pipe = client.pipeline(transaction=False)
+    if work.keys.progress:  # before the reads: a redelivery or a stopped job is shown by its state, not this
+        pipe.hset(work.keys.progress, work.step, attempt)
     pipe.hget(work.keys.results, work.step)
     pipe.hget(work.keys.state, "status")
     pipe.hgetall(work.keys.memory)
     if work.keys.turns:
         pipe.hgetall(work.keys.turns)
-    raw_result, status, memory, *turns = await pipe.execute()
+    replies = await pipe.execute()
+    raw_result, status, memory, *turns = replies[1:] if work.keys.progress else replies
     if work.keys.turns:
         checkpoint = StepCheckpoint.of_hash(client, work.keys.turns, work.job, work.step, turns[0])
     else:

@@ -176,6 +176,9 @@ async def test_a_role_records_its_steps_work_and_asks_for_approval(
     role = clients[ROLE]
     await _job(RedisJobStore(clients["api"]), RedisJobStore(clients["coordinator"]), "j3")
     keys = job_keys("j3")
+    await role.hset(keys.progress, "a", 2)  # the step's start, with its delivery (roles.step.start)
+    started = await RedisJobStore(clients["coordinator"]).get("j3")  # what the coordinator and API read
+    assert (started.steps["a"], started.attempts["a"]) == ("working", 2)
     checkpoint = StepCheckpoint(role, keys.turns, "j3", "a", {})
     assert await checkpoint.tool_result(0, 0, _ran) == "ran"
     results = ResultStore(role, keys.results, job="j3", state_key=keys.state)  # as a worker's step writes

@@ -12,9 +12,11 @@ from opentelemetry import trace
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from bus import subjects
+from bus.contracts.keys import StepKeys
 from bus.jetstream.dead_letters import DeadLetter
 from bus.jetstream.dispatch import publish_durable
 from bus.jetstream.events import publish_event
+from crews.jobs.store import RedisJobStore
 from inference.testing.script import Script
 from inference.testing.server import ScriptedServer
 from roles.tools.registry import CALCULATOR, MEMORY_READ, MEMORY_WRITE, Tool, ToolContext, ToolRegistry
@@ -203,3 +205,39 @@ async def test_step_and_tool_spans_join_the_dispatchers_trace(
     assert tool_attributes["gen_ai.operation.name"] == "execute_tool"
     assert tool_attributes["gen_ai.tool.name"] == "calculator"
     assert "3 * 3" not in json.dumps(tool_attributes)  # arguments are not recorded
+
+
+async def test_a_started_step_reads_as_working_from_redis_and_its_working_skips_the_coordinator(
+    workers: Workers, llm: ScriptedServer, redis_client: aioredis.Redis
+) -> None:
+    """The step's start is written with its first read; its WORKING goes on the ``working`` subject."""
+    started, release = asyncio.Event(), asyncio.Event()
+
+    async def hold(context: ToolContext, arguments: dict[str, Any]) -> str:
+        started.set()
+        await release.wait()
+        return "held"
+
+    tool = Tool(
+        name="hold", description="Hold.", parameters={"type": "object"}, function=hold, read_only=True
+    )
+    llm.set_script(script({"role": "writer", "replies": [{"tool_calls": [{"name": "hold"}]}, "done"]}))
+    await workers.start("writer", tools=ToolRegistry([MEMORY_READ, MEMORY_WRITE, tool]))
+    job = new_job()
+    work = make_work(job, "held", tools=["hold"], keys=StepKeys.for_job(job))  # as the coordinator sends
+    await redis_client.hset(work.keys.state, mapping={"id": job, "crew": CREW, "status": "running"})
+    await redis_client.hset(work.keys.state, "step:held", "dispatched")
+    working = await workers.js.subscribe(subjects.role_events_subject(job, CREW, "writer", "working"))
+    await workers.dispatch(work)
+    await started.wait()
+
+    record = await RedisJobStore(redis_client).get(job)
+    assert (record.steps["held"], record.attempts["held"]) == ("working", 1)
+    release.set()
+    events = await step_events(workers.js, work)
+    assert states(events) == [WORKING, COMPLETED]
+    assert (await working.next_msg(timeout=5)).subject.endswith(".writer.working")
+    await redis_client.hset(
+        work.keys.state, "status", "completed"
+    )  # an ended job shows the coordinator's states
+    assert (await RedisJobStore(redis_client).get(job)).steps["held"] == "dispatched"

@@ -70,17 +70,17 @@ selectors after the common commands).
   "~crews:jobs" "~crews:jobs:deadlines" "~crews:{job:*" "~crews:a2a:push:due" "~crews:a2a:push:cursor" "%R~crews:stack:*" -}}
 {{- $users = append $users (dict "user" "api" "secret" (include "crews.componentName" (dict "root" . "component" "api-redis")) "rules" $api) -}}
 {{- $ends := list -}}
-{{- range list "results" "memory" "usage" "approvals" "turns" }}{{ $ends = append $ends (printf "%%W~%s:%s" $job .) }}{{ end -}}
+{{- range list "results" "memory" "usage" "approvals" "turns" "progress" }}{{ $ends = append $ends (printf "%%W~%s:%s" $job .) }}{{ end -}}
 {{- $coordinator := list
   (printf "~%s:state" $job) "~crews:jobs" "~crews:jobs:deadlines" "~crews:owner:*"
   "%R~crews:crew:*" (printf "%%R~%s:results" $job) (printf "%%R~%s:memory" $job) (printf "%%R~%s:usage" $job)
-  (printf "(%s +expire +pexpire)" (join " " $ends)) -}}
+  (printf "%%R~%s:progress" $job) (printf "(%s +expire +pexpire)" (join " " $ends)) -}}
 {{- $users = append $users (dict "user" "coordinator" "secret" (include "crews.componentName" (dict "root" . "component" "coordinator-redis")) "rules" $coordinator) -}}
 {{- range $crew, $spec := .Values.crews -}}
 {{- range $role, $r := $spec.roles -}}
 {{- $rules := list
   (printf "~%s:results" $job) (printf "~%s:memory" $job) (printf "~%s:usage" $job)
-  (printf "~%s:usage:reserved" $job) (printf "~%s:turns" $job)
+  (printf "~%s:usage:reserved" $job) (printf "~%s:turns" $job) (printf "~%s:progress" $job)
   (printf "%%R~%s:state" $job) (printf "%%R~%s:approvals" $job) "%R~crews:crew:*"
   "~crews:{job:a2a-*}:state" (printf "~crews:a2a:{%s.%s}:*" $crew $role)
   (printf "(%%W~%s:approvals +hsetnx)" $job) -}}

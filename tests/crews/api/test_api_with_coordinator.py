@@ -127,7 +127,8 @@ async def _status(store: RedisJobStore, job: str, status: str) -> bool:
 async def test_the_coordinator_consumes_role_events_only_and_narrows_an_older_durable(
     js: JetStreamContext, store: RedisJobStore, nats_server: ManagedServer, redis_server: ManagedServer
 ) -> None:
-    """Its own job-level events (4 a job) are never fetched; a durable made with the old filter is narrowed."""
+    """Its own job-level events (4 a job) and its steps' WORKING are never fetched; a durable made with the
+    old filter is narrowed."""
     bus = BusSettings(nats_url=nats_server.url)
     await ensure_streams(js, bus)
     with contextlib.suppress(NotFoundError):
@@ -142,11 +143,14 @@ async def test_the_coordinator_consumes_role_events_only_and_narrows_an_older_du
     assert info.config.filter_subject == subjects.ROLE_STATUSES_ALL
     job_level = status_event("j-own", "j-own", TaskState.TASK_STATE_WORKING)
     await publish_event(js, "j-own", job_level, "j-own:job:running")
-    role_level = status_event("j-own", "j-own.a", TaskState.TASK_STATE_WORKING)
-    await publish_event(js, "j-own", role_level, "j-own.a:working:1", role=("c", "r"))
+    started = status_event("j-own", "j-own.a", TaskState.TASK_STATE_WORKING)  # its start is in Redis
+    await publish_event(js, "j-own", started, "j-own.a:working:1", role=("c", "r"))
+    done = status_event("j-own", "j-own.a", TaskState.TASK_STATE_COMPLETED)
+    await publish_event(js, "j-own", done, "j-own.a:completed", role=("c", "r"))
     sub = await js.pull_subscribe_bind(durable=EVENTS_CONSUMER, stream=subjects.EVENTS_STREAM)
     msgs = await sub.fetch(10, timeout=1)
     assert [m.subject for m in msgs] == [subjects.role_events_subject("j-own", "c", "r")]
+    assert decode(msgs[0].data, StreamResponse).status_update.status.state == TaskState.TASK_STATE_COMPLETED
     for msg in msgs:
         await msg.ack()
     await sub.unsubscribe()
