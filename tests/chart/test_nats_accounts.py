@@ -277,8 +277,8 @@ async def test_a_role_publishes_only_its_own_events(chart_nats: Users, bus: Conn
         await worker.denied(subject)
     stored = await bus.js.stream_info(subjects.EVENTS_STREAM, subjects_filter="crews.events.job3.>")
     assert stored.state.subjects == {
-        subjects.role_events_subject("job3", CREW, ROLE): 1,
-        subjects.role_events_subject("job3", CREW, ROLE, "artifact"): 1,  # what the coordinator never fetches
+        subjects.role_events_subject("job3", CREW, ROLE, "working"): 1,  # WORKING and artifacts: what the
+        subjects.role_events_subject("job3", CREW, ROLE, "artifact"): 1,  # coordinator never fetches
     }
     await worker.nc.subscribe(subjects.role_events_subject("job3", CREW, OTHER))  # snooping a peer's steps
     await worker.denied(subjects.role_events_subject("job3", CREW, OTHER))
