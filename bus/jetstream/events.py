@@ -121,10 +121,12 @@ def admissible(subject: str, job: str, event: StreamResponse) -> bool:
     return ok
 
 
-async def last_event_seq(js: JetStreamContext, job: str) -> int:
-    """The stream sequence of ``job``'s latest event (0: none yet), to follow only what comes after."""
+async def last_event_seq(js: JetStreamContext, job: str, *, own: bool = False) -> int:
+    """The stream sequence of ``job``'s latest event (0: none yet), to follow only what comes after;
+    ``own``: of the job's own events only (its statuses, output, decisions; not its steps')."""
+    subject = subjects.job_events_subject(job) if own else subjects.job_events_filter(job)
     try:
-        msg = await js.get_last_msg(subjects.EVENTS_STREAM, subjects.job_events_filter(job))
+        msg = await js.get_last_msg(subjects.EVENTS_STREAM, subject)
     except nats.js.errors.NotFoundError:
         return 0
     return int(msg.seq or 0)

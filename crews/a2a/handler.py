@@ -301,8 +301,12 @@ class CrewRequestHandler(RequestHandler):
         """The job's events after ``after_seq`` as its task's updates, never going back from ``start``,
         up to its end or to the next question it asks (``crews.a2a.updates``)."""
         store = self.deps.store
-        if after_seq and (await store.get(job)).terminal:
-            return  # ended before ``after_seq``: nothing comes after it
+        if (
+            after_seq
+            and (await store.get(job)).terminal
+            and await last_event_seq(self.deps.js, job, own=True) <= after_seq
+        ):
+            return  # ended before ``after_seq``: nothing comes after it (else its end is replayed below)
         forward = Forward(start)
         events = follow_events(self.deps.js, job, after_seq)
         assert isinstance(events, AsyncGenerator)
