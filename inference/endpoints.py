@@ -47,7 +47,7 @@ class Overflow:
         self.provider = s.llm_overflow_provider
         self.drop_params = frozenset(s.llm_overflow_drop_params)
         self.load = load
-        self.client = http_client(self.endpoint.url, s.overflow_api_key(), timeout)
+        self.client = EndpointClient(self.endpoint.url, s.overflow_api_key(), timeout)
         self._cooldown_s = s.llm_endpoint_cooldown_s
 
     @property
@@ -176,9 +176,4 @@ class PoolEndpoints:
                     await client.aclose()
 
     def _client(self, url: str) -> EndpointClient:
-        return http_client(url, self.settings.llm_api_key.get_secret_value(), self._timeout)
-
-
-def http_client(base_url: str, api_key: str, timeout: Timeouts) -> EndpointClient:
-    """A keep-alive client for one endpoint: its base URL (``…/v1``), its bearer key, the pool's timeouts."""
-    return EndpointClient(base_url, api_key, timeout)
+        return EndpointClient(url, self.settings.llm_api_key.get_secret_value(), self._timeout)

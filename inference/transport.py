@@ -12,13 +12,11 @@ out) raise ``TransportFailed`` naming aiohttp's exception.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from http import HTTPStatus
 
 import aiohttp
-from multidict import CIMultiDict, CIMultiDictProxy
 
 
 class TransportFailed(Exception):
@@ -43,7 +41,7 @@ class HTTPReply:
 
     status_code: int
     content: bytes
-    headers: Mapping[str, str] = field(default_factory=lambda: CIMultiDictProxy(CIMultiDict()))
+    headers: Mapping[str, str]
 
     @property
     def text(self) -> str:
@@ -55,9 +53,6 @@ class HTTPReply:
             return HTTPStatus(self.status_code).phrase
         except ValueError:
             return ""
-
-    def json(self) -> object:
-        return json.loads(self.content)
 
 
 class EndpointClient:

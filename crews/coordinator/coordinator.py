@@ -205,7 +205,9 @@ class Coordinator:
         if not await self._from_assigned_role(delivery.subject, job, step):
             return
         state = update.status.state
-        if state == TaskState.TASK_STATE_WORKING:  # a worker of older code (today's write `…:progress`)
+        if (
+            state == TaskState.TASK_STATE_WORKING
+        ):  # only from older workers: a step's start is in `…:progress`
             attempt = update.metadata.fields.get("attempt")
             started = int(attempt.number_value) if attempt is not None and attempt.number_value >= 1 else None
             await self.store.set_step_state(job, step, "working", seq=delivery.stream_seq, attempt=started)

@@ -261,15 +261,7 @@ class RedisJobStore:
         if owner:
             pipe.srem(running_key(owner), job)
         if moved:
-            for key in (
-                keys.state,
-                keys.results,
-                keys.memory,
-                keys.usage,
-                keys.approvals,
-                keys.turns,
-                keys.progress,
-            ):
+            for key in keys.model_dump().values():  # every key of the job (StepKeys.for_job)
                 pipe.expire(key, self.job_ttl_s)
         await pipe.execute()
         return bool(moved)

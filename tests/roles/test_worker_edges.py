@@ -47,6 +47,17 @@ def cancelling_registry(redis_client: aioredis.Redis) -> ToolRegistry:
     return ToolRegistry([MEMORY_READ, MEMORY_WRITE, CALCULATOR, tool])
 
 
+def holding_tool(name: str, started: asyncio.Event, release: asyncio.Event) -> Tool:
+    """A read-only tool that sets ``started`` and returns only once ``release`` is set."""
+
+    async def hold(context: ToolContext, arguments: dict[str, Any]) -> str:
+        started.set()
+        await release.wait()
+        return "held"
+
+    return Tool(name=name, description="Hold.", parameters={"type": "object"}, function=hold, read_only=True)
+
+
 async def test_cancel_while_running_stops_before_the_next_llm_call(
     workers: Workers, llm: ScriptedServer, redis_client: aioredis.Redis
 ) -> None:
@@ -86,15 +97,7 @@ async def test_a_job_stop_announced_on_the_bus_interrupts_the_tool_in_flight(
     workers: Workers, llm: ScriptedServer, redis_client: aioredis.Redis
 ) -> None:
     started, never = asyncio.Event(), asyncio.Event()
-
-    async def wait_forever(context: ToolContext, arguments: dict[str, Any]) -> str:
-        started.set()
-        await never.wait()  # only an interruption ends this step
-        return "unreachable"
-
-    tool = Tool(
-        name="wait", description="Wait.", parameters={"type": "object"}, function=wait_forever, read_only=True
-    )
+    tool = holding_tool("wait", started, never)  # only an interruption ends this step
     llm.set_script(script({"role": "writer", "replies": [{"tool_calls": [{"name": "wait"}]}, "never"]}))
     await workers.start("writer", tools=ToolRegistry([MEMORY_READ, MEMORY_WRITE, tool]))
     work = make_work(new_job(), "stuck", tools=["wait"])
@@ -212,15 +215,7 @@ async def test_a_started_step_reads_as_working_from_redis_and_its_working_skips_
 ) -> None:
     """The step's start is written with its first read; its WORKING goes on the ``working`` subject."""
     started, release = asyncio.Event(), asyncio.Event()
-
-    async def hold(context: ToolContext, arguments: dict[str, Any]) -> str:
-        started.set()
-        await release.wait()
-        return "held"
-
-    tool = Tool(
-        name="hold", description="Hold.", parameters={"type": "object"}, function=hold, read_only=True
-    )
+    tool = holding_tool("hold", started, release)
     llm.set_script(script({"role": "writer", "replies": [{"tool_calls": [{"name": "hold"}]}, "done"]}))
     await workers.start("writer", tools=ToolRegistry([MEMORY_READ, MEMORY_WRITE, tool]))
     job = new_job()
