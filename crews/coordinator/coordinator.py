@@ -205,9 +205,8 @@ class Coordinator:
         if not await self._from_assigned_role(delivery.subject, job, step):
             return
         state = update.status.state
-        if (
-            state == TaskState.TASK_STATE_WORKING
-        ):  # only from older workers: a step's start is in `…:progress`
+        # WORKING comes only from older workers: today's write a step's start in `…:progress`
+        if state == TaskState.TASK_STATE_WORKING:
             attempt = update.metadata.fields.get("attempt")
             started = int(attempt.number_value) if attempt is not None and attempt.number_value >= 1 else None
             await self.store.set_step_state(job, step, "working", seq=delivery.stream_seq, attempt=started)
