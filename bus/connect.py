@@ -18,6 +18,7 @@ from urllib.parse import unquote, urlsplit
 import nats
 from nats.aio.client import Client as NATS
 
+from bus.lazy_imports import enable_websockets
 from bus.settings import BusSettings
 from bus.subjects import INBOX_PREFIX, token, user_inbox
 
@@ -58,8 +59,11 @@ async def connect(settings: BusSettings, name: str) -> NATS:
     async def error(exc: Exception) -> None:
         log.warning("%s: NATS error: %s", name, exc)
 
+    servers = nats_servers(settings.nats_url)
+    if any(urlsplit(server).scheme in ("ws", "wss") for server in servers):
+        enable_websockets()
     return await nats.connect(
-        nats_servers(settings.nats_url),
+        servers,
         name=name,
         inbox_prefix=inbox_prefix(settings),
         max_reconnect_attempts=-1,

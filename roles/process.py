@@ -6,7 +6,7 @@ role's durable consumer exist, starts fetching the role's steps, and prints
 steps in hand finish (``CREWS_WORKER_GRACE_S``).
 
 Ready comes first: the path to the ready line imports no LLM client, no Redis
-client and no framework. What steps need (``roles.worker``, httpx
+client and no framework. What steps need (``roles.worker``, aiohttp
 behind ``inference.client``, ``redis.asyncio``) loads in a thread right after
 the ready line; a step fetched before it is loaded waits for it.
 """

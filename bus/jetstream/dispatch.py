@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import TYPE_CHECKING
 
-from a2a.types import SendMessageRequest
 from nats.errors import Error as NatsError
 from nats.errors import TimeoutError as NatsTimeout
 from nats.js import JetStreamContext
@@ -22,6 +22,10 @@ from bus import subjects
 from bus.contracts.codec import encode
 from bus.errors import PublishFailed
 from bus.tracing import inject
+
+# a2a.types' protobuf descriptors load where a request is built, not before a worker's ready line
+if TYPE_CHECKING:
+    from a2a.types import SendMessageRequest
 
 MSG_ID = "Nats-Msg-Id"
 PUBLISH_RETRY_S = 20.0

@@ -10,12 +10,15 @@ what they run to the same ceilings (a crew stored before a ceiling was lowered).
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from crews.spec.models import CrewSpec
 from crews.spec.problems import Problem
+
+if TYPE_CHECKING:  # the crew models load where crews are read, not with the limits' settings
+    from crews.spec.models import CrewSpec
 
 
 class SpecLimits(BaseSettings):

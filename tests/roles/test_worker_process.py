@@ -90,5 +90,11 @@ def test_the_path_to_the_ready_line_loads_no_llm_client_redis_or_framework() -> 
     assert loaded("crews.cli.main, roles.process", (*HEAVY, "redis", "roles.worker", "roles.engines")) == []
 
 
+def test_the_path_to_the_ready_line_loads_no_http_client_a2a_types_yaml_or_crew_models() -> None:
+    """nats-py would import aiohttp (bus.lazy_imports); the rest were imported for type hints only."""
+    later = ("aiohttp", "a2a", "yaml", "crews.spec.models")
+    assert loaded("crews.cli.main, roles.process", later) == []
+
+
 def test_the_native_runtime_loads_no_framework() -> None:
     assert loaded("roles.worker, roles.engines.native", ("crewai", "google.adk", "vllm", "litellm")) == []

@@ -32,7 +32,6 @@ import re
 from pathlib import Path
 from typing import Annotated, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -128,6 +127,8 @@ def _json(text: str) -> object:
 
 
 def _file(path: Path, where: str) -> object:
+    import yaml  # here: a worker with no MCP file starts without it
+
     try:
         return yaml.safe_load(path.read_text(encoding="utf-8"))
     except OSError as exc:
