@@ -54,13 +54,12 @@ def _delivery(subject: str, data: bytes, msg_id: str = "", kind: str = "") -> De
     return Delivery(subject, data, headers, 1, 5, 1)
 
 
-def _event(job: str, step: str, role: str, kind: str) -> Delivery:
-    """The status a worker of ``role`` publishes for ``step`` of ``job``: working or completed."""
+def _completed(job: str, step: str, role: str) -> Delivery:
+    """The ``COMPLETED`` a worker of ``role`` publishes for ``step`` of ``job``."""
     task = f"{job}.{step}"
-    state = TaskState.TASK_STATE_WORKING if kind == "working" else TaskState.TASK_STATE_COMPLETED
-    body = StreamResponse(status_update=status_event(job, task, state))
+    body = StreamResponse(status_update=status_event(job, task, TaskState.TASK_STATE_COMPLETED))
     subject = subjects.role_events_subject(job, CREW, role)
-    return _delivery(subject, encode(body), f"{task}:{kind}", "step.status")
+    return _delivery(subject, encode(body), f"{task}:completed", "step.status")
 
 
 async def _cpu(call: Awaitable[Any]) -> float:
@@ -104,8 +103,7 @@ async def coordinator_us(stack: BenchStack, c: Clients, n: int) -> dict[str, lis
         payload = JobSubmission(job=job, crew=CREW, inputs=INPUTS).model_dump_json().encode()
         timings = {"submission": await _cpu(coordinator.on_submission(_delivery("s", payload)))}
         for step, role in (("research", "researcher"), ("write", "writer"), ("review", "reviewer")):
-            working, completed = (_event(job, step, role, k) for k in ("working", "completed"))
-            timings["working event"] = await _cpu(coordinator.on_event(working))
+            completed = _completed(job, step, role)  # its WORKING never reaches the coordinator
             await c.store.redis.hsetnx(results, step, StepResult(output="text", role="r").model_dump_json())
             kind = "completed event (finish)" if step == "review" else "completed event (dispatch)"
             timings[kind] = await _cpu(coordinator.on_event(completed))
@@ -156,16 +154,17 @@ async def run(n: int) -> dict[str, float]:
 
 
 def per_step(found: dict[str, float]) -> dict[str, float]:
-    """CPU µs per step by process, for the 3-step crew: each job is 1 submission, 6 step statuses, 3 steps.
+    """CPU µs per step by process, for the 3-step crew: each job is 1 submission, 3 step ends, 3 steps.
 
-    The coordinator consumes step statuses only (``bus.subjects.ROLE_STATUSES_ALL``): not the steps'
-    artifacts, nor the job's own events.
+    The coordinator consumes step statuses only (``bus.subjects.ROLE_STATUSES_ALL``), and of them
+    only the ends: a step's ``WORKING`` goes on its own subject, as do its artifacts and the job's
+    own events.
     """
     c = {k.removeprefix("coordinator: "): v for k, v in found.items() if k.startswith("coordinator: ")}
     loop = found["bus: WorkLoop per message (no-op handler)"]
     coordinator = (
-        c["submission"] + 3 * c["working event"]
-        + 2 * c["completed event (dispatch)"] + c["completed event (finish)"] + (1 + 6) * loop
+        c["submission"]
+        + 2 * c["completed event (dispatch)"] + c["completed event (finish)"] + (1 + 3) * loop
     ) / STEPS_PER_JOB  # fmt: skip
     return {"worker": found["worker: RoleWorker.handle"] + loop, "coordinator": coordinator}
 
