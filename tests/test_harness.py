@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import socket
+from pathlib import Path
+
 import nats
+import pytest
 import redis.asyncio as aioredis
 
+from crews.errors import LocalStackError
+from crews.local.servers import LOWEST_PICKED_PORT, free_port, redis_server
 from tests.servers import ManagedServer
 
 
@@ -24,3 +30,24 @@ async def test_nats_jetstream_is_enabled(nats_server: ManagedServer) -> None:
     info = await nc.jetstream().account_info()
     assert info.limits is not None
     await nc.close()
+
+
+def test_picked_ports_are_free_below_the_ephemeral_range_and_not_picked_twice() -> None:
+    low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    ports = [free_port() for _ in range(200)]
+    assert len(set(ports)) == len(ports)
+    assert all(LOWEST_PICKED_PORT <= port < low for port in ports)
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", ports[-1] + 1))  # the next in the walk: taken, so it is skipped
+        held.listen()
+        assert free_port() != ports[-1] + 1
+
+
+def test_a_server_whose_port_is_taken_fails_to_start_instead_of_seeming_ready(tmp_path: Path) -> None:
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        server = redis_server(tmp_path, held.getsockname()[1])
+        with pytest.raises(LocalStackError, match="did not become ready"):
+            server.start()
+    assert not server.running

@@ -6,6 +6,9 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
+from nats.js import JetStreamContext
+from nats.js.api import ConsumerInfo
+
 T = TypeVar("T")
 
 
@@ -18,3 +21,17 @@ async def eventually(check: Callable[[], Awaitable[T | None]], timeout: float = 
                 return value
             await asyncio.sleep(0.05)
     raise AssertionError(f"unreachable: {what}")
+
+
+async def all_acked(js: JetStreamContext, stream: str, consumer: str, timeout: float = 10.0) -> ConsumerInfo:
+    """The consumer's info once none of its deliveries waits for an ack.
+
+    The server applies an ack some time after it arrives (flushed is not yet
+    counted), so an info read right after the last ack may still count it.
+    """
+
+    async def check() -> ConsumerInfo | None:
+        info = await js.consumer_info(stream, consumer)
+        return info if info.num_ack_pending == 0 else None
+
+    return await eventually(check, timeout, f"{stream}/{consumer} with no ack pending")

@@ -3,13 +3,16 @@
 Lag is what KEDA's nats-jetstream scaler reads: the role consumer's pending
 plus ack-pending messages. The desired count is ``ceil(lag / target_queue_depth)``
 within the role's ``scaling.min``..``max``; a role scales out at once and back
-in only after ``cooldown_s`` without needing more workers.
+in only after ``cooldown_s`` without needing more workers. A round that meets a
+NATS or Redis outage is logged and tried again at the next poll: the stack
+(and the workers it runs) outlives a server that dies and comes back.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import math
 import time
 from collections.abc import Awaitable, Callable
@@ -19,7 +22,11 @@ from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 
 from bus import subjects
+from crews.coordinator.coordinator import OUTAGES
 from crews.spec.models import CrewSpec, ScalingSpec
+
+
+log = logging.getLogger(__name__)
 
 
 def desired_workers(lag: int, scaling: ScalingSpec) -> int:
@@ -94,10 +101,15 @@ class Autoscaler:
     ) -> None:
         """Scale every ``poll_s`` until ``stop``; ``before`` may ``track`` new crews, ``after`` sees the counts."""
         while not stop.is_set():
-            if before is not None:
-                await before()
-            counts = await self.step()
-            if after is not None:
-                await after(counts)
+            try:
+                if before is not None:
+                    await before()
+                counts = await self.step()
+                if after is not None:
+                    await after(counts)
+            except OUTAGES as exc:
+                log.warning(
+                    "scaling round failed (%s: %s): trying again in %g s", type(exc).__name__, exc, poll_s
+                )
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), poll_s)

@@ -12,6 +12,7 @@ all start their processes with this one harness.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import shutil
@@ -30,21 +31,73 @@ log = logging.getLogger(__name__)
 READY_TIMEOUT_S = 20.0
 
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+LOWEST_PICKED_PORT = 10_000
+
+
+class _PortWalk:
+    """Ports below the kernel's ephemeral range, walked from a start that differs per process.
+
+    ``bind(0)`` hands out a port from the range outgoing connections take
+    their source ports from: between the pick and the server's bind (or a
+    restart on the same port) a client socket could hold it, and the server
+    exits on "address in use". Below that range only listeners bind; walking
+    on, never back, a process does not pick a port it just freed, and two
+    processes starting far apart in the walk do not pick the same one.
+    """
+
+    def __init__(self) -> None:
+        low = _ephemeral_low()
+        self.ports = range(LOWEST_PICKED_PORT, low) if low - LOWEST_PICKED_PORT >= 1000 else None
+        self.at = (os.getpid() * 2_654_435_761) % len(self.ports) if self.ports else 0
+        self.lock = threading.Lock()
+
+    def pick(self) -> int:
+        if self.ports is None:  # an unusual ephemeral range: the kernel's choice
+            return _bind_any()
+        with self.lock:
+            for _ in range(len(self.ports)):
+                port = self.ports[self.at]
+                self.at = (self.at + 1) % len(self.ports)
+                if _bindable(port):
+                    return port
+        return _bind_any()
+
+
+def _ephemeral_low() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _bind_any() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
 
 
+@functools.cache
+def _port_walk() -> _PortWalk:
+    return _PortWalk()
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now (``_PortWalk``: which ones)."""
+    return _port_walk().pick()
+
+
 def port_or_free(port: int) -> int:
     """``port`` when nothing listens on it, else a free one."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return free_port()
-    return port
+    return port if _bindable(port) else free_port()
 
 
 def nats_server_binary() -> str:
@@ -105,17 +158,20 @@ class ServerProcess:
                 env=self.env,
                 cwd=self.cwd,
             )
-        ready = threading.Event()
-        self._pump_thread = threading.Thread(target=self._pump, args=(ready,), daemon=True)
+        ready, said_ready = threading.Event(), threading.Event()
+        self._pump_thread = threading.Thread(target=self._pump, args=(ready, said_ready), daemon=True)
         self._pump_thread.start()
-        if not ready.wait(self.ready_timeout_s) or self.proc.poll() is not None:
+        ready.wait(self.ready_timeout_s)
+        # Not only poll(): a process that closed its output on exit may not be reaped yet.
+        if not said_ready.is_set() or self.proc.poll() is not None:
             tail = "\n".join(self._log[-20:])
             self.kill()
             if self._closed:
                 raise LocalStackError(f"{self.name} was stopped while it started")
             raise LocalStackError(f"{self.name} did not become ready on port {self.port}:\n{tail}")
 
-    def _pump(self, ready: threading.Event) -> None:
+    def _pump(self, ready: threading.Event, said_ready: threading.Event) -> None:
+        """Keep the output's lines; ``said_ready`` on the ready line, ``ready`` then or at its end."""
         assert self.proc is not None and self.proc.stdout is not None
         sink = self.log_file.open("ab") if self.log_file else None
         try:
@@ -130,6 +186,7 @@ class ServerProcess:
                     self._lines_seen += 1
                     self._new_line.notify_all()
                 if self.ready_line in line:
+                    said_ready.set()
                     ready.set()
         finally:
             if sink is not None:

@@ -49,6 +49,7 @@ from roles.step.cancel import CancelWatch
 from tests.chart.render import CHART, Obj, example_values, of_kind, render
 from tests.roles.helpers import make_work
 from tests.servers import ManagedServer
+from tests.waits import all_acked
 
 CREW, ROLE, OTHER = "research", "writer", "reviewer"
 DENIED = "permissions violation"  # nats-py lower-cases the server's -ERR
@@ -180,8 +181,8 @@ async def test_role_worker_takes_its_own_steps(chart_nats: Users, bus: Conn, con
     loop.stop()
     await asyncio.wait_for(runner, 10)
     assert [d.data for d in got] == [b"step"]
-    info = await bus.js.consumer_info(subjects.TASKS_STREAM, consumer)
-    assert (info.num_pending, info.num_ack_pending) == (0, 0)  # acked by the worker
+    info = await all_acked(bus.js, subjects.TASKS_STREAM, consumer)  # acked by the worker
+    assert info.num_pending == 0
     dead = DeadLetter(
         stream=subjects.TASKS_STREAM, consumer=consumer, subject=got[0].subject,
         stream_seq=got[0].stream_seq, deliveries=5, reason="test", payload_b64="",

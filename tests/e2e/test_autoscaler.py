@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from pathlib import Path
 
+import nats
+import pytest
 import redis.asyncio as aioredis
 from nats.aio.client import Client as NATS
 
@@ -83,3 +86,50 @@ async def test_flooded_role_scales_to_max_then_back_to_min_while_others_stay(
     assert max(c["scale/busy"] for c in history) == 3
     assert {c["scale/idle"] for c in history} == {1}
     assert len(workers.workers["scale/busy"]) == 1
+
+
+async def test_a_round_that_meets_a_nats_outage_is_tried_again_and_scaling_goes_on(
+    own_nats_server: ManagedServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """``crews up`` ran the stack only as long as its autoscaler: a NATS restart stopped every process."""
+    nc = await nats.connect(own_nats_server.url, max_reconnect_attempts=-1, reconnect_time_wait=0.1)
+    started: list[str] = []
+
+    async def start(crew: str, role: str) -> None:
+        started.append(f"{crew}/{role}")
+
+    async def stop_worker(crew: str, role: str) -> None:
+        raise AssertionError(f"nothing to scale in: {crew}/{role}")
+
+    rounds: list[dict[str, int]] = []
+    restarts: list[str] = []
+    back, stop = asyncio.Event(), asyncio.Event()
+
+    async def after(counts: dict[str, int]) -> None:
+        rounds.append(counts)
+        if len(rounds) == 1:
+            own_nats_server.kill()  # the next round's lag reads meet no server
+        else:
+            back.set()
+
+    async def before() -> None:
+        failed = any("scaling round failed" in r.message for r in caplog.records)
+        if failed and not restarts:
+            restarts.append(own_nats_server.url)
+            await asyncio.to_thread(own_nats_server.restart)
+
+    scaler = Autoscaler(nc.jetstream(timeout=1.0), start, stop_worker, cooldown_s=60.0)
+    scaler.track(load_crew_text(CREW, "scale.yaml"))
+    try:
+        with caplog.at_level(logging.WARNING, logger="crews.local.autoscaler"):
+            runner = asyncio.create_task(scaler.run(0.1, stop, before, after))
+            await asyncio.wait_for(back.wait(), 60)
+            stop.set()
+            await asyncio.wait_for(runner, 30)
+    finally:
+        stop.set()
+        await nc.close()
+
+    assert rounds[0] == rounds[-1] == {"scale/busy": 1, "scale/idle": 1}
+    assert sorted(started) == ["scale/busy", "scale/idle"]  # the outage started or stopped nothing
+    assert restarts  # a round failed, was logged, and the loop went on to the next
