@@ -25,7 +25,6 @@ from bus import subjects
 from crews.coordinator.coordinator import OUTAGES
 from crews.spec.models import CrewSpec, ScalingSpec
 
-
 log = logging.getLogger(__name__)
 
 
