@@ -33,8 +33,9 @@ from opentelemetry import trace
 from bus.tracing import extract, traced_transport
 from crews.a2a.push.configs import SIGNED, PushConfigs, PushTarget
 from crews.a2a.push.guard import WebhookRefused, check_webhook
-from crews.a2a.push.ingest import DUE_KEY, PushIngest, Queued, queue_key, state_key
+from crews.a2a.push.ingest import DUE_KEY, RETRY_S, PushIngest, Queued, pause, queue_key, state_key
 from crews.a2a.settings import A2ASettings
+from crews.coordinator.coordinator import OUTAGES
 from crews.jobs.store import RedisJobStore
 
 logger = logging.getLogger(__name__)
@@ -99,17 +100,32 @@ class PushDelivery:
     # --- deliver ---------------------------------------------------------------------------
 
     async def _deliver_loop(self) -> None:
+        """Deliver what is due until stopped; a Redis outage pauses it (a claim not finished is
+        claimed again when its lease ends), it does not end it."""
         while not self._stopping.is_set():
-            now = time.time()
-            due: list[str] = await self._redis.zrangebyscore(DUE_KEY, "-inf", now, start=0, num=32)
-            lease = now + self._settings.push_timeout_s + 5.0
-            claimed = [m for m in due if await self._claim(keys=[DUE_KEY], args=[m, now, lease]) == 1]
-            if claimed:
-                await asyncio.gather(*(self._deliver_head(member) for member in claimed))
-                continue
-            self._wake.clear()
-            with suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), await self._idle_s(now))
+            try:
+                await self._deliver_due()
+            except OUTAGES as exc:
+                logger.warning(
+                    "push: delivery round failed (%s: %s); trying again in %.0f s",
+                    type(exc).__name__,
+                    exc,
+                    RETRY_S,
+                )
+                await pause(self._stopping)
+
+    async def _deliver_due(self) -> None:
+        """Deliver the heads that are due, or wait until one may be."""
+        now = time.time()
+        due: list[str] = await self._redis.zrangebyscore(DUE_KEY, "-inf", now, start=0, num=32)
+        lease = now + self._settings.push_timeout_s + 5.0
+        claimed = [m for m in due if await self._claim(keys=[DUE_KEY], args=[m, now, lease]) == 1]
+        if claimed:
+            await asyncio.gather(*(self._deliver_head(member) for member in claimed))
+            return
+        self._wake.clear()
+        with suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), await self._idle_s(now))
 
     async def _idle_s(self, now: float) -> float:
         first: list[tuple[str, float]] = await self._redis.zrange(DUE_KEY, 0, 0, withscores=True)

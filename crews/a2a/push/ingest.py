@@ -161,7 +161,7 @@ class PushIngest:
                 if stopping.is_set():
                     return
                 logger.warning("push consumer lost (%r): creating it again from sequence %d", exc, self._next)
-                if not await _pause(stopping):  # the streams may be coming back
+                if not await pause(stopping):  # the streams may be coming back
                     await self._retrying(self._subscribe, "subscribing to the events", stopping)
                 continue
             if not await self._take_batch(msgs, stopping):
@@ -194,7 +194,7 @@ class PushIngest:
                 logger.exception("push: %s not taken; trying it again in %.0f s", what, RETRY_S)
             else:
                 return True
-            if await _pause(stopping):
+            if await pause(stopping):
                 return False
 
     async def _ingest(self, msg: Msg) -> None:
@@ -223,7 +223,7 @@ class PushIngest:
         self._queued()
 
 
-async def _pause(stopping: asyncio.Event) -> bool:
+async def pause(stopping: asyncio.Event) -> bool:
     """Wait ``RETRY_S`` or until stopping; True if stopping."""
     with suppress(TimeoutError):
         await asyncio.wait_for(stopping.wait(), RETRY_S)

@@ -271,3 +271,35 @@ async def test_deliveries_survive_a_restart_of_the_process_that_delivers(
     assert receiver.artifacts() == ["research", "write", "output"]
     assert receiver.states()[-1] == "TASK_STATE_COMPLETED"
     assert_signed(receiver)
+
+
+async def test_deliveries_go_on_after_redis_comes_back(
+    api_process: ServerProcess,
+    redis_server: ManagedServer,
+    receiver: Receiver,
+    digest: str,
+    js: JetStreamContext,
+    store: RedisJobStore,
+) -> None:
+    """A Redis outage ended the delivery loop (and the ingest with it) until the API was restarted."""
+    from a2a.client import ClientConfig, ClientFactory
+
+    url = f"http://127.0.0.1:{api_process.port}/a2a/digest"
+    async with httpx.AsyncClient(headers=AUTH, timeout=WAIT_S) as http:
+        client = await ClientFactory(ClientConfig(httpx_client=http, streaming=False)).create_from_url(url)
+        request = ask("bees")
+        request.configuration.return_immediately = True
+        [started] = await collect(client.send_message(request))
+        job = started.task.id
+        await client.create_task_push_notification_config(config(receiver, job))
+    assert await take_step(js, store, "digest", "researcher", "- bees dance") == "research"
+
+    mark = api_process.mark()
+    redis_server.kill()
+    await asyncio.to_thread(api_process.wait_for_line, "push: delivery round failed", WAIT_S, after=mark)
+    await asyncio.to_thread(redis_server.restart)
+    assert await take_step(js, store, "digest", "writer", "Bees dance to talk.") == "write"
+    await receiver.until("TASK_STATE_COMPLETED")
+
+    assert receiver.artifacts() == ["research", "write", "output"]  # none lost, none twice, in order
+    assert_signed(receiver)
