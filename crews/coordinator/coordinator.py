@@ -15,9 +15,7 @@ import contextlib
 import logging
 from collections import Counter
 
-import redis.exceptions
 from a2a.types import SendMessageRequest, StreamResponse, TaskState
-from nats.errors import Error as NatsError
 from nats.js import JetStreamContext
 from nats.js.api import DeliverPolicy
 from nats.js.errors import NotFoundError
@@ -28,7 +26,7 @@ from bus import subjects
 from bus.contracts.codec import decode
 from bus.contracts.events import EVENT_KIND_HEADER
 from bus.contracts.step import from_request, to_request
-from bus.errors import PublishFailed, RetryableError
+from bus.errors import RetryableError
 from bus.jetstream.dead_letters import DeadLetter, ensure_advisory_capture, sweep_once
 from bus.jetstream.dispatch import dispatch_step, step_msg_id
 from bus.jetstream.streams import (
@@ -38,6 +36,7 @@ from bus.jetstream.streams import (
     work_consumer_config,
 )
 from bus.jetstream.work_loop import Delivery, Handler, WorkLoop
+from bus.outages import OUTAGES
 from bus.settings import BusSettings
 from bus.tracing import extract
 from crews.coordinator.manager import manager_turn
@@ -57,15 +56,6 @@ tracer = trace.get_tracer("crews.coordinator")
 EVENTS_CONSUMER = "coordinator-events"
 JobRead = tuple[JobRecord, dict[str, StepResult]]
 """A job and its results, as one pass over the job reads them (``RedisJobStore.get_with_results``)."""
-OUTAGES: tuple[type[Exception], ...] = (
-    redis.exceptions.ConnectionError,  # also BusyLoadingError: a restarted server reading its AOF
-    redis.exceptions.TimeoutError,
-    NatsError,  # nats.js errors too: no JetStream responders, timeouts
-    PublishFailed,
-    OSError,
-    TimeoutError,
-)
-"""What a Redis or NATS outage raises: the timers log it and try again, with backoff."""
 PLAN_RACES = 20
 """Passes over one job in a row that may lose the race to store its next plan version."""
 

@@ -22,7 +22,7 @@ from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 
 from bus import subjects
-from crews.coordinator.coordinator import OUTAGES
+from bus.outages import OUTAGES
 from crews.spec.models import CrewSpec, ScalingSpec
 
 log = logging.getLogger(__name__)

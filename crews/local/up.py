@@ -11,7 +11,7 @@ from pathlib import Path
 import nats
 from pydantic import BaseModel, ValidationError
 
-from crews.coordinator.coordinator import OUTAGES
+from bus.outages import OUTAGES
 from crews.jobs.store import RedisJobStore, StackProcess
 from crews.local.autoscaler import Autoscaler
 from crews.local.settings import StackSettings

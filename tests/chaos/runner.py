@@ -35,7 +35,7 @@ import nats
 from nats.aio.client import Client as NATS
 from pydantic import BaseModel, Field
 
-from crews.coordinator.coordinator import OUTAGES
+from bus.outages import OUTAGES
 from crews.errors import JobNotFound
 from crews.jobs.control import submit_job
 from crews.jobs.store import RedisJobStore

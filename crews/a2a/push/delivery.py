@@ -30,12 +30,12 @@ import httpx
 from nats.js import JetStreamContext
 from opentelemetry import trace
 
+from bus.outages import OUTAGES
 from bus.tracing import extract, traced_transport
 from crews.a2a.push.configs import SIGNED, PushConfigs, PushTarget
 from crews.a2a.push.guard import WebhookRefused, check_webhook
 from crews.a2a.push.ingest import DUE_KEY, RETRY_S, PushIngest, Queued, pause, queue_key, state_key
 from crews.a2a.settings import A2ASettings
-from crews.coordinator.coordinator import OUTAGES
 from crews.jobs.store import RedisJobStore
 
 logger = logging.getLogger(__name__)
