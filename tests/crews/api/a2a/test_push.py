@@ -241,20 +241,25 @@ def api_process(
         print(process.log_tail)
 
 
-async def test_deliveries_survive_a_restart_of_the_process_that_delivers(
-    api_process: ServerProcess, receiver: Receiver, digest: str, js: JetStreamContext, store: RedisJobStore
-) -> None:
+async def job_with_webhook(api_process: ServerProcess, receiver: Receiver) -> str:
+    """A digest job sent to the API process over A2A, with ``receiver`` as its push webhook."""
     from a2a.client import ClientConfig, ClientFactory
 
     url = f"http://127.0.0.1:{api_process.port}/a2a/digest"
-    receiver.fail_first = 10**6  # the webhook is down at first
     async with httpx.AsyncClient(headers=AUTH, timeout=WAIT_S) as http:
         client = await ClientFactory(ClientConfig(httpx_client=http, streaming=False)).create_from_url(url)
         request = ask("bees")
         request.configuration.return_immediately = True
         [started] = await collect(client.send_message(request))
-        job = started.task.id
-        await client.create_task_push_notification_config(config(receiver, job))
+        await client.create_task_push_notification_config(config(receiver, started.task.id))
+    return str(started.task.id)
+
+
+async def test_deliveries_survive_a_restart_of_the_process_that_delivers(
+    api_process: ServerProcess, receiver: Receiver, digest: str, js: JetStreamContext, store: RedisJobStore
+) -> None:
+    receiver.fail_first = 10**6  # the webhook is down at first
+    await job_with_webhook(api_process, receiver)
     assert await take_step(js, store, "digest", "researcher", "- bees dance") == "research"
     while not receiver.seen:  # a delivery was tried (and refused)
         receiver.arrived.clear()
@@ -282,16 +287,7 @@ async def test_deliveries_go_on_after_redis_comes_back(
     store: RedisJobStore,
 ) -> None:
     """A Redis outage ended the delivery loop (and the ingest with it) until the API was restarted."""
-    from a2a.client import ClientConfig, ClientFactory
-
-    url = f"http://127.0.0.1:{api_process.port}/a2a/digest"
-    async with httpx.AsyncClient(headers=AUTH, timeout=WAIT_S) as http:
-        client = await ClientFactory(ClientConfig(httpx_client=http, streaming=False)).create_from_url(url)
-        request = ask("bees")
-        request.configuration.return_immediately = True
-        [started] = await collect(client.send_message(request))
-        job = started.task.id
-        await client.create_task_push_notification_config(config(receiver, job))
+    await job_with_webhook(api_process, receiver)
     assert await take_step(js, store, "digest", "researcher", "- bees dance") == "research"
 
     mark = api_process.mark()
