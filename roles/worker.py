@@ -187,6 +187,8 @@ class RoleWorker:
         """Record the result once (removing the step's checkpoint), then publish the stored one (ours, or the first worker's).
 
         ``StepCancelled`` when the job has stopped: a stopped job gets no new result."""
+        if work.evals:  # a judge is an LLM call: the held answer is recorded before it is paid for
+            await checkpoint.flush()
         evals = await score_step(work, output.output, output.data, self.llm, self._budget(work))
         result = StepResult(
             output=output.output,

@@ -13,7 +13,8 @@
 5. the loop is checkpointed (``roles.step.checkpoint``): the prompt, each
    answer and each tool result are recorded before it goes on, so a
    redelivered step replays them and resumes where the last run stopped; each
-   tool call gets an idempotency key stable across runs.
+   tool call gets an idempotency key stable across runs. The answer that ends
+   the loop is held for the step's result, which records it.
 """
 
 from __future__ import annotations
@@ -129,7 +130,7 @@ class _Loop:
 
     async def _chat(self) -> ChatResult:
         """The next answer: recorded by an earlier run of the step, or asked for now (and recorded)."""
-        result, replayed = await self.checkpoint.answer(self.calls + 1, self._ask)
+        result, replayed = await self.checkpoint.answer(self.calls + 1, self._ask, final=self._ends)
         self.usage += result.usage
         self.calls += 1
         self.replayed += replayed
@@ -169,6 +170,19 @@ class _Loop:
             return await self.step.tools.call(call, idempotency_key=key)
         except ToolError as exc:
             return error_text(exc)
+
+    def _ends(self, result: ChatResult) -> bool:
+        """Whether ``result`` ends the loop (an output, or a second malformed answer failing the step)."""
+        answer = (result.content or "").strip()
+        if result.tool_calls or not answer:
+            return False
+        if self.schema is None or self.repaired:
+            return True
+        try:
+            self.schema.parse(answer)
+        except OutputInvalid:
+            return False
+        return True
 
     def _final(self, result: ChatResult, answer: str) -> StepOutput | None:
         """The step's output, or None after asking for the one repair of a malformed answer."""

@@ -11,7 +11,10 @@ running steps' loops under ``StepKeys.turn_field``:
 
 The prompt is written with the first answer (one round trip): a run that
 crashed before its first answer was recorded has nothing to resume, so the
-next one builds its prompt afresh.
+next one builds its prompt afresh. An answer that ends the loop (the engine
+says so with ``final``) is not written at all: the step's result, written
+next, holds it, and the crash window is the same one round trip after the
+answer (before any further LLM call or tool, ``flush`` writes what is held).
 
 A redelivered step loads its fields and replays them: recorded answers are not
 asked for again (no token is paid twice) and recorded tool results are not run
@@ -29,6 +32,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from bus.contracts.keys import StepKeys
@@ -60,7 +64,8 @@ class StepCheckpoint:
     ) -> None:
         self._redis, self.key, self.job, self.step = client, key, job, step
         self._recorded = recorded
-        self._unwritten: dict[str, str] = {}  # the prompt, until the first answer is written with it
+        self._unwritten: dict[str, Callable[[], str]] = {}  # the prompt (and a final answer), until written
+        self._holds_answer = False
         self.resumed_turns = sum(1 for field in recorded if field.startswith(f"{step}:llm:"))
         """LLM answers this run found recorded by an earlier run (0: a fresh start)."""
         self.resumed_tools = sum(1 for field in recorded if field.startswith(f"{step}:tool:"))
@@ -97,19 +102,36 @@ class StepCheckpoint:
         if field in self._recorded:
             loaded: list[Message] = json.loads(self._recorded[field])
             return loaded
-        self._unwritten[field] = json.dumps(messages, ensure_ascii=False)
+        first = list(messages)  # the engine appends to ``messages``: the record is of the first ones
+        self._unwritten[field] = partial(json.dumps, first, ensure_ascii=False)
         return messages
 
-    async def answer(self, turn: int, ask: Callable[[], Awaitable[ChatResult]]) -> tuple[ChatResult, bool]:
-        """The ``turn``-th LLM answer, and True when it was recorded by an earlier run (not asked again)."""
+    async def answer(
+        self,
+        turn: int,
+        ask: Callable[[], Awaitable[ChatResult]],
+        *,
+        final: Callable[[ChatResult], bool] = lambda _: False,
+    ) -> tuple[ChatResult, bool]:
+        """The ``turn``-th LLM answer, and True when it was recorded by an earlier run (not asked again).
+
+        An answer for which ``final`` is true ends the loop: it is held, not written (see the module).
+        """
         field = StepKeys.turn_field(self.step, "llm", turn)
         if field in self._recorded:
             return ChatResult.model_validate_json(self._recorded[field]), True
-
-        async def asked() -> str:
-            return (await ask()).model_dump_json()
-
-        return ChatResult.model_validate_json(await self._once(field, asked)), False
+        if self._holds_answer:  # an answer said final was not: it is recorded before another is paid for
+            await self.flush()
+        result = await ask()
+        if self._redis is None:
+            return result, False
+        if final(result):
+            self._unwritten[field] = result.model_dump_json
+            self._holds_answer = True
+            return result, False
+        text = result.model_dump_json()
+        stored = await self._write({**self._take_unwritten(), field: text})
+        return (result if stored[field] == text else ChatResult.model_validate_json(stored[field])), False
 
     async def tool_result(self, turn: int, call: int, run: Callable[[], Awaitable[str]]) -> str:
         """The result of tool call ``call`` of answer ``turn``: recorded, or run now and recorded."""
@@ -121,21 +143,36 @@ class StepCheckpoint:
             await self._redis.eval(_CLEAR, 1, self.key, StepKeys.turn_field(self.step, ""))
 
     def clearing(self) -> tuple[str | None, str]:
-        """What :meth:`clear` removes, for a script that does it: the turns hash (None: off), the fields' prefix."""
-        if self._redis is None:
+        """What :meth:`clear` removes, for a script that does it: the turns hash (None: nothing to remove),
+        the fields' prefix. A step that recorded nothing (one answer, held) has nothing to remove."""
+        if self._redis is None or not self._recorded:
             return None, ""
         return self.key, StepKeys.turn_field(self.step, "")
+
+    async def flush(self) -> None:
+        """Write what is held (the prompt, a final answer): before work that a crash must not repeat."""
+        if self._unwritten and self._redis is not None:
+            await self._write(self._take_unwritten())
 
     async def _once(self, field: str, produce: Callable[[], Awaitable[str]]) -> str:
         """The recorded value of ``field``, or ``produce()``'s, recorded unless another run was first."""
         if field in self._recorded:
             return self._recorded[field]
+        await self.flush()
         value = await produce()
         if self._redis is None:
             self._recorded[field] = value
             return value
-        fields = {**self._unwritten, field: value}
-        self._unwritten = {}
+        return (await self._write({field: value}))[field]
+
+    def _take_unwritten(self) -> dict[str, str]:
+        fields = {name: dump() for name, dump in self._unwritten.items()}
+        self._unwritten, self._holds_answer = {}, False
+        return fields
+
+    async def _write(self, fields: dict[str, str]) -> dict[str, str]:
+        """``HSETNX`` each field (one round trip); the values stored: ours, or another run's that was first."""
+        assert self._redis is not None
         pipe = self._redis.pipeline(transaction=False)
         for name, text in fields.items():
             pipe.hsetnx(self.key, name, text)
@@ -143,4 +180,4 @@ class StepCheckpoint:
         for name, text in fields.items():
             stored: str | None = None if written[name] else await self._redis.hget(self.key, name)
             self._recorded[name] = stored if stored is not None else text  # another run was first
-        return self._recorded[field]
+        return {name: self._recorded[name] for name in fields}
