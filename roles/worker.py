@@ -147,6 +147,23 @@ class RoleWorker:
         events: StepEvents,
         results: ResultStore,
     ) -> str:
+        budget = self._budget(work, hold=True)  # the last call's usage goes with the result
+        try:
+            return await self._run_checkpointed(work, delivery, span, watch, start, events, results, budget)
+        finally:
+            await budget.flush()  # whatever ended the step (a retry, an error): its calls' usage
+
+    async def _run_checkpointed(
+        self,
+        work: StepWork,
+        delivery: Delivery,
+        span: Span,
+        watch: CancelWatch,
+        start: StepStart,
+        events: StepEvents,
+        results: ResultStore,
+        budget: RedisUsage,
+    ) -> str:
         started = time.monotonic()
         checkpoint = start.checkpoint
         if checkpoint.resumed_turns or checkpoint.resumed_tools:
@@ -156,15 +173,17 @@ class RoleWorker:
             )  # fmt: skip
             span.set_attribute("crews.step.resumed_turns", checkpoint.resumed_turns)
         try:
-            output = await self.run_step(work, watch, checkpoint, start.memory, events=events)
+            output = await self.run_step(work, watch, checkpoint, start.memory, events=events, budget=budget)
             # the job stopping while the answer came: the result's write reads the status first
             return await self._record(
-                work, output, results, events, span, time.monotonic() - started, delivery, checkpoint
+                work, output, results, events, span, time.monotonic() - started, delivery, checkpoint, budget
             )
         except StepCancelled as exc:
+            await budget.flush()  # the usage is in the job's totals before its end is told
             await events.canceled(f"{exc}: step {work.step!r} stopped")
             return "canceled"
         except CANNOT_SUCCEED as exc:
+            await budget.flush()
             reason = exc.reason if isinstance(exc, StepFailed) else str(exc)
             _set_error(span, exc, reason)
             await events.failed(reason, attempt=delivery.attempt)
@@ -183,13 +202,14 @@ class RoleWorker:
         duration_s: float,
         delivery: Delivery,
         checkpoint: StepCheckpoint,
+        budget: RedisUsage,
     ) -> str:
         """Record the result once (removing the step's checkpoint), then publish the stored one (ours, or the first worker's).
 
         ``StepCancelled`` when the job has stopped: a stopped job gets no new result."""
         if work.evals:  # a judge is an LLM call: the held answer is recorded before it is paid for
             await checkpoint.flush()
-        evals = await score_step(work, output.output, output.data, self.llm, self._budget(work))
+        evals = await score_step(work, output.output, output.data, self.llm, budget)
         result = StepResult(
             output=output.output,
             data=output.data,
@@ -203,16 +223,20 @@ class RoleWorker:
         )
         for score in evals:
             span.set_attribute(f"crews.eval.{score.name}.score", score.score)
-        recorded, ours = await results.record(work.step, result, clearing=checkpoint)
+        recorded, ours = await results.record(work.step, result, clearing=checkpoint, usage=budget)
         span.set_attribute("gen_ai.usage.input_tokens", output.usage.input_tokens)
         span.set_attribute("gen_ai.usage.output_tokens", output.usage.output_tokens)
         span.set_attribute("crews.cost_usd", output.usage.cost_usd)
         await events.result(recorded)
         return "completed" if ours else "replayed"
 
-    def _budget(self, work: StepWork) -> RedisUsage:
+    def _budget(self, work: StepWork, *, hold: bool = False) -> RedisUsage:
         return RedisUsage(
-            self.redis, work.keys.usage, limit=work.max_tokens_budget, cost_limit=work.max_cost_usd_budget
+            self.redis,
+            work.keys.usage,
+            limit=work.max_tokens_budget,
+            cost_limit=work.max_cost_usd_budget,
+            hold=hold,
         )
 
     async def run_step(
@@ -223,9 +247,11 @@ class RoleWorker:
         memory_at_start: dict[str, str] | None = None,
         *,
         events: StepEvents | None = None,
+        budget: RedisUsage | None = None,
     ) -> StepOutput:
         """Run ``work`` on its engine; ``memory_at_start``: the shared memory, if read with the start;
-        ``events``: the step's events publisher (an approval's ask follows its ``WORKING``)."""
+        ``events``: the step's events publisher (an approval's ask follows its ``WORKING``);
+        ``budget``: the job's budget for the step's calls (default: one that writes each call's usage)."""
         work = bounded(work, self.settings)
         if engine_imported(work.engine):
             engine = engine_for(work.engine)
@@ -247,7 +273,7 @@ class RoleWorker:
                 ),
             ),
             memory=memory,
-            budget=self._budget(work),
+            budget=budget or self._budget(work),
             check_cancelled=watch.check,
             memory_prompt_max_chars=self.settings.memory_prompt_max_chars,
             max_tool_calls_per_turn=self.settings.max_tool_calls_per_turn,

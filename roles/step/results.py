@@ -6,7 +6,7 @@ redelivered step after another had recorded it gets the first result back and
 reports that one. For a worker's step (``ResultStore.of_step``) the write is
 one script that first reads the job's status: a job that stopped while the
 answer came gets no new result (``StepCancelled``), and the step's checkpoint
-goes in the same round trip.
+goes, and its last LLM call's usage is added, in the same round trip.
 """
 
 from __future__ import annotations
@@ -17,23 +17,34 @@ from bus.contracts.result import StepResult
 from bus.contracts.states import STOPPED
 from bus.contracts.step import StepWork
 from roles.errors import StepCancelled
+from roles.step.usage import record_lua
 
 __all__ = ["ResultStore", "StepResult"]
 
 if TYPE_CHECKING:
     from bus.redis_client import RedisClient
     from roles.step.checkpoint import StepCheckpoint
+    from roles.step.usage import RedisUsage
 
 
-# KEYS: the results hash, the turns hash (or the results hash); ARGV: step, result, the checkpoint's field
-# prefix ('' for none), the job's state hash ('' for no status check), then the stopped statuses. The state
-# hash is an argument, not a key: a role may only read it, and ACLs take every key of EVAL as written to
-# (it shares the job's hash tag, so the script stays in one cluster slot). Returns {0, status} (the job
-# stopped: nothing written), {1, ''} (written) or {2, stored} (another run recorded first).
-_RECORD = """
+# KEYS: the results hash, the turns hash (or the results hash), then optionally the usage hash and its
+# reservations; ARGV: step, result, the checkpoint's field prefix ('' for none), the job's state hash ('' for
+# no status check), the number of stopped statuses, the stopped statuses, then (with the usage keys) one
+# call's usage as ``roles.step.usage.record_lua`` takes it. The usage is added first, whatever else
+# happens: its tokens were paid. The state hash is an argument, not a key: a role may only read it, and
+# ACLs take every key of EVAL as written to (it shares the job's hash tag, so the script stays in one
+# cluster slot). Returns {0, status} (the job stopped: no result written), {1, ''} (written) or
+# {2, stored} (another run recorded first).
+_RECORD = (
+    """
+local stopped = tonumber(ARGV[5])
+if #KEYS == 4 then
+  local usage = 6 + stopped"""
+    + record_lua("KEYS[3]", "KEYS[4]", "usage")
+    + """end
 if ARGV[4] ~= '' then
   local status = redis.call('HGET', ARGV[4], 'status')
-  for i = 5, #ARGV do
+  for i = 6, 5 + stopped do
     if status == ARGV[i] then return {0, status} end
   end
 end
@@ -46,6 +57,7 @@ end
 if written == 1 then return {1, ''} end
 return {2, redis.call('HGET', KEYS[1], ARGV[1]) or ''}
 """
+)
 
 
 class ResultStore:
@@ -67,18 +79,41 @@ class ResultStore:
         return None if raw is None else StepResult.model_validate_json(raw)
 
     async def record(
-        self, step: str, result: StepResult, *, clearing: StepCheckpoint | None = None
+        self,
+        step: str,
+        result: StepResult,
+        *,
+        clearing: StepCheckpoint | None = None,
+        usage: RedisUsage | None = None,
     ) -> tuple[StepResult, bool]:
         """Write ``result`` unless the step has one; returns the stored result and whether it is ours.
 
         ``clearing``: the step's checkpoint, removed in the same round trip (once a result is
         stored, whoever wrote it, the turns are not needed: a redelivery replays the result).
-        Raises ``StepCancelled`` (nothing written) when the job stopped (``of_step`` only).
+        ``usage``: the step's budget; the call usage it holds is written in the same round trip.
+        Raises ``StepCancelled`` (no result written) when the job stopped (``of_step`` only).
         """
         turns, prefix = clearing.clearing() if clearing is not None else (None, "")
         stopped = sorted(STOPPED) if self._state_key else []
-        args = [step, result.model_dump_json(), prefix, self._state_key, *stopped]
-        outcome, stored = await self._record(keys=[self.key, turns or self.key], args=args)
+        args: list[str | int] = [
+            step,
+            result.model_dump_json(),
+            prefix,
+            self._state_key,
+            len(stopped),
+            *stopped,
+        ]
+        keys = [self.key, turns or self.key]
+        held = usage.take_held() if usage is not None else None
+        if usage is not None and held is not None:
+            keys += [usage.key, usage.reserved_key]
+            args += held
+        try:
+            outcome, stored = await self._record(keys=keys, args=args)
+        except BaseException:
+            if usage is not None and held is not None:
+                usage.give_back(held)
+            raise
         if int(outcome) == 0:
             raise StepCancelled(self._job, str(stored))
         if int(outcome) == 1:

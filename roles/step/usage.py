@@ -3,7 +3,8 @@
 ``RedisUsage`` is the ``inference.budget.TokenBudget`` the LLM pool is given
 for a step: after each call it adds ``<role>:input_tokens``,
 ``<role>:output_tokens``, ``<role>:cost_usd`` (the call's priced usage,
-``inference.pricing``) and ``<role>:calls`` (one transaction), and before
+``inference.pricing``) and ``<role>:calls`` (one script; a worker's step holds
+it for its next write, see ``RedisUsage``), and before
 each call it refuses (``BudgetExceeded``) once the job as a whole has used or
 reserved ``limit`` tokens (``StepWork.max_tokens_budget``: the crew's
 ``budgets.max_tokens``, else the operator's default) or spent ``cost_limit``
@@ -24,14 +25,21 @@ from inference.results import Usage
 if TYPE_CHECKING:
     from bus.redis_client import RedisClient
 
-# KEYS: the usage hash, the reservations; ARGV: the tokens reserved for the call (released here), then
-# field, amount pairs to HINCRBY, then the cost field and USD ('' for none). One round trip per call.
-_RECORD = """
-if tonumber(ARGV[1]) > 0 then redis.call('DECRBY', KEYS[2], ARGV[1]) end
-for i = 2, #ARGV - 2, 2 do redis.call('HINCRBY', KEYS[1], ARGV[i], ARGV[i + 1]) end
-if ARGV[#ARGV] ~= '' then redis.call('HINCRBYFLOAT', KEYS[1], ARGV[#ARGV - 1], ARGV[#ARGV]) end
-return 1
+
+def record_lua(usage: str, reserved: str, first: str) -> str:
+    """Lua adding one call's usage to hash ``usage``: ``ARGV[first]`` the tokens reserved for the call
+    (released from ``reserved``), then field, amount pairs to HINCRBY, then the cost field and USD ('' for
+    none) as the last two arguments. ``roles.step.results`` runs it with a step's result."""
+    return f"""
+if tonumber(ARGV[{first}]) > 0 then redis.call('DECRBY', {reserved}, ARGV[{first}]) end
+for i = {first} + 1, #ARGV - 2, 2 do redis.call('HINCRBY', {usage}, ARGV[i], ARGV[i + 1]) end
+if ARGV[#ARGV] ~= '' then redis.call('HINCRBYFLOAT', {usage}, ARGV[#ARGV - 1], ARGV[#ARGV]) end
 """
+
+
+# KEYS: the usage hash, the reservations; ARGV: as record_lua's. One round trip per call.
+_RECORD = record_lua("KEYS[1]", "KEYS[2]", "1") + "return 1\n"
+UsageArgs = list[str | int]
 
 
 # Refuse when used + reserved reach the limit; else reserve. Returns {admitted, used, reserved}.
@@ -54,7 +62,15 @@ RESERVATION_TTL_S = 24 * 3600
 
 
 class RedisUsage:
-    """Records usage in ``key`` and enforces the job's token budget (None: only record)."""
+    """Records usage in ``key`` and enforces the job's token budget (None: only record).
+
+    ``hold``: a call's usage is held, not written at once, and goes with the next write the step makes
+    anyway: the next call's budget check (``check`` writes it first), or the step's result (the worker
+    passes this object to ``ResultStore.record``, which writes both in one script); ``flush`` writes
+    what is left (a step that ends without a result). The held usage leaves in the next round trip the
+    step makes, as it would have alone: no paid token is left out for longer, and a step of one call
+    makes one round trip less.
+    """
 
     def __init__(
         self,
@@ -63,6 +79,7 @@ class RedisUsage:
         *,
         limit: int | None = None,
         cost_limit: float | None = None,
+        hold: bool = False,
     ) -> None:
         self._redis = client
         self.key = key
@@ -71,8 +88,11 @@ class RedisUsage:
         self.cost_limit = cost_limit
         self._reserve = client.register_script(_RESERVE)
         self._record = client.register_script(_RECORD)
+        self._hold = hold
+        self._held: list[UsageArgs] = []
 
     async def check(self, job_id: str, role: str, *, reserve: int = 0) -> None:
+        await self.flush()  # what the job used so far counts
         if self.cost_limit is not None:
             _, cost = await self.used()
             if cost >= self.cost_limit:
@@ -100,11 +120,30 @@ class RedisUsage:
             )
 
     async def record(self, job_id: str, role: str, usage: Usage, *, reserved: int = 0) -> None:
-        args: list[str | int] = [reserved if reserved > 0 and self.limit is not None else 0]
+        args: UsageArgs = [reserved if reserved > 0 and self.limit is not None else 0]
         for field, amount in usage_increments(role, usage.input_tokens, usage.output_tokens).items():
             args += [field, amount]
         args += [cost_field(role), repr(usage.cost_usd) if usage.cost_usd else ""]
+        if self._hold:
+            self._held.append(args)
+            return
         await self._record(keys=[self.key, self.reserved_key], args=args)
+
+    async def flush(self) -> None:
+        """Write the usage held so far."""
+        while self._held:
+            await self._record(keys=[self.key, self.reserved_key], args=self._held[0])
+            del self._held[0]
+
+    def take_held(self) -> UsageArgs | None:
+        """The one call's usage held (for a script that writes it), None when none is; ``give_back``
+        returns it when that write failed."""
+        if len(self._held) != 1:  # check() writes before each call: more than one is not held
+            return None
+        return self._held.pop()
+
+    def give_back(self, args: UsageArgs) -> None:
+        self._held.insert(0, args)
 
     async def release(self, job_id: str, role: str, reserved: int) -> None:
         if reserved and self.limit is not None:

@@ -182,15 +182,19 @@ async def test_a_role_records_its_steps_work_and_asks_for_approval(
     checkpoint = StepCheckpoint(role, keys.turns, "j3", "a", {})
     assert await checkpoint.tool_result(0, 0, _ran) == "ran"
     results = ResultStore(role, keys.results, job="j3", state_key=keys.state)  # as a worker's step writes
-    _, ours = await results.record("a", StepResult(output="first", role="writer"), clearing=checkpoint)
+    held = RedisUsage(role, keys.usage, limit=1000, hold=True)  # the step's last call's usage, held
+    await held.record("j3", "writer", Usage(input_tokens=4, output_tokens=3))
+    result = StepResult(output="first", role="writer")
+    _, ours = await results.record("a", result, clearing=checkpoint, usage=held)
     assert (
         ours and await role.hlen(keys.turns) == 0
-    )  # the status read, the result and the checkpoint's removal
+    )  # the status read, the result, the checkpoint's removal and the usage, in one script
+    assert await held.used_tokens() == 7
     await SharedMemory(role, keys.memory).write("note", "kept")
     usage = RedisUsage(role, keys.usage, limit=1000)
     await usage.check("j3", "writer", reserve=100)  # the reservation script
     await usage.record("j3", "writer", Usage(input_tokens=10, output_tokens=5), reserved=100)
-    assert await usage.used_tokens() == 15
+    assert await usage.used_tokens() == 22
     checkpoint = StepCheckpoint(role, keys.turns, "j3", "a", {})
     assert await checkpoint.tool_result(0, 0, _ran) == "ran"
     await checkpoint.clear()  # the clearing script

@@ -158,15 +158,19 @@ async def test_bad_tool_arguments_go_back_to_the_model_which_recovers(
     assert unframe(requests[2].body["messages"][-1]["content"]) == "4"
 
 
-async def test_max_iter_without_a_final_answer_fails(workers: Workers, llm: ScriptedServer) -> None:
+async def test_max_iter_without_a_final_answer_fails(
+    workers: Workers, llm: ScriptedServer, redis_client: aioredis.Redis
+) -> None:
     llm.set_script(script({"role": "writer", "replies": [calc("1 + 1")]}))  # the last reply repeats
     await workers.start("writer")
+    work = make_work(new_job(), "loop", tools=["calculator"], max_iter=3)
 
-    events = await workers.run_step(make_work(new_job(), "loop", tools=["calculator"], max_iter=3))
+    events = await workers.run_step(work)
 
     assert states(events) == [WORKING, FAILED]
     assert "3 LLM calls (max_iter) without a final answer" in reason(events[-1])
     assert len(llm.requests()) == 3
+    assert await redis_client.hget(work.keys.usage, "writer:calls") == "3"  # a failed step's calls count too
 
 
 SCHEMA = {
@@ -199,7 +203,9 @@ async def test_json_output_with_output_schema(
     assert "Ensure your final answer contains only the content in the following format:" in str(request.body)
 
 
-async def test_an_answer_off_the_schema_gets_one_repair(workers: Workers, llm: ScriptedServer) -> None:
+async def test_an_answer_off_the_schema_gets_one_repair(
+    workers: Workers, llm: ScriptedServer, redis_client: aioredis.Redis
+) -> None:
     llm.set_script(
         script(
             {
@@ -221,6 +227,8 @@ async def test_an_answer_off_the_schema_gets_one_repair(workers: Workers, llm: S
     assert states(broken) == [WORKING, FAILED]
     assert "does not match its output_schema after one repair attempt" in reason(broken[-1])
     assert len([r for r in llm.requests() if r.step == "broken"]) == 2
+    usage = await redis_client.hget(make_work(job, "broken").keys.usage, "writer:calls")
+    assert usage == "4"  # both steps' two calls, the failed one's too
 
 
 async def test_llm_server_errors_are_redelivered_until_the_step_succeeds(
