@@ -11,7 +11,6 @@ a job the first one was running.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections import Counter
 
@@ -36,7 +35,7 @@ from bus.jetstream.streams import (
     work_consumer_config,
 )
 from bus.jetstream.work_loop import Delivery, Handler, WorkLoop
-from bus.outages import OUTAGES
+from bus.outages import OUTAGES, OutageRetry
 from bus.settings import BusSettings
 from bus.tracing import extract
 from crews.coordinator.manager import manager_turn
@@ -302,21 +301,12 @@ class Coordinator:
 
     async def _tick_forever(self) -> None:
         """``tick`` every ``tick_s`` until stopped; through a Redis or NATS outage, log and back off."""
-        delay = self.settings.tick_s
-        while not self._stopping.is_set():
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), delay)
-            if self._stopping.is_set():
-                return
-            try:
+        tick_s = self.settings.tick_s
+        back = f"deadlines and dead letters are checked every {tick_s:g} s"
+        retry = OutageRetry(log, "tick", tick_s, max_s=self.settings.tick_max_backoff_s, back=back)
+        while not await retry.pause(self._stopping):
+            with retry.round():
                 await self.tick()
-            except OUTAGES as exc:
-                delay = min(max(delay, self.settings.tick_s) * 2, self.settings.tick_max_backoff_s)
-                log.warning("tick failed (%s: %s): trying again in %.1f s", type(exc).__name__, exc, delay)
-                continue
-            if delay != self.settings.tick_s:
-                log.info("tick works again: deadlines and dead letters are checked every %g s", delay)
-            delay = self.settings.tick_s
 
     async def tick(self) -> None:
         """Fail jobs past their deadline, announce ends not announced yet; turn lost last deliveries

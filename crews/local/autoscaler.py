@@ -11,7 +11,6 @@ NATS or Redis outage is logged and tried again at the next poll: the stack
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import math
 import time
@@ -22,7 +21,7 @@ from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 
 from bus import subjects
-from bus.outages import OUTAGES
+from bus.outages import OutageRetry
 from crews.spec.models import CrewSpec, ScalingSpec
 
 log = logging.getLogger(__name__)
@@ -99,16 +98,12 @@ class Autoscaler:
         after: Callable[[dict[str, int]], Awaitable[None]] | None = None,
     ) -> None:
         """Scale every ``poll_s`` until ``stop``; ``before`` may ``track`` new crews, ``after`` sees the counts."""
+        retry = OutageRetry(log, "scaling round", poll_s)
         while not stop.is_set():
-            try:
+            with retry.round():
                 if before is not None:
                     await before()
                 counts = await self.step()
                 if after is not None:
                     await after(counts)
-            except OUTAGES as exc:
-                log.warning(
-                    "scaling round failed (%s: %s): trying again in %g s", type(exc).__name__, exc, poll_s
-                )
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), poll_s)
+            await retry.pause(stop)

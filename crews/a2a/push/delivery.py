@@ -30,11 +30,11 @@ import httpx
 from nats.js import JetStreamContext
 from opentelemetry import trace
 
-from bus.outages import OUTAGES
+from bus.outages import OutageRetry
 from bus.tracing import extract, traced_transport
 from crews.a2a.push.configs import SIGNED, PushConfigs, PushTarget
 from crews.a2a.push.guard import WebhookRefused, check_webhook
-from crews.a2a.push.ingest import DUE_KEY, RETRY_S, PushIngest, Queued, pause, queue_key, state_key
+from crews.a2a.push.ingest import DUE_KEY, RETRY_S, PushIngest, Queued, queue_key, state_key
 from crews.a2a.settings import A2ASettings
 from crews.jobs.store import RedisJobStore
 
@@ -102,17 +102,12 @@ class PushDelivery:
     async def _deliver_loop(self) -> None:
         """Deliver what is due until stopped; a Redis outage pauses it (a claim not finished is
         claimed again when its lease ends), it does not end it."""
+        retry = OutageRetry(logger, "push: delivery round", RETRY_S)
         while not self._stopping.is_set():
-            try:
+            with retry.round():
                 await self._deliver_due()
-            except OUTAGES as exc:
-                logger.warning(
-                    "push: delivery round failed (%s: %s); trying again in %.0f s",
-                    type(exc).__name__,
-                    exc,
-                    RETRY_S,
-                )
-                await pause(self._stopping)
+            if retry.failing:
+                await retry.pause(self._stopping)
 
     async def _deliver_due(self) -> None:
         """Deliver the heads that are due, or wait until one may be."""
