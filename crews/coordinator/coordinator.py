@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
+from collections.abc import Awaitable
 
 from a2a.types import SendMessageRequest, StreamResponse, TaskState
 from nats.js import JetStreamContext
@@ -285,12 +286,14 @@ class Coordinator:
         if all(step.id in results for step in current.steps):
             await self._finish(job, "completed", output=final_output(current, results))
             return True
+        sends: list[Awaitable[object]] = []
         for step in ready_steps(current, set(results)):
             work = plan_step_work(job, spec, current, step, results)
             msg_id = step_msg_id(job, step.id, step.added_in)  # a later plan version does not send it again
-            await dispatch_step(self.js, spec.name, work.role, to_request(work), msg_id)
-            if record.steps.get(step.id, "pending") == "pending":
-                await self.store.set_step_state(job, step.id, "dispatched")
+            sends.append(dispatch_step(self.js, spec.name, work.role, to_request(work), msg_id))
+            if record.steps.get(step.id, "pending") == "pending":  # shown to users; a failed send is sent
+                sends.append(self.store.set_step_state(job, step.id, "dispatched"))  # again on redelivery
+        await asyncio.gather(*sends)  # the steps go out in plan order; one wait for all
         return True
 
     async def _finish(self, job: str, status: JobStatus, *, reason: str = "", output: str = "") -> None:

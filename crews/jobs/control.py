@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from nats.js import JetStreamContext
@@ -86,9 +87,12 @@ async def announce_end(js: JetStreamContext, store: RedisJobStore, record: JobRe
 async def _announce(
     js: JetStreamContext, store: RedisJobStore, job: str, status: JobStatus, reason: str, output: str
 ) -> None:
+    """The output, then the status: both sent before either ack is awaited (one connection keeps the
+    order, as ``roles.step.events.StepEvents.result`` does for a step), then the deadline is forgotten."""
     if output:
-        await publish_job_output(js, job, output)
-    await publish_job_status(js, job, status, reason)
+        await asyncio.gather(publish_job_output(js, job, output), publish_job_status(js, job, status, reason))
+    else:
+        await publish_job_status(js, job, status, reason)
     await store.forget_deadline(job)
 
 
