@@ -132,28 +132,16 @@ class RoleWorker:
             return "canceled"
         watch.saw(start.status)
         events.start_working(delivery.attempt)  # its ack is awaited before the step's next event
+        budget = self._budget(work, hold=True)  # the last call's usage goes with the result
         try:
-            return await self._run_and_record(work, delivery, span, watch, start, events, results)
+            try:
+                return await self._run_and_record(work, delivery, span, watch, start, events, results, budget)
+            finally:
+                await budget.flush()  # whatever ended the step (a retry, an error): its calls' usage
         finally:
             await events.settled()
 
     async def _run_and_record(
-        self,
-        work: StepWork,
-        delivery: Delivery,
-        span: Span,
-        watch: CancelWatch,
-        start: StepStart,
-        events: StepEvents,
-        results: ResultStore,
-    ) -> str:
-        budget = self._budget(work, hold=True)  # the last call's usage goes with the result
-        try:
-            return await self._run_checkpointed(work, delivery, span, watch, start, events, results, budget)
-        finally:
-            await budget.flush()  # whatever ended the step (a retry, an error): its calls' usage
-
-    async def _run_checkpointed(
         self,
         work: StepWork,
         delivery: Delivery,
