@@ -171,18 +171,11 @@ class _Loop:
         except ToolError as exc:
             return error_text(exc)
 
-    def _ends(self, result: ChatResult) -> bool:
-        """Whether ``result`` ends the loop (an output, or a second malformed answer failing the step)."""
-        answer = (result.content or "").strip()
-        if result.tool_calls or not answer:
-            return False
-        if self.schema is None or self.repaired:
-            return True
-        try:
-            self.schema.parse(answer)
-        except OutputInvalid:
-            return False
-        return True
+    @staticmethod
+    def _ends(result: ChatResult) -> bool:
+        """Whether ``result`` looks like the loop's last answer (held for the result; one that fails its
+        output schema and gets a repair is recorded before the repair is asked for)."""
+        return not result.tool_calls and bool((result.content or "").strip())
 
     def _final(self, result: ChatResult, answer: str) -> StepOutput | None:
         """The step's output, or None after asking for the one repair of a malformed answer."""

@@ -65,7 +65,6 @@ class StepCheckpoint:
         self._redis, self.key, self.job, self.step = client, key, job, step
         self._recorded = recorded
         self._unwritten: dict[str, Callable[[], str]] = {}  # the prompt (and a final answer), until written
-        self._holds_answer = False
         self.resumed_turns = sum(1 for field in recorded if field.startswith(f"{step}:llm:"))
         """LLM answers this run found recorded by an earlier run (0: a fresh start)."""
         self.resumed_tools = sum(1 for field in recorded if field.startswith(f"{step}:tool:"))
@@ -120,14 +119,13 @@ class StepCheckpoint:
         field = StepKeys.turn_field(self.step, "llm", turn)
         if field in self._recorded:
             return ChatResult.model_validate_json(self._recorded[field]), True
-        if self._holds_answer:  # an answer said final was not: it is recorded before another is paid for
-            await self.flush()
+        if set(self._unwritten) - {StepKeys.turn_field(self.step, "prompt")}:  # an answer said final was
+            await self.flush()  # not: it is recorded before another is paid for
         result = await ask()
         if self._redis is None:
             return result, False
         if final(result):
             self._unwritten[field] = result.model_dump_json
-            self._holds_answer = True
             return result, False
         text = result.model_dump_json()
         stored = await self._write({**self._take_unwritten(), field: text})
@@ -167,7 +165,7 @@ class StepCheckpoint:
 
     def _take_unwritten(self) -> dict[str, str]:
         fields = {name: dump() for name, dump in self._unwritten.items()}
-        self._unwritten, self._holds_answer = {}, False
+        self._unwritten = {}
         return fields
 
     async def _write(self, fields: dict[str, str]) -> dict[str, str]:

@@ -136,14 +136,12 @@ class RedisUsage:
             del self._held[0]
 
     def take_held(self) -> UsageArgs | None:
-        """The one call's usage held (for a script that writes it), None when none is; ``give_back``
-        returns it when that write failed."""
-        if len(self._held) != 1:  # check() writes before each call: more than one is not held
-            return None
-        return self._held.pop()
+        """The call usage held (``check`` writes before each call: at most one), for a script that writes
+        it; None when none is. ``give_back`` returns it when that write failed."""
+        return self._held.pop() if self._held else None
 
     def give_back(self, args: UsageArgs) -> None:
-        self._held.insert(0, args)
+        self._held.append(args)
 
     async def release(self, job_id: str, role: str, reserved: int) -> None:
         if reserved and self.limit is not None:
