@@ -4,9 +4,11 @@ aiohttp, not httpx: its C HTTP parser makes a chat completion's round trip
 cost ~260 µs of the caller's CPU against httpx's ~1,200 (bench/FINDINGS.md,
 session 6), and the LLM call is on every step. The session is opened on the
 first request (aiohttp binds it to the running event loop), follows the
-``HTTP(S)_PROXY`` / ``NO_PROXY`` environment as httpx did (``trust_env``), and
-reads each reply whole before returning it as an ``HTTPReply``, so nothing
-outside this module sees aiohttp. Transport failures (refused, reset, timed
+``HTTP(S)_PROXY`` / ``NO_PROXY`` environment as httpx did, and reads each reply
+whole before returning it as an ``HTTPReply``, so nothing outside this module
+sees aiohttp. The proxy is looked up once, when the client is made: aiohttp's
+``trust_env`` looks it up (and reads ``~/.netrc``) in a thread on every
+request, ~350 µs of the caller's CPU a call (bench/FINDINGS.md, session 10). Transport failures (refused, reset, timed
 out) raise ``TransportFailed`` naming aiohttp's exception.
 """
 
@@ -17,6 +19,9 @@ from dataclasses import dataclass
 from http import HTTPStatus
 
 import aiohttp
+from aiohttp import BasicAuth
+from aiohttp.helpers import get_env_proxy_for_url
+from yarl import URL
 
 
 class TransportFailed(Exception):
@@ -65,19 +70,23 @@ class EndpointClient:
             total=None, connect=timeouts.connect_s, sock_connect=timeouts.connect_s, sock_read=timeouts.read_s
         )
         self._session: aiohttp.ClientSession | None = None
+        self._proxy = _env_proxy(self.base_url)
 
     def _opened(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
             connector = aiohttp.TCPConnector(limit=1000, limit_per_host=0, keepalive_timeout=30.0)
             self._session = aiohttp.ClientSession(
-                headers=self._headers, timeout=self._timeout, connector=connector, trust_env=True
+                headers=self._headers, timeout=self._timeout, connector=connector
             )
         return self._session
 
     async def post(self, path: str, content: bytes, headers: Mapping[str, str]) -> HTTPReply:
         """POST ``content`` to ``<base_url>/<path>``; the answer, whatever its status."""
         try:
-            async with self._opened().post(f"{self.base_url}/{path}", data=content, headers=headers) as reply:
+            proxy, proxy_auth = self._proxy or (None, None)
+            async with self._opened().post(
+                f"{self.base_url}/{path}", data=content, headers=headers, proxy=proxy, proxy_auth=proxy_auth
+            ) as reply:
                 body = await reply.read()
                 return HTTPReply(reply.status, body, reply.headers)
         except (TimeoutError, aiohttp.ClientError) as exc:
@@ -87,3 +96,12 @@ class EndpointClient:
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+
+def _env_proxy(url: str) -> tuple[URL, BasicAuth | None] | None:
+    """The environment's proxy for ``url`` (``HTTP_PROXY`` and ``NO_PROXY``, proxy auth from ``~/.netrc``) as
+    aiohttp's ``trust_env`` finds it; None: connect directly."""
+    try:
+        return get_env_proxy_for_url(URL(url))
+    except LookupError:
+        return None
