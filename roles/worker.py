@@ -222,7 +222,7 @@ class RoleWorker:
         return RedisUsage(
             self.redis,
             work.keys.usage,
-            limit=work.max_tokens_budget,
+            limit=token_budget(work, self.settings),
             cost_limit=work.max_cost_usd_budget,
             hold=hold,
         )
@@ -300,7 +300,7 @@ def bounded(work: StepWork, settings: RoleSettings) -> StepWork:
     lowered, and for steps that reach the worker another way (a role's A2A agent).
     """
     limits = settings.limits
-    budget = min(work.max_tokens_budget or settings.default_job_tokens, limits.job_tokens)
+    budget = token_budget(work, settings)
     max_tokens = min(work.llm.max_tokens, limits.llm_tokens) if work.llm.max_tokens else None
     execution = min(work.max_execution_time_s or limits.execution_time_s, limits.execution_time_s)
     return work.model_copy(
@@ -311,6 +311,11 @@ def bounded(work: StepWork, settings: RoleSettings) -> StepWork:
             "llm": work.llm.model_copy(update={"max_tokens": max_tokens}),
         }
     )
+
+
+def token_budget(work: StepWork, settings: RoleSettings) -> int:
+    """The job's token budget: the crew's ``budgets.max_tokens``, else the operator's default; at most the ceiling."""
+    return min(work.max_tokens_budget or settings.default_job_tokens, settings.limits.job_tokens)
 
 
 def _set_error(span: Span, exc: Exception, reason: str) -> None:

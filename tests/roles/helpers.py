@@ -84,13 +84,22 @@ class Workers:
         return self.nc.jetstream()
 
     async def start(
-        self, role: str = "writer", *, tools: ToolRegistry | None = None, worker_id: str = "w1"
+        self,
+        role: str = "writer",
+        *,
+        tools: ToolRegistry | None = None,
+        worker_id: str = "w1",
+        **settings_overrides: Any,
     ) -> None:
         await ensure_streams(self.js, self.bus)
         consumer = await ensure_role_consumer(self.js, CREW, role, self.bus)
 
         settings = RoleSettings(
-            redis_url="unused://", worker_id=worker_id, worker_concurrency=2, worker_grace_s=10
+            redis_url="unused://",
+            worker_id=worker_id,
+            worker_concurrency=2,
+            worker_grace_s=10,
+            **settings_overrides,
         )
         worker = RoleWorker(self.nc, self.redis, self.pool, settings, crew=CREW, role=role, tools=tools)
         loop = WorkLoop(

@@ -8,6 +8,7 @@ import redis.asyncio as aioredis
 from a2a.types import TaskState
 from google.protobuf import json_format
 
+from crews.spec.limits import SpecLimits
 from inference.testing.script import Script, count_words
 from inference.testing.server import ScriptedServer
 from roles.step.results import StepResult
@@ -329,4 +330,33 @@ async def test_spent_token_budget_fails_the_step(
 
     assert states(events) == [WORKING, FAILED]
     assert f"job {work.job} has used 100 of its 100 tokens" in reason(events[-1])
+    assert llm.requests() == []
+
+
+async def test_a_crew_without_a_token_budget_gets_the_operators_default(
+    workers: Workers, llm: ScriptedServer, redis_client: aioredis.Redis
+) -> None:
+    work = make_work(new_job(), "unbounded")  # the crew sets no budgets.max_tokens
+    await redis_client.hset(work.keys.usage, mapping={"researcher:input_tokens": 50})
+    await workers.start("writer", default_job_tokens=50)
+
+    events = await workers.run_step(work)
+
+    assert states(events) == [WORKING, FAILED]
+    assert f"job {work.job} has used 50 of its 50 tokens" in reason(events[-1])
+    assert llm.requests() == []
+
+
+async def test_a_crews_token_budget_over_the_ceiling_is_held_to_it(
+    workers: Workers, llm: ScriptedServer, redis_client: aioredis.Redis
+) -> None:
+    """A crew stored before the operator lowered CREWS_MAX_JOB_TOKENS."""
+    work = make_work(new_job(), "generous", max_tokens_budget=1_000_000)
+    await redis_client.hset(work.keys.usage, mapping={"researcher:input_tokens": 80})
+    await workers.start("writer", limits=SpecLimits(job_tokens=80))
+
+    events = await workers.run_step(work)
+
+    assert states(events) == [WORKING, FAILED]
+    assert f"job {work.job} has used 80 of its 80 tokens" in reason(events[-1])
     assert llm.requests() == []
