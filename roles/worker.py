@@ -42,7 +42,9 @@ from bus.contracts.step import StepWork, from_request
 from bus.errors import RetryableError
 from bus.jetstream.dead_letters import DeadLetter, record_dead_letter
 from bus.jetstream.work_loop import Delivery, dead_letter_of
+from inference.client import prompt_estimate
 from inference.errors import LLMUnavailable
+from roles.engines import prompts
 from roles.engines.base import StepOutput, StepRun, engine_for, engine_imported
 from roles.errors import CANNOT_SUCCEED, StepCancelled, StepFailed
 from roles.settings import RoleSettings
@@ -54,7 +56,7 @@ from roles.step.events import StepEvents
 from roles.step.memory import SharedMemory
 from roles.step.results import ResultStore, StepResult
 from roles.step.start import StepStart, read_start
-from roles.step.usage import RedisUsage
+from roles.step.usage import FirstCall, RedisUsage
 from roles.tools.base import ToolContext
 from roles.tools.catalog import ToolCatalog
 from roles.tools.registry import ToolRegistry, default_registry
@@ -121,25 +123,29 @@ class RoleWorker:
     ) -> str:
         events = StepEvents(self.js, work, self.settings.worker_id)
         results = ResultStore.of_step(self.redis, work)
-        start = await read_start(self.redis, work, delivery.attempt)
-        if start.stored is not None:
-            await events.result(start.stored)
-            if work.keys.turns:  # a run that crashed between its result and removing its checkpoint
-                await start.checkpoint.clear()
-            return "replayed"
-        if start.status in STOPPED:
-            await events.canceled(f"job {work.job} is {start.status}: step {work.step!r} did not start")
-            return "canceled"
-        watch.saw(start.status)
-        events.start_working(delivery.attempt)  # its ack is awaited before the step's next event
         budget = self._budget(work, hold=True)  # the last call's usage goes with the result
         try:
+            start = await read_start(
+                self.redis, work, delivery.attempt, budget=budget, first_call=self._first_call(work)
+            )
+            if start.stored is not None:
+                await events.result(start.stored)
+                if work.keys.turns:  # a run that crashed between its result and removing its checkpoint
+                    await start.checkpoint.clear()
+                return "replayed"
+            if start.status in STOPPED:
+                await events.canceled(f"job {work.job} is {start.status}: step {work.step!r} did not start")
+                return "canceled"
+            watch.saw(start.status)
+            events.start_working(delivery.attempt)  # its ack is awaited before the step's next event
             try:
                 return await self._run_and_record(work, delivery, span, watch, start, events, results, budget)
             finally:
-                await budget.flush()  # whatever ended the step (a retry, an error): its calls' usage
+                await events.settled()
         finally:
-            await events.settled()
+            await (
+                budget.flush()
+            )  # whatever ended the step (a retry, an error): its calls' usage, the unused reservation
 
     async def _run_and_record(
         self,
@@ -227,6 +233,17 @@ class RoleWorker:
             hold=hold,
         )
 
+    def _first_call(self, work: StepWork) -> FirstCall:
+        """What the step's first LLM call reserves but the shared memory's share: its ``max_tokens`` and its
+        prompt as ``roles.engines.prompts`` writes it (an engine that asks for more reserves the rest)."""
+        prompt = [
+            {"content": prompts.system_prompt(work.prompt)},
+            {"content": prompts.task_prompt(work, {}) + prompts.MEMORY_BLOCK + prompts.MEMORY_CUT},
+        ]
+        max_tokens = llm_max_tokens(work, self.settings) or self.llm.settings.llm_default_max_tokens
+        # + 1: the prompt's estimate and the memory's are rounded down apart
+        return FirstCall(max_tokens + prompt_estimate(prompt) + 1, self.settings.memory_prompt_max_chars)
+
     async def run_step(
         self,
         work: StepWork,
@@ -301,7 +318,7 @@ def bounded(work: StepWork, settings: RoleSettings) -> StepWork:
     """
     limits = settings.limits
     budget = token_budget(work, settings)
-    max_tokens = min(work.llm.max_tokens, limits.llm_tokens) if work.llm.max_tokens else None
+    max_tokens = llm_max_tokens(work, settings)
     execution = min(work.max_execution_time_s or limits.execution_time_s, limits.execution_time_s)
     return work.model_copy(
         update={
@@ -316,6 +333,11 @@ def bounded(work: StepWork, settings: RoleSettings) -> StepWork:
 def token_budget(work: StepWork, settings: RoleSettings) -> int:
     """The job's token budget: the crew's ``budgets.max_tokens``, else the operator's default; at most the ceiling."""
     return min(work.max_tokens_budget or settings.default_job_tokens, settings.limits.job_tokens)
+
+
+def llm_max_tokens(work: StepWork, settings: RoleSettings) -> int | None:
+    """The step's ``max_tokens`` for a call, at most the ceiling; None: the LLM pool's default."""
+    return min(work.llm.max_tokens, settings.limits.llm_tokens) if work.llm.max_tokens else None
 
 
 def _set_error(span: Span, exc: Exception, reason: str) -> None:

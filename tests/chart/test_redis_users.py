@@ -36,8 +36,10 @@ from roles.a2a.tasks import RedisTaskStore
 from roles.step.checkpoint import StepCheckpoint
 from roles.step.memory import SharedMemory
 from roles.step.results import ResultStore
-from roles.step.usage import RedisUsage
+from roles.step.start import read_start
+from roles.step.usage import FirstCall, RedisUsage
 from tests.chart.render import RELEASE, Obj, example_values, of_kind, render
+from tests.roles.helpers import make_work
 
 ROLE, OTHER = "role.research.writer", "role.research.reviewer"
 CREW = """
@@ -195,6 +197,14 @@ async def test_a_role_records_its_steps_work_and_asks_for_approval(
     await usage.check("j3", "writer", reserve=100)  # the reservation script
     await usage.record("j3", "writer", Usage(input_tokens=10, output_tokens=5), reserved=100)
     assert await usage.used_tokens() == 22
+    first = RedisUsage(
+        role, keys.usage, limit=1000, hold=True
+    )  # a step's start with its first call's reservation
+    await read_start(
+        role, make_work("j3", "b"), 1, budget=first, first_call=FirstCall(tokens=50, memory_chars=100)
+    )
+    assert await role.get(first.reserved_key) == str(50 + (4 + 4 + 8) // 3)  # the memory {"note": "kept"}
+    await first.flush()
     checkpoint = StepCheckpoint(role, keys.turns, "j3", "a", {})
     assert await checkpoint.tool_result(0, 0, _ran) == "ran"
     await checkpoint.clear()  # the clearing script
