@@ -142,10 +142,8 @@ class RoleWorker:
                 return await self._run_and_record(work, delivery, span, watch, start, events, results, budget)
             finally:
                 await events.settled()
-        finally:
-            await (
-                budget.flush()
-            )  # whatever ended the step (a retry, an error): its calls' usage, the unused reservation
+        finally:  # whatever ended the step (a retry, an error): its calls' usage, the unused reservation
+            await budget.flush()
 
     async def _run_and_record(
         self,
