@@ -153,7 +153,7 @@ def to_request(work: StepWork) -> SendMessageRequest:
     )
     message.parts.append(Part(text=work.description))
     data = Part(media_type=STEP_MEDIA_TYPE)
-    json_format.ParseDict(work.model_dump(mode="json", exclude_none=True), data.data)
+    data.data.struct_value.update(work.model_dump(mode="json", exclude_none=True))  # a third of ParseDict's CPU
     message.parts.append(data)
     return SendMessageRequest(
         message=message, configuration=SendMessageConfiguration(return_immediately=True)
