@@ -153,7 +153,8 @@ def to_request(work: StepWork) -> SendMessageRequest:
     )
     message.parts.append(Part(text=work.description))
     data = Part(media_type=STEP_MEDIA_TYPE)
-    data.data.struct_value.update(work.model_dump(mode="json", exclude_none=True))  # a third of ParseDict's CPU
+    # Struct.update, not json_format.ParseDict: the same Value in a third of the CPU
+    data.data.struct_value.update(work.model_dump(mode="json", exclude_none=True))
     message.parts.append(data)
     return SendMessageRequest(
         message=message, configuration=SendMessageConfiguration(return_immediately=True)
