@@ -8,8 +8,9 @@ first request (aiohttp binds it to the running event loop), follows the
 whole before returning it as an ``HTTPReply``, so nothing outside this module
 sees aiohttp. The proxy is looked up once, when the client is made: aiohttp's
 ``trust_env`` looks it up (and reads ``~/.netrc``) in a thread on every
-request, ~350 µs of the caller's CPU a call (bench/FINDINGS.md, session 10). Transport failures (refused, reset, timed
-out) raise ``TransportFailed`` naming aiohttp's exception.
+request, ~350 µs of the caller's CPU a call (bench/FINDINGS.md, session 10).
+Transport failures (refused, reset, timed out) raise ``TransportFailed``
+naming aiohttp's exception.
 """
 
 from __future__ import annotations
