@@ -53,15 +53,12 @@ async def read_start(
     pipe.hgetall(work.keys.memory)
     if work.keys.turns:
         pipe.hgetall(work.keys.turns)
-    reserving = (
-        budget is not None
-        and first_call is not None
-        and budget.reserve_at_start(pipe, first_call, work.keys.memory)
-    )
+    reserved = None
+    if budget is not None and first_call is not None:
+        reserved = budget.reserve_at_start(pipe, first_call, work.keys.memory)
     replies = await pipe.execute()
-    if reserving:
-        assert budget is not None
-        budget.reserved_at_start(replies.pop())
+    if reserved is not None:
+        reserved(replies.pop())
     raw_result, status, memory, *turns = replies[1:] if work.keys.progress else replies
     if work.keys.turns:
         checkpoint = StepCheckpoint.of_hash(client, work.keys.turns, work.job, work.step, turns[0])

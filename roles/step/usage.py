@@ -16,6 +16,7 @@ once cannot overshoot the budget by more than one call.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -43,6 +44,7 @@ if ARGV[#ARGV] ~= '' then redis.call('HINCRBYFLOAT', {usage}, ARGV[#ARGV - 1], A
 # KEYS: the usage hash, the reservations; ARGV: as record_lua's. One round trip per call.
 _RECORD = record_lua("KEYS[1]", "KEYS[2]", "1") + "return 1\n"
 UsageArgs = list[str | int]
+ReplyTaker = Callable[[list[int]], None]
 
 
 # Refuse when used + reserved reach the limit; else reserve ``amount``. Returns {admitted, used, reserved, amount}.
@@ -128,16 +130,16 @@ class RedisUsage:
         self._at_start = 0  # tokens the start reserved that no call has taken yet
         self._extra = 0  # tokens reserved for the call in flight beyond its own reserve: released with it
 
-    def reserve_at_start(self, pipe: Pipeline, first: FirstCall, memory_key: str) -> bool:
-        """Queue ``first``'s reservation on ``pipe``, its memory share counted from ``memory_key``. False,
-        and nothing queued, when the job has no token budget; else give the reply to ``reserved_at_start``."""
+    def reserve_at_start(self, pipe: Pipeline, first: FirstCall, memory_key: str) -> ReplyTaker | None:
+        """Queue ``first``'s reservation on ``pipe``, its memory share counted from ``memory_key``; what takes
+        the pipeline's reply for it. None, and nothing queued, when the job has no token budget."""
         if self.limit is None:
-            return False
+            return None
         args = (self.limit, first.tokens, RESERVATION_TTL_S, first.memory_chars)
         pipe.eval(_RESERVE_AT_START, 3, self.key, self.reserved_key, memory_key, *args)
-        return True
+        return self._reserved_at_start
 
-    def reserved_at_start(self, reply: list[int]) -> None:
+    def _reserved_at_start(self, reply: list[int]) -> None:
         admitted, _, _, amount = (int(value) for value in reply)
         self._at_start = amount if admitted else 0
 

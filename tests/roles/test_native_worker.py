@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
+import pytest
 import redis.asyncio as aioredis
 from a2a.types import TaskState
 from google.protobuf import json_format
@@ -333,30 +335,32 @@ async def test_spent_token_budget_fails_the_step(
     assert llm.requests() == []
 
 
-async def test_a_crew_without_a_token_budget_gets_the_operators_default(
-    workers: Workers, llm: ScriptedServer, redis_client: aioredis.Redis
+@pytest.mark.parametrize(
+    ("crew_budget", "settings", "limit"),
+    [
+        (None, {"default_job_tokens": 50}, 50),  # the crew sets no budgets.max_tokens: the operator's default
+        (
+            1_000_000,
+            {"limits": SpecLimits(job_tokens=80)},
+            80,
+        ),  # stored before CREWS_MAX_JOB_TOKENS was lowered
+    ],
+    ids=["default", "ceiling"],
+)
+async def test_the_job_budget_is_the_operators_default_or_ceiling_when_the_crews_is_missing_or_over(
+    workers: Workers,
+    llm: ScriptedServer,
+    redis_client: aioredis.Redis,
+    crew_budget: int | None,
+    settings: dict[str, Any],
+    limit: int,
 ) -> None:
-    work = make_work(new_job(), "unbounded")  # the crew sets no budgets.max_tokens
-    await redis_client.hset(work.keys.usage, mapping={"researcher:input_tokens": 50})
-    await workers.start("writer", default_job_tokens=50)
+    work = make_work(new_job(), "bounded", max_tokens_budget=crew_budget)
+    await redis_client.hset(work.keys.usage, mapping={"researcher:input_tokens": limit})
+    await workers.start("writer", **settings)
 
     events = await workers.run_step(work)
 
     assert states(events) == [WORKING, FAILED]
-    assert f"job {work.job} has used 50 of its 50 tokens" in reason(events[-1])
-    assert llm.requests() == []
-
-
-async def test_a_crews_token_budget_over_the_ceiling_is_held_to_it(
-    workers: Workers, llm: ScriptedServer, redis_client: aioredis.Redis
-) -> None:
-    """A crew stored before the operator lowered CREWS_MAX_JOB_TOKENS."""
-    work = make_work(new_job(), "generous", max_tokens_budget=1_000_000)
-    await redis_client.hset(work.keys.usage, mapping={"researcher:input_tokens": 80})
-    await workers.start("writer", limits=SpecLimits(job_tokens=80))
-
-    events = await workers.run_step(work)
-
-    assert states(events) == [WORKING, FAILED]
-    assert f"job {work.job} has used 80 of its 80 tokens" in reason(events[-1])
+    assert f"job {work.job} has used {limit} of its {limit} tokens" in reason(events[-1])
     assert llm.requests() == []
