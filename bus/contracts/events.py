@@ -29,6 +29,8 @@ from a2a.types import (
 from google.protobuf import json_format
 from pydantic import BaseModel, ConfigDict, Field
 
+from bus.contracts.states import STOPPED_TASK_STATES
+
 EVENT_KIND_HEADER = "Crews-Event"
 """The NATS header that says what an event is, so a consumer can skip what it does not need undecoded."""
 
@@ -95,13 +97,18 @@ def decision_of(event: TaskStatusUpdateEvent) -> ManagerDecision | None:
 
 
 def signal_of(event: TaskStatusUpdateEvent | TaskArtifactUpdateEvent) -> TaskStatusUpdateEvent | None:
-    """A job-level status as its signal (``crews.signals.<job>``): task, context and state, nothing else.
+    """The signal (``crews.signals.<job>``) of a status on the job's own subject: task, context and state.
 
-    Role workers wait on signals, not on the job's events: a stop (``CANCELED``, ``FAILED``) or a
-    wake-up (an approval decided: read the decision from Redis). The status text, the metadata (an
-    approval's tool arguments, a manager's decision) and artifacts (the job's output) stay out.
+    Role workers wait on signals, not on the job's events, and only for two things: the job
+    stopping (its task ``CANCELED`` or ``FAILED``) and a step's wake-up (an approval decided, a
+    status of a step's task: read the decision from Redis). Only those are signalled; a job
+    submitted, running or completed wakes no step and gets no signal (``None``). The status text,
+    the metadata (an approval's tool arguments, a manager's decision) and artifacts (the job's
+    output) stay out.
     """
     if not isinstance(event, TaskStatusUpdateEvent):
+        return None
+    if event.task_id == event.context_id and event.status.state not in STOPPED_TASK_STATES:
         return None
     return TaskStatusUpdateEvent(
         task_id=event.task_id, context_id=event.context_id, status=TaskStatus(state=event.status.state)

@@ -32,3 +32,8 @@ TERMINAL_TASK_STATES: frozenset[TaskState] = frozenset(
     {TaskState.TASK_STATE_COMPLETED, TaskState.TASK_STATE_FAILED, TaskState.TASK_STATE_CANCELED}
 )
 """The A2A states of an ended task."""
+
+STOPPED_TASK_STATES: frozenset[TaskState] = frozenset(
+    {TaskState.TASK_STATE_CANCELED, TaskState.TASK_STATE_FAILED}
+)
+"""``STOPPED`` as A2A states: a job's task in one of these stops its running steps."""

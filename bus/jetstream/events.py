@@ -4,8 +4,8 @@ The publisher is in the subject: ``job`` for the API and the coordinator
 (job-level status and output, approval decisions), ``<crew>.<role>.<kind>`` for a
 role's workers (their steps' ``status`` and ``artifact`` events), so NATS
 permissions let a role publish only as itself and the coordinator's consumer
-takes step statuses only. Each job-level status is also published as its signal on
-``crews.signals.<job>`` (the same stream; task, context and state only), which
+takes step statuses only. A job that stops and an approval decided are also published as
+their signal on ``crews.signals.<job>`` (the same stream; task, context and state only), which
 is all a role's workers may read of other publishers: their steps stop and
 wake on signals, and never see a job's output or an approval's arguments. A subscriber replays a job from its first event (or from a
 stream sequence, to resume) and then follows ``crews.events.<job>.>``; it gets
@@ -53,7 +53,7 @@ async def publish_event(
     """Record one event of ``job``; the same ``event_id`` twice is stored once. Returns its sequence.
 
     ``role``: the ``(crew, role)`` of the worker publishing its step's event; ``None`` for the job's own
-    publishers (the API, the coordinator), whose statuses are then signalled too
+    publishers (the API, the coordinator), whose stops and approval decisions are then signalled too
     (``crews.signals.<job>``, ``signal_of``: what role workers wait on).
     """
     if role is None:

@@ -165,10 +165,14 @@ class Coordinator:
             await self._ensure_consumers(spec)
             traceparent = delivery.headers.get("traceparent", "")
             record, started = await self.store.start(submission.job, job_plan, spec, traceparent)
-            await publish_job_status(self.js, submission.job, "running")
+            if record.plan is not None:  # its steps' first events need no read of the plan
+                self._step_roles.learn(submission.job, record.crew, record.plan)
+            running = publish_job_status(self.js, submission.job, "running")
             if started:  # a plan stored just now: no step has a result, nothing to read again
-                await self.advance(submission.job, known=(record, {}))
+                # sent before the first dispatch on this connection, so the stream keeps it first; one wait
+                await asyncio.gather(running, self.advance(submission.job, known=(record, {})))
                 return
+            await running
         await self.advance(submission.job)
 
     async def _ensure_consumers(self, spec: CrewSpec) -> None:

@@ -6,9 +6,10 @@ names the publisher. A step event counts only when that publisher is the crew
 and role the job's plan assigns the step to (docs/architecture.md, "Who may
 call whom").
 
-The assignments are read from the job's plan in Redis at the first event of a
-job and kept (a bounded, least-recently-used cache: nothing that a restart
-would lose), so an event costs no extra round trip. An event that does not
+The assignments are those of the plan the coordinator stored when it started the
+job (``learn``), else read from the job's plan in Redis at its first event, and
+kept (a bounded, least-recently-used cache: nothing that a restart would lose),
+so an event costs no extra round trip. An event that does not
 match what is kept reads the plan again once, since a hierarchical manager
 assigns roles to steps after the first events: a late assignment is never
 refused, a forged event costs one read.
@@ -21,6 +22,7 @@ from dataclasses import dataclass
 
 from crews.errors import JobNotFound
 from crews.jobs.store import RedisJobStore
+from crews.plan.planner import Plan
 
 
 @dataclass(frozen=True)
@@ -55,18 +57,18 @@ class StepRoles:
         fresh = await self._read(job)
         return None if fresh is None else fresh.allows(step, crew, role)
 
-    async def _read(self, job: str) -> Assignments | None:
-        try:
-            record = await self._store.get(job)
-        except JobNotFound:
-            return None
-        if record.plan is None:
-            return None
-        found = Assignments(
-            record.crew, {step.id: step.role for step in record.plan.steps if step.role is not None}
-        )
+    def learn(self, job: str, crew: str, plan: Plan) -> Assignments:
+        """Keep the assignments of ``plan``, the job's plan as just stored or read."""
+        found = Assignments(crew, {step.id: step.role for step in plan.steps if step.role is not None})
         self._known[job] = found
         self._known.move_to_end(job)
         while len(self._known) > self._jobs:
             self._known.popitem(last=False)
         return found
+
+    async def _read(self, job: str) -> Assignments | None:
+        try:
+            record = await self._store.get(job)
+        except JobNotFound:
+            return None
+        return None if record.plan is None else self.learn(job, record.crew, record.plan)

@@ -20,14 +20,14 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, TypeVar
 
-from a2a.types import StreamResponse, TaskState
+from a2a.types import StreamResponse
 from google.protobuf.json_format import ParseError
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 
 from bus import subjects
 from bus.contracts.codec import decode
-from bus.contracts.states import STOPPED
+from bus.contracts.states import STOPPED, STOPPED_TASK_STATES
 from bus.contracts.step import StepWork
 from roles.errors import StepCancelled
 
@@ -35,7 +35,6 @@ if TYPE_CHECKING:
     from bus.redis_client import RedisClient
 
 T = TypeVar("T")
-STOPPED_STATES = frozenset({TaskState.TASK_STATE_CANCELED, TaskState.TASK_STATE_FAILED})
 
 
 class CancelWatch:
@@ -120,4 +119,8 @@ def _job_stopped(data: bytes, job: str) -> bool:
     except ParseError:
         return False
     update = event.status_update
-    return event.HasField("status_update") and update.task_id == job and update.status.state in STOPPED_STATES
+    return (
+        event.HasField("status_update")
+        and update.task_id == job
+        and update.status.state in STOPPED_TASK_STATES
+    )

@@ -288,7 +288,8 @@ async def test_a_role_publishes_only_its_own_events(chart_nats: Users, bus: Conn
 async def test_a_role_reads_the_jobs_signals_and_never_their_outputs_or_arguments(
     chart_nats: Users, bus: Conn, connect: object, redis_client: aioredis.Redis
 ) -> None:
-    """The API's job-level events reach a role only as signals (state only); the real CancelWatch stops on one."""
+    """The API's job-level events reach a role only as signals (state only), and only those a step waits on
+    (a stop, an approval decided): the real CancelWatch stops on one."""
     api: Conn = await connect(chart_nats.urls["api"])  # type: ignore[operator]
     worker: Conn = await connect(chart_nats.role(CREW, ROLE))  # type: ignore[operator]
     job, secret = "job5", "the-final-output-and-tool-arguments"
@@ -296,6 +297,8 @@ async def test_a_role_reads_the_jobs_signals_and_never_their_outputs_or_argument
     await worker.denied(subjects.job_events_subject(job))
     signals = await worker.nc.subscribe(subjects.job_signals_subject(job))
     await worker.nc.flush()
+    for status in ("submitted", "running"):  # wake no step: not signalled
+        await publish_job_status(api.js, job, status)
     decided = status_update(f"{job}.pay", job, TaskState.TASK_STATE_WORKING, f"pay: approved ({secret})")
     decided.metadata.update({"approval": "pay:c1", "arguments": {"note": secret}})
     await publish_event(api.js, job, decided, f"{job}.pay:approval:pay:c1:approved")
@@ -321,7 +324,8 @@ async def test_a_role_reads_the_jobs_signals_and_never_their_outputs_or_argument
     assert all(not e.status_update.HasField("metadata") and not e.status_update.status.HasField("message")
                for e in got)  # fmt: skip
     assert all(secret not in MessageToJson(e) for e in got)
-    with pytest.raises(nats.errors.TimeoutError):  # the output was not signalled
+    await publish_job_status(api.js, job, "completed")  # (after a stop only in this test) not signalled
+    with pytest.raises(nats.errors.TimeoutError):  # neither was the output nor the job's other statuses
         await signals.next_msg(timeout=0.2)
 
 

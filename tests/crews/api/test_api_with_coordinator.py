@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Awaitable
 
 import httpx
 from a2a.types import SendMessageRequest, StreamResponse, TaskState
@@ -11,13 +12,15 @@ from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 
 from bus import subjects
-from bus.contracts.codec import decode
+from bus.contracts.codec import decode, encode
 from bus.contracts.step import from_request
 from bus.jetstream.events import publish_event
 from bus.jetstream.streams import ensure_role_consumer, ensure_streams, work_consumer_config
+from bus.jetstream.work_loop import Delivery
 from bus.settings import BusSettings
 from crews.coordinator.coordinator import EVENTS_CONSUMER, Coordinator
 from crews.coordinator.settings import CrewsSettings
+from crews.jobs.control import JobSubmission
 from crews.jobs.events import status_event
 from crews.jobs.store import RedisJobStore, StepResult, job_keys
 from tests.crews.api.conftest import submit
@@ -114,6 +117,51 @@ async def test_a_step_status_from_another_roles_subject_is_ignored(
     assert await take_step(js, store, crew, "writer", "Bees dance to talk.") == "write"
     await eventually(lambda: _status(store, job, "completed"), 10, "job completed")
     assert sum(coordinator.refused_events.values()) == 2
+
+
+async def test_the_first_event_of_a_job_it_started_reads_the_job_once(
+    client: httpx.AsyncClient,
+    crew: str,
+    js: JetStreamContext,
+    store: RedisJobStore,
+    nats_server: ManagedServer,
+    redis_server: ManagedServer,
+) -> None:
+    """The coordinator keeps the step assignments of the plan it stores: a step's first COMPLETED reads
+    the job as one pass over it does, not its plan first to check who published the event."""
+    coordinator = Coordinator(
+        js, store, CrewsSettings(redis_url=redis_server.url), BusSettings(nats_url=nats_server.url)
+    )
+    await coordinator.setup()
+    job = await submit(client)
+    submission = JobSubmission(job=job, crew=crew, inputs={"topic": "bees"}).model_dump_json()
+    await coordinator.on_submission(Delivery("s", submission.encode(), {}, 1, 5, 1))
+    result = StepResult(output="- bees dance", role="researcher")
+    await store.redis.hsetnx(job_keys(job).results, "research", result.model_dump_json())
+    one_pass = await _job_reads(store, store.get_with_results(job))
+    completed = status_event(job, f"{job}.research", TaskState.TASK_STATE_COMPLETED)
+    delivery = Delivery(
+        subjects.role_events_subject(job, crew, "researcher", "status"),
+        encode(StreamResponse(status_update=completed)),
+        {},
+        1,
+        5,
+        2,
+    )
+    assert await _job_reads(store, coordinator.on_event(delivery)) == one_pass
+    assert (await store.get(job)).steps == {"research": "completed", "write": "dispatched"}  # it was heeded
+
+
+async def _job_reads(store: RedisJobStore, call: Awaitable[object]) -> int:
+    """How many hashes ``call`` read whole (a job's state, results and progress are each one)."""
+
+    async def hgetalls() -> int:
+        stats = await store.redis.info("commandstats")
+        return int(stats.get("cmdstat_hgetall", {}).get("calls", 0))
+
+    before = await hgetalls()
+    await call
+    return await hgetalls() - before
 
 
 async def _step_state(store: RedisJobStore, job: str, step: str, state: str) -> bool:
