@@ -46,7 +46,7 @@ class Sizes:
 
 
 FULL = Sizes(
-    overhead_jobs=30,
+    overhead_jobs=150,
     overhead_warmup=3,
     throughput_jobs=(300, 300, 300),
     workers_per_role=(1, 2, 4),

@@ -271,7 +271,7 @@ def main(crew: str, role: str, *, tools: ToolRegistry | None = None) -> None:
     """
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     logging.getLogger("a2a.client.card_resolver").setLevel(logging.WARNING)  # it logs whole cards at INFO
-    provider = setup_tracing(f"crews-role-{crew}-{role}")
+    shutdown_tracing = setup_tracing(f"crews-role-{crew}-{role}")
 
     def ready() -> None:
         sys.stdout.write(f"role {crew}/{role} ready\n")
@@ -292,7 +292,7 @@ def main(crew: str, role: str, *, tools: ToolRegistry | None = None) -> None:
             )
         )
     finally:
-        provider.shutdown()
+        shutdown_tracing()
 
 
 def parse_target(target: str) -> tuple[str, str]:

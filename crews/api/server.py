@@ -135,7 +135,7 @@ class ApiServer:
 
 async def serve(settings: ApiSettings, tools: ToolsSource | None = None) -> None:
     """Run ``crews api`` until SIGTERM/SIGINT; prints ``api ready on <url>`` once it listens."""
-    provider = setup_tracing("crews-api")
+    shutdown_tracing = setup_tracing("crews-api")
     server = ApiServer(
         create_app(settings, tools=tools), host=settings.api_host, port=settings.api_port, access_log=True
     )
@@ -147,4 +147,4 @@ async def serve(settings: ApiSettings, tools: ToolsSource | None = None) -> None
         print(f"api ready on {server.url}", flush=True)  # noqa: T201 - the process's ready line
         await server.wait()
     finally:
-        provider.shutdown()
+        shutdown_tracing()

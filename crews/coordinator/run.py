@@ -15,7 +15,7 @@ from crews.jobs.store import RedisJobStore
 
 async def run_coordinator(settings: CrewsSettings, bus: BusSettings) -> None:
     """Run one coordinator until SIGTERM/SIGINT; prints a ready line once it consumes."""
-    provider = setup_tracing("crews-coordinator")
+    shutdown_tracing = setup_tracing("crews-coordinator")
     nc = await connect(bus, "crews-coordinator")
     store = RedisJobStore.from_settings(settings, job_ttl_s=settings.job_ttl_s)
     coordinator = Coordinator(nc.jetstream(), store, settings, bus)
@@ -32,4 +32,4 @@ async def run_coordinator(settings: CrewsSettings, bus: BusSettings) -> None:
     finally:
         await store.aclose()
         await nc.drain()
-        provider.shutdown()
+        shutdown_tracing()
