@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 import pytest
@@ -111,7 +113,7 @@ async def sign_in(page: Page, url: str) -> None:
 
 
 async def test_a_job_is_watched_live_and_its_tool_call_approved_from_the_page(
-    page: Page, running: Running
+    page: Page, running: Running, tmp_path: Path
 ) -> None:
     await sign_in(page, running.api + "/")
     await expect(page.get_by_test_id("live")).to_contain_text("live")
@@ -167,7 +169,11 @@ async def test_a_job_is_watched_live_and_its_tool_call_approved_from_the_page(
         await expect(line.get_by_test_id("input-tokens")).to_have_text(str(usage["input_tokens"]))
     await expect(page.get_by_test_id("job-cost")).to_have_text(f"${got['cost_usd']:.6f}")
     await expect(page.get_by_test_id("job-tokens")).to_have_text(str(got["tokens"]))
-    await page.screenshot(path=str(ROOT / "docs" / "web-view.png"), full_page=True)
+    # the README's picture is refreshed on purpose (CREWS_REFRESH_DOCS_IMAGES=1), not by every run
+    docs = os.environ.get("CREWS_REFRESH_DOCS_IMAGES") == "1"
+    shot = ROOT / "docs" / "web-view.png" if docs else tmp_path / "web-view.png"
+    await page.screenshot(path=str(shot), full_page=True)
+    assert shot.read_bytes().startswith(b"\x89PNG")
 
     await page.goto(running.api + "/")
     done = page.locator(f"tr[data-job='{job}']")
