@@ -108,11 +108,16 @@ def signal_of(event: TaskStatusUpdateEvent | TaskArtifactUpdateEvent) -> TaskSta
     """
     if not isinstance(event, TaskStatusUpdateEvent):
         return None
-    if event.task_id == event.context_id and event.status.state not in STOPPED_TASK_STATES:
+    if event.task_id == event.context_id and not stops_job(event, event.context_id):
         return None
     return TaskStatusUpdateEvent(
         task_id=event.task_id, context_id=event.context_id, status=TaskStatus(state=event.status.state)
     )
+
+
+def stops_job(update: TaskStatusUpdateEvent, job: str) -> bool:
+    """Whether ``update`` is ``job``'s own task stopping (``CANCELED``, ``FAILED``): what stops its steps."""
+    return update.task_id == job and update.status.state in STOPPED_TASK_STATES
 
 
 def wrap(event: TaskStatusUpdateEvent | TaskArtifactUpdateEvent) -> StreamResponse:

@@ -27,7 +27,8 @@ from nats.aio.msg import Msg
 
 from bus import subjects
 from bus.contracts.codec import decode
-from bus.contracts.states import STOPPED, STOPPED_TASK_STATES
+from bus.contracts.events import stops_job
+from bus.contracts.states import STOPPED
 from bus.contracts.step import StepWork
 from roles.errors import StepCancelled
 
@@ -118,9 +119,4 @@ def _job_stopped(data: bytes, job: str) -> bool:
         event = decode(data, StreamResponse)
     except ParseError:
         return False
-    update = event.status_update
-    return (
-        event.HasField("status_update")
-        and update.task_id == job
-        and update.status.state in STOPPED_TASK_STATES
-    )
+    return event.HasField("status_update") and stops_job(event.status_update, job)
