@@ -99,7 +99,7 @@ class DeferredWorker:
             from roles.tools.mcp.provider import McpTools
 
             self._mcp = McpTools(self._mcp_servers)
-        return worker_class(
+        worker = worker_class(
             self._nc,
             self._redis,
             self._pool,
@@ -109,6 +109,8 @@ class DeferredWorker:
             tools=self._tools,
             mcp=self._mcp,
         )
+        await worker.signals.ready()  # the jobs' signals, subscribed before the first step (not by it)
+        return worker
 
 
 def _load_runtime() -> tuple[type[RoleWorker], type[LLMPool], Any]:

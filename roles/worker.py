@@ -55,6 +55,7 @@ from roles.step.evals import score_step
 from roles.step.events import StepEvents
 from roles.step.memory import SharedMemory
 from roles.step.results import ResultStore, StepResult
+from roles.step.signals import JobSignals
 from roles.step.start import StepStart, read_start
 from roles.step.usage import FirstCall, RedisUsage
 from roles.tools.base import ToolContext
@@ -92,6 +93,7 @@ class RoleWorker:
         self.consumer = subjects.role_consumer(crew, role)
         self.tools = ToolCatalog(tools or default_registry(), mcp)
         self.agents = settings.outside_agents()
+        self.signals = JobSignals(nc)  # subscribed with the first step, for every step after it
 
     async def handle(self, delivery: Delivery) -> None:
         work = await self._decode(delivery)
@@ -114,7 +116,7 @@ class RoleWorker:
         await StepEvents(self.js, work, self.settings.worker_id).failed(reason, attempt=dead.deliveries)
 
     async def _handle(self, work: StepWork, delivery: Delivery, span: Span) -> str:
-        watch = CancelWatch(self.nc, self.redis, work)
+        watch = CancelWatch(self.nc, self.redis, work, signals=self.signals)
         async with watch.listening():  # before the start is read: no stop falls between the two
             return await self._handle_listening(work, delivery, span, watch)
 

@@ -8,9 +8,10 @@ recorded (``roles.step.results``).
 While the step runs, the worker also listens to the job's signals
 (``crews.signals.<job>``, core NATS: the job-level statuses, state only) for the
 status the coordinator publishes (task id = job id): a ``CANCELED`` or ``FAILED`` there interrupts
-the LLM call or tool in flight, so a long generation does not run on. A call to
-the role's A2A agent has no coordinator: its cancel is announced on the role's
-own events subject (``announced_on``, ``roles.a2a.agent.stop_call``).
+the LLM call or tool in flight, so a long generation does not run on. A worker's steps hear
+them through the process's one subscription (``roles.step.signals.JobSignals``); a watch
+without one subscribes for itself. A call to the role's A2A agent has no coordinator: its
+cancel is announced on the role's own events subject (``announced_on``, ``roles.a2a.agent.stop_call``).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from a2a.types import StreamResponse
 from google.protobuf.json_format import ParseError
@@ -34,6 +35,7 @@ from roles.errors import StepCancelled
 
 if TYPE_CHECKING:
     from bus.redis_client import RedisClient
+    from roles.step.signals import JobSignals
 
 T = TypeVar("T")
 
@@ -42,11 +44,19 @@ class CancelWatch:
     """Tells a step that its job stopped: on demand (``check``) and while it runs (``run``)."""
 
     def __init__(
-        self, nc: NATS, client: RedisClient, work: StepWork, *, announced_on: str | None = None
+        self,
+        nc: NATS,
+        client: RedisClient,
+        work: StepWork,
+        *,
+        announced_on: str | None = None,
+        signals: JobSignals | None = None,
     ) -> None:
         self._nc, self._redis, self.work = nc, client, work
         self._subject = announced_on or subjects.job_signals_subject(work.job)
-        self._stopped = asyncio.Event()
+        self._signals = signals if announced_on is None else None  # the process's, for the job's signals
+        self._stopped = False  # a stop was signalled while listening
+        self._running: asyncio.Future[Any] | None = None  # what ``run`` runs, interrupted by a stop
         self._listening = False
         self._seen = False  # the status was read while listening
         self._fresh = False  # ... and no check has used that read yet
@@ -54,18 +64,36 @@ class CancelWatch:
     @asynccontextmanager
     async def listening(self) -> AsyncIterator[CancelWatch]:
         """Listen for the job's stop from here on; a status read inside counts as ``check``'s."""
+        if self._signals is not None:
+            await self._signals.ready()
+            with self._signals.watching(self.work.job, self._on_signal):
+                async with self._listen():
+                    yield self
+            return
 
         async def on_event(msg: Msg) -> None:
-            if _job_stopped(msg.data, self.work.job):
-                self._stopped.set()
+            self._on_signal(msg.data)
 
         sub = await self._nc.subscribe(self._subject, cb=on_event)
+        try:
+            async with self._listen():
+                yield self
+        finally:
+            await sub.unsubscribe()
+
+    @asynccontextmanager
+    async def _listen(self) -> AsyncIterator[None]:
         self._listening = True
         try:
-            yield self
+            yield
         finally:
             self._listening = False
-            await sub.unsubscribe()
+
+    def _on_signal(self, data: bytes) -> None:
+        if _job_stopped(data, self.work.job):
+            self._stopped = True
+            if self._running is not None:
+                self._running.cancel()
 
     def saw(self, status: str | None) -> None:
         """``status`` was read just now (inside ``listening``); ``StepCancelled`` if the job stopped.
@@ -82,7 +110,7 @@ class CancelWatch:
 
     async def check(self) -> None:
         """``StepCancelled`` when the job is no longer running."""
-        if self._fresh and not self._stopped.is_set():
+        if self._fresh and not self._stopped:
             self._fresh = False
             return
         self._fresh = False
@@ -95,18 +123,19 @@ class CancelWatch:
                 return await self.run(step)
         if not self._seen:
             self.saw(await self.status())  # after subscribing: a stop announced before now is in Redis
-        running = asyncio.ensure_future(step())
-        stopping = asyncio.ensure_future(self._stopped.wait())
-        try:
-            await asyncio.wait({running, stopping}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            stopping.cancel()
-            if not running.done():
-                running.cancel()
-                await asyncio.wait({running})
-        if running.cancelled():
+        if self._stopped:
             raise StepCancelled(self.work.job, await self.status() or "stopped")
-        return running.result()
+        running: asyncio.Future[T] = asyncio.ensure_future(step())
+        self._running = running  # what a stop signalled now cancels (``_on_signal``)
+        try:
+            return await running  # cancelling the caller cancels ``running`` too
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if not running.cancelled() or (current is not None and current.cancelling()):
+                raise  # the caller was cancelled (a deadline, a shutdown), not the step by a stop
+            raise StepCancelled(self.work.job, await self.status() or "stopped") from None
+        finally:
+            self._running = None
 
 
 def _judge(job: str, status: str | None) -> None:
