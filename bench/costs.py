@@ -26,7 +26,7 @@ from bench.crew import CREW_YAML, INPUTS
 from bench.stack import BenchStack
 from bus import subjects
 from bus.contracts.codec import decode, encode
-from bus.contracts.step import from_request, to_request
+from bus.contracts.step import from_request, request_json, to_request, work_from_json
 from bus.jetstream.streams import ensure_role_consumer, ensure_streams
 from bus.settings import BusSettings
 from crews.jobs.events import status_event
@@ -86,8 +86,12 @@ def pure_ops(f: dict[str, Any]) -> dict[str, Op]:
             lambda: CrewSpec.model_validate(f["spec_json"])
         ),
         "plan() of a job": _sync(lambda: plan(f["spec"], INPUTS)),
-        "step request: to_request + encode": _sync(lambda: encode(to_request(f["work"]))),
-        "step request: decode + from_request": _sync(
+        "step request: request_json (the coordinator's)": _sync(lambda: request_json(f["work"])),
+        "step request: work_from_json (the worker's)": _sync(lambda: work_from_json(f["request"])),
+        "step request through the A2A type (to_request + encode)": _sync(
+            lambda: encode(to_request(f["work"]))
+        ),
+        "step request through the A2A type (decode + from_request)": _sync(
             lambda: from_request(decode(f["request"], SendMessageRequest))
         ),
         "event: decode (protobuf JSON)": _sync(lambda: decode(f["event"], StreamResponse)),

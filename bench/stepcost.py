@@ -26,7 +26,7 @@ from bench.stats import median
 from bus import subjects
 from bus.contracts.codec import encode
 from bus.contracts.events import EVENT_KIND_HEADER
-from bus.contracts.step import to_request
+from bus.contracts.step import request_json
 from bus.jetstream.streams import ensure_role_consumer, ensure_streams
 from bus.jetstream.work_loop import Delivery, WorkLoop
 from bus.settings import BusSettings
@@ -83,7 +83,7 @@ async def worker_us(stack: BenchStack, c: Clients, spec: CrewSpec, n: int) -> li
         work = plan_step_work(
             job, spec, job_plan, job_plan.steps[1], {"research": StepResult(output="facts")}
         )
-        delivery = _delivery(subjects.task_subject(CREW, "writer"), encode(to_request(work)))
+        delivery = _delivery(subjects.task_subject(CREW, "writer"), request_json(work))
         cpu = await _cpu(worker.handle(delivery))
         if i >= 10:
             found.append(cpu)

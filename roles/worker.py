@@ -27,7 +27,6 @@ import logging
 import time
 from typing import TYPE_CHECKING
 
-from a2a.types import SendMessageRequest
 from google.protobuf.json_format import ParseError
 from nats.aio.client import Client as NATS
 from opentelemetry import trace
@@ -35,10 +34,9 @@ from opentelemetry.trace import Span, Status, StatusCode
 from pydantic import ValidationError
 
 from bus import subjects
-from bus.contracts.codec import decode
 from bus.contracts.result import TokenUsage
 from bus.contracts.states import STOPPED
-from bus.contracts.step import StepWork, from_request
+from bus.contracts.step import StepWork, work_from_json
 from bus.errors import RetryableError
 from bus.jetstream.dead_letters import DeadLetter, record_dead_letter
 from bus.jetstream.work_loop import Delivery, dead_letter_of
@@ -108,7 +106,7 @@ class RoleWorker:
     async def on_dead(self, dead: DeadLetter) -> None:
         """The step's last delivery failed: ``FAILED`` with why it was given up."""
         try:
-            work = from_request(decode(dead.payload, SendMessageRequest))
+            work = work_from_json(dead.payload)
         except (ParseError, ValueError, ValidationError) as exc:
             log.warning("dead letter %s seq %d is not a step request: %s", dead.subject, dead.stream_seq, exc)
             return
@@ -301,7 +299,7 @@ class RoleWorker:
     async def _decode(self, delivery: Delivery) -> StepWork | None:
         """The step in ``delivery``; a message that is not one is dead-lettered at once (it cannot improve)."""
         try:
-            return from_request(decode(delivery.data, SendMessageRequest))
+            return work_from_json(delivery.data)
         except (ParseError, ValueError, ValidationError) as exc:
             reason = f"not a step request for {self.crew}/{self.role}: {exc}"
             dead = dead_letter_of(delivery, subjects.TASKS_STREAM, self.consumer, reason)

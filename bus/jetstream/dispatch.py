@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING
 
 from nats.errors import Error as NatsError
 from nats.errors import TimeoutError as NatsTimeout
@@ -19,13 +18,8 @@ from nats.js.api import PubAck
 from nats.js.errors import NoStreamResponseError, ServiceUnavailableError
 
 from bus import subjects
-from bus.contracts.codec import encode
 from bus.errors import PublishFailed
 from bus.tracing import inject
-
-# a2a.types' protobuf descriptors load where a request is built, not before a worker's ready line
-if TYPE_CHECKING:
-    from a2a.types import SendMessageRequest
 
 MSG_ID = "Nats-Msg-Id"
 PUBLISH_RETRY_S = 20.0
@@ -74,10 +68,8 @@ def step_msg_id(job: str, step: str, plan_version: int) -> str:
     return f"{job}:{step}:{plan_version}"
 
 
-async def dispatch_step(
-    js: JetStreamContext, crew: str, role: str, request: SendMessageRequest, msg_id: str
-) -> PubAck:
-    """Send one step, an A2A ``SendMessage`` request, to a role's queue."""
+async def dispatch_step(js: JetStreamContext, crew: str, role: str, request: bytes, msg_id: str) -> PubAck:
+    """Send one step, an A2A ``SendMessage`` request's JSON (``bus.contracts.step.request_json``), to a role's queue."""
     return await publish_durable(
-        js, subjects.task_subject(crew, role), encode(request), msg_id, subjects.TASKS_STREAM
+        js, subjects.task_subject(crew, role), request, msg_id, subjects.TASKS_STREAM
     )

@@ -15,7 +15,7 @@ import logging
 from collections import Counter
 from collections.abc import Awaitable
 
-from a2a.types import SendMessageRequest, StreamResponse, TaskState
+from a2a.types import StreamResponse, TaskState
 from nats.js import JetStreamContext
 from nats.js.api import DeliverPolicy
 from nats.js.errors import NotFoundError
@@ -25,7 +25,7 @@ from pydantic import ValidationError
 from bus import subjects
 from bus.contracts.codec import decode
 from bus.contracts.events import EVENT_KIND_HEADER
-from bus.contracts.step import from_request, to_request
+from bus.contracts.step import request_json, work_from_json
 from bus.errors import RetryableError
 from bus.jetstream.dead_letters import DeadLetter, ensure_advisory_capture, sweep_once
 from bus.jetstream.dispatch import dispatch_step, step_msg_id
@@ -239,7 +239,7 @@ class Coordinator:
             job = JobSubmission.model_validate_json(dead.payload).job
             await self._finish(job, "failed", reason=f"the job could not be started: {dead.reason}")
             return
-        work = from_request(decode(dead.payload, SendMessageRequest))
+        work = work_from_json(dead.payload)
         await self.store.set_step_state(work.job, work.step, "failed")
         reason = f"step '{work.step}' ({work.role}) gave up after {dead.deliveries} deliveries: {dead.reason}"
         await self._finish(work.job, "failed", reason=reason)
@@ -294,7 +294,7 @@ class Coordinator:
         for step in ready_steps(current, set(results)):
             work = plan_step_work(job, spec, current, step, results)
             msg_id = step_msg_id(job, step.id, step.added_in)  # a later plan version does not send it again
-            sends.append(dispatch_step(self.js, spec.name, work.role, to_request(work), msg_id))
+            sends.append(dispatch_step(self.js, spec.name, work.role, request_json(work), msg_id))
             if record.steps.get(step.id, "pending") == "pending":  # shown to users; a failed send is sent
                 sends.append(self.store.set_step_state(job, step.id, "dispatched"))  # again on redelivery
         await asyncio.gather(*sends)  # the steps go out in plan order; one wait for all

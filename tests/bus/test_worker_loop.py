@@ -13,7 +13,7 @@ from a2a.types import Message, Part, Role, SendMessageRequest
 from nats.aio.client import Client as NATS
 
 from bus import subjects
-from bus.contracts.codec import decode
+from bus.contracts.codec import decode, encode
 from bus.errors import RetryableError
 from bus.jetstream.dead_letters import DeadLetter
 from bus.jetstream.dispatch import dispatch_step, publish_durable
@@ -43,8 +43,8 @@ async def setup_role(nc: NATS, **overrides: float) -> str:
 async def test_same_message_id_twice_is_stored_once(nc: NATS) -> None:
     await setup_role(nc)
     js = nc.jetstream()
-    first = await dispatch_step(js, CREW, ROLE, step_request("a"), "job1:a:1")
-    second = await dispatch_step(js, CREW, ROLE, step_request("a"), "job1:a:1")
+    first = await dispatch_step(js, CREW, ROLE, encode(step_request("a")), "job1:a:1")
+    second = await dispatch_step(js, CREW, ROLE, encode(step_request("a")), "job1:a:1")
     assert second.duplicate and not first.duplicate
     info = await js.stream_info(subjects.TASKS_STREAM)
     assert info.state.messages == 1
@@ -53,7 +53,7 @@ async def test_same_message_id_twice_is_stored_once(nc: NATS) -> None:
 async def test_step_request_round_trips_as_a2a_json(nc: NATS) -> None:
     consumer = await setup_role(nc)
     js = nc.jetstream()
-    await dispatch_step(js, CREW, ROLE, step_request("hello"), "job1:hello:1")
+    await dispatch_step(js, CREW, ROLE, encode(step_request("hello")), "job1:hello:1")
     sub = await js.pull_subscribe_bind(consumer=consumer, stream=subjects.TASKS_STREAM)
     [msg] = await sub.fetch(1, timeout=5)
     request = decode(msg.data, SendMessageRequest)
@@ -222,7 +222,7 @@ async def test_a_step_reaching_an_idle_loop_starts_at_once(nc: NATS) -> None:
     for i, idle_s in enumerate(0.2 + 0.37 * (n % 6) for n in range(12)):
         await asyncio.sleep(idle_s)  # the loop idles in between: that is what is tested, not a wait for it
         sent = asyncio.get_running_loop().time()
-        await dispatch_step(js, CREW, ROLE, step_request(f"s{i}"), f"job1:s{i}:1")
+        await dispatch_step(js, CREW, ROLE, encode(step_request(f"s{i}")), f"job1:s{i}:1")
         waits.append(await asyncio.wait_for(started.get(), 5) - sent)
     loop.stop()
     await runner
@@ -240,7 +240,7 @@ async def test_the_loop_asks_for_more_only_when_its_delivery_says_more_are_pendi
 
     await nc.subscribe(f"$JS.API.CONSUMER.MSG.NEXT.{subjects.TASKS_STREAM}.{consumer}", cb=saw_pull)
     for i in range(4):  # a backlog before the loop starts
-        await dispatch_step(js, CREW, ROLE, step_request(f"b{i}"), f"job1:b{i}:1")
+        await dispatch_step(js, CREW, ROLE, encode(step_request(f"b{i}")), f"job1:b{i}:1")
     handled: asyncio.Queue[str] = asyncio.Queue()
     release = asyncio.Event()
 
@@ -263,7 +263,7 @@ async def test_the_loop_asks_for_more_only_when_its_delivery_says_more_are_pendi
             batch = await asyncio.wait_for(pulls.get(), 5)
             waiting = batch == 1
             quiet += [] if waiting else [batch]
-        await dispatch_step(js, CREW, ROLE, step_request(f"q{i}"), f"job1:q{i}:1")
+        await dispatch_step(js, CREW, ROLE, encode(step_request(f"q{i}")), f"job1:q{i}:1")
         await asyncio.wait_for(handled.get(), 5)
         await nc.flush()
         waiting = False

@@ -6,12 +6,17 @@ own code, so a format that drifts on one side fails here.
 
 from __future__ import annotations
 
+import json
+
+import pytest
 import redis.asyncio as aioredis
+from a2a.types import SendMessageRequest
 
 from bus import subjects
+from bus.contracts.codec import decode, encode
 from bus.contracts.keys import StepKeys, crew_key
 from bus.contracts.result import StepResult, TokenUsage
-from bus.contracts.step import from_request, to_request
+from bus.contracts.step import STEP_MEDIA_TYPE, from_request, request_json, to_request, work_from_json
 from crews.jobs.store import RedisJobStore
 from crews.plan.planner import plan
 from crews.plan.step_work import plan_step_work
@@ -72,7 +77,7 @@ def test_a_planned_step_reaches_the_worker_with_every_gate_of_its_role() -> None
     spec = load_crew_text(CREW, "contract.yaml")
     job_plan = plan(spec, {"a": 2})
     work = plan_step_work("j3", spec, job_plan, job_plan.steps[0], {})
-    received = from_request(to_request(work))
+    received = work_from_json(request_json(work))  # as the coordinator sends it and the worker reads it
     assert received == work
     assert received.approval_tools == ["calculator"]
     assert received.tools == ["calculator", "memory_read"]
@@ -89,3 +94,32 @@ def test_an_events_subject_names_its_job_and_publisher_and_only_known_shapes_cou
     assert subjects.event_source(subjects.job_events_subject("j1")) == subjects.EventSource("j1")
     assert subjects.event_source("crews.events.j1.digest.writer.forged") is None  # a role may publish it
     assert subjects.event_source("crews.events.j1.digest.writer") is None  # the shape before kinds
+
+
+def test_a_step_request_on_the_wire_is_the_a2a_requests_json_mapping_both_ways() -> None:
+    """The fast writer and reader of a step request agree with the A2A type's own JSON mapping."""
+    spec = load_crew_text(CREW, "contract.yaml")
+    job_plan = plan(spec, {"a": 2})
+    earlier = {"first": StepResult(output="caf\u00e9 \U0001f41d " + "x" * 300)}  # not ASCII, long
+    for step in job_plan.steps:
+        work = plan_step_work("j4", spec, job_plan, step, earlier)
+        assert decode(request_json(work), SendMessageRequest) == to_request(work)
+        assert work_from_json(encode(to_request(work))) == work == from_request(to_request(work))
+        assert json.loads(request_json(work)) == json.loads(encode(to_request(work)))
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"not json",
+        b"[]",
+        b'{"message": {"parts": [{"text": "no step part"}]}}',
+        b'{"message": {"parts": [{"mediaType": "%s", "data": "a string"}]}}' % STEP_MEDIA_TYPE.encode(),
+        b'{"message": {"parts": [{"mediaType": "%s", "data": {}}]}}' % STEP_MEDIA_TYPE.encode(),
+        b'{"message": {"parts": [{"mediaType": "%s", "data": {}}], "smuggled": 1}}'
+        % STEP_MEDIA_TYPE.encode(),
+    ],
+)
+def test_what_is_not_a_step_request_is_refused_with_a_value_error(data: bytes) -> None:
+    with pytest.raises(ValueError):
+        work_from_json(data)

@@ -19,7 +19,7 @@ from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 
 from bus import subjects
-from bus.contracts.step import RolePrompt, StepKeys, StepWork, to_request
+from bus.contracts.step import RolePrompt, StepKeys, StepWork, request_json
 from bus.jetstream.dispatch import dispatch_step, step_msg_id
 from bus.jetstream.events import follow_events
 from bus.jetstream.streams import ensure_role_consumer, ensure_streams
@@ -126,7 +126,7 @@ class Workers:
 
 async def dispatch(js: JetStreamContext, work: StepWork, *, msg_id: str | None = None) -> None:
     """Send ``work`` to its role's queue as the coordinator does (an A2A ``SendMessage``, a stable id)."""
-    request = to_request(work)
+    request = request_json(work)
     await dispatch_step(js, work.crew, work.role, request, msg_id or step_msg_id(work.job, work.step, 1))
 
 
