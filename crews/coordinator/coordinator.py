@@ -277,7 +277,7 @@ class Coordinator:
         spec, current = record.crew_spec, record.plan
         failed = failed_eval(spec, results)
         if failed:
-            await self._finish(job, "failed", reason=failed)
+            await self._finish(job, "failed", reason=failed, owner=record.owner)
             return True
         try:
             managed = await manager_turn(self.js, self.store, job, spec, current, results)
@@ -288,7 +288,7 @@ class Coordinator:
             return False
         current = managed
         if all(step.id in results for step in current.steps):
-            await self._finish(job, "completed", output=final_output(current, results))
+            await self._finish(job, "completed", output=final_output(current, results), owner=record.owner)
             return True
         sends: list[Awaitable[object]] = []
         for step in ready_steps(current, set(results)):
@@ -300,8 +300,10 @@ class Coordinator:
         await asyncio.gather(*sends)  # the steps go out in plan order; one wait for all
         return True
 
-    async def _finish(self, job: str, status: JobStatus, *, reason: str = "", output: str = "") -> None:
-        if await finish_job(self.js, self.store, job, status, reason=reason, output=output):
+    async def _finish(
+        self, job: str, status: JobStatus, *, reason: str = "", output: str = "", owner: str | None = None
+    ) -> None:
+        if await finish_job(self.js, self.store, job, status, reason=reason, output=output, owner=owner):
             log.info("job %s %s %s", job, status, reason)
 
     # --- time ------------------------------------------------------------------------------

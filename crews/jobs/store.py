@@ -246,24 +246,36 @@ class RedisJobStore:
         """Remember that delivery ``attempt`` of ``step`` started (the highest one is kept)."""
         await self._attempt(keys=[job_keys(job).state], args=[step, attempt])
 
-    async def finish(self, job: str, status: JobStatus, *, reason: str = "", output: str = "") -> bool:
+    async def finish(
+        self, job: str, status: JobStatus, *, reason: str = "", output: str = "", owner: str | None = None
+    ) -> bool:
         """Move the job to a terminal ``status`` once; False when it had already ended.
 
         The job stays in the deadlines set, due now, until its end is announced
         (``forget_deadline``): a coordinator that could not publish the end (NATS
         down, a crash) leaves it for the next tick to announce again.
+        ``owner``: the job's owner as the caller read it (it never changes): then the end and
+        its indexes go in one round trip (the keys' TTL is set even when the job had ended
+        already: it is the same TTL, counted again); else the owner comes from the end's script.
         """
         keys = job_keys(job)
         now = time.time()
-        moved, owner = await self._finish(keys=[keys.state], args=[status, reason, output, str(now)])
+        args = [status, reason, output, str(now)]
         pipe = self.redis.pipeline(transaction=False)  # one round trip (EXPIRE: the coordinator's ACL)
+        known = owner is not None
+        if known:  # the script goes in the pipeline, as its text (a cluster pipeline loads no scripts)
+            pipe.eval(FINISH, 1, keys.state, *args)
+        else:
+            moved, owner = await self._finish(keys=[keys.state], args=args)
         pipe.zadd(DEADLINES, {job: now}, xx=True)
         if owner:
             pipe.srem(running_key(owner), job)
-        if moved:
+        if known or moved:
             for key in keys.model_dump().values():  # every key of the job (StepKeys.for_job)
                 pipe.expire(key, self.job_ttl_s)
-        await pipe.execute()
+        replies = await pipe.execute()
+        if known:
+            moved = replies[0][0]
         return bool(moved)
 
     async def results(self, job: str) -> dict[str, StepResult]:

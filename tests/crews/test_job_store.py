@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 import redis.asyncio as aioredis
 
-from crews.jobs.store import RedisJobStore
+from crews.jobs.store import RedisJobStore, job_keys, running_key
 from crews.plan.planner import plan
 from crews.spec import rules
 from crews.spec.load import load_crew_text
@@ -68,3 +70,27 @@ async def test_reading_a_job_checks_its_stored_crew_once_per_process(
     records = [await store.get("j3") for _ in range(5)]
     assert {r.crew_spec.name for r in records if r.crew_spec is not None} == {"c-checked-once"}
     assert checks == []  # parsed once (here, by start), never re-checked by a read
+
+
+@pytest.mark.parametrize("owner_known", [False, True])
+async def test_a_job_ends_once_and_leaves_its_owners_running_set_with_a_ttl_on_every_key(
+    redis_client: aioredis.Redis, owner_known: bool
+) -> None:
+    """With the owner the caller read (one round trip) or without (the script tells it): the same end."""
+    store = RedisJobStore(redis_client)
+    job = f"end-{owner_known}"
+    await store.create(job, "c", {}, deadline_s=60, owner="alice")
+    spec = load_crew_text(CREW, "c.yaml")
+    await store.start(job, plan(spec, {}), spec, "")
+    await redis_client.hset(job_keys(job).results, "a", "{}")
+    assert await store.running_jobs("alice") >= 1
+    owner = (await store.get(job)).owner if owner_known else None
+
+    assert await store.finish(job, "completed", output="done", owner=owner)
+    assert not await store.finish(job, "failed", reason="late", owner=owner)  # ends once
+    record = await store.get(job)
+    assert (record.status, record.output, record.reason) == ("completed", "done", "")
+    assert job not in await redis_client.smembers(running_key("alice"))
+    for key in (job_keys(job).state, job_keys(job).results):
+        assert 0 < await redis_client.ttl(key) <= store.job_ttl_s
+    assert job in await store.overdue(time.time() + 1)  # due at once, until its end is announced
