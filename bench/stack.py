@@ -21,11 +21,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import nats
-import redis.asyncio as aioredis
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 
 from bench.llm_server import READY as LLM_READY
+from bus.redis_client import redis_client
+from bus.settings import RedisSettings
 from crews.jobs.store import RedisJobStore
 from crews.local.servers import ServerProcess, nats_server, redis_server
 
@@ -143,7 +144,7 @@ class BenchStack:
     async def clients(self) -> AsyncIterator[Clients]:
         """A NATS connection and a job store on this stack, as the API holds them."""
         nc = await nats.connect(self.nats_url, name="crews-bench")
-        store = RedisJobStore(aioredis.Redis.from_url(self.redis_url, decode_responses=True))
+        store = RedisJobStore(redis_client(RedisSettings(redis_url=self.redis_url)))
         try:
             yield Clients(nc, nc.jetstream(), store)
         finally:
