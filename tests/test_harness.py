@@ -11,6 +11,7 @@ import redis.asyncio as aioredis
 
 from crews.errors import LocalStackError
 from crews.local.servers import LOWEST_PICKED_PORT, free_port, redis_server
+from tests.child_env import child_env
 from tests.servers import ManagedServer
 
 
@@ -51,3 +52,17 @@ def test_a_server_whose_port_is_taken_fails_to_start_instead_of_seeming_ready(tm
         with pytest.raises(LocalStackError, match="did not become ready"):
             server.start()
     assert not server.running
+
+
+def test_started_processes_keep_the_cache_dir_and_lose_the_other_crews_settings(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """CI points every cache at an empty folder the installs filled: a child that lost it installs again."""
+    monkeypatch.setenv("CREWS_LOCAL_CACHE_DIR", str(tmp_path))
+    monkeypatch.setenv("CREWS_NATS_URL", "nats://127.0.0.1:1")
+    monkeypatch.setenv("OTEL_SERVICE_NAME", "test")
+    assert child_env()["CREWS_LOCAL_CACHE_DIR"] == str(tmp_path)
+    assert "CREWS_NATS_URL" not in child_env()
+    assert child_env()["OTEL_SERVICE_NAME"] == "test"
+    assert "OTEL_SERVICE_NAME" not in child_env("CREWS_", "OTEL_")
+    assert child_env("CREWS_", "OTEL_")["CREWS_LOCAL_CACHE_DIR"] == str(tmp_path)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -47,6 +46,7 @@ from roles.errors import StepCancelled
 from roles.outside_agents import OutsideAgent
 from roles.step.cancel import CancelWatch
 from tests.chart.render import CHART, Obj, example_values, of_kind, render
+from tests.child_env import child_env
 from tests.roles.helpers import make_work
 from tests.servers import ManagedServer
 from tests.waits import all_acked
@@ -374,7 +374,7 @@ async def test_the_real_role_worker_and_api_start_as_their_chart_users(
 ) -> None:
     """`crews role` and `crews api` reach their ready lines under the chart's users, streams left to the coordinator."""
     crews = str(Path(sys.executable).with_name("crews"))
-    base = {k: v for k, v in os.environ.items() if not k.startswith("CREWS_")}
+    base = child_env()
     base.update(CREWS_REDIS_URL=redis_server.url, CREWS_MANAGE_STREAMS="false", PYTHONUNBUFFERED="1")
     worker = ServerProcess(
         "role", [crews, "role", f"{CREW}/{ROLE}"], f"role {CREW}/{ROLE} ready", 0,
@@ -438,7 +438,7 @@ async def test_the_real_role_agent_takes_only_the_key_the_chart_gives_its_caller
         writer_agent.authorization_env, credential
     )  # as the reviewer's pod gets it from the Secret
     crews = str(Path(sys.executable).with_name("crews"))
-    base = {k: v for k, v in os.environ.items() if not k.startswith("CREWS_")}
+    base = child_env()
     base.update(CREWS_REDIS_URL=redis_server.url, CREWS_MANAGE_STREAMS="false", PYTHONUNBUFFERED="1")
     worker = ServerProcess(
         "role", [crews, "role", f"{CREW}/{ROLE}"], f"role {CREW}/{ROLE} ready", 0,
@@ -476,7 +476,7 @@ async def test_the_helm_test_script_passes_against_the_real_services_and_names_w
     nats_user = urlsplit(env["CREWS_NATS_URL"]).username
     assert nats_user == "role.demo.explorer"
     crews = str(Path(sys.executable).with_name("crews"))
-    base = {k: v for k, v in os.environ.items() if not k.startswith("CREWS_")}
+    base = child_env()
     base.update(CREWS_REDIS_URL=redis_server.url, CREWS_MANAGE_STREAMS="false", PYTHONUNBUFFERED="1")
     port = free_port()
     api = ServerProcess(

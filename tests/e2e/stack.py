@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import os
 import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -25,6 +24,7 @@ from bus.jetstream.events import JobEvent, follow_events
 from crews.jobs.store import RedisJobStore
 from crews.local.servers import READY_TIMEOUT_S, ServerProcess, free_port
 from crews.spec.load import load_crew_text
+from tests.child_env import child_env
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -54,7 +54,7 @@ class Stack:
     _serial: itertools.count[int] = field(default_factory=itertools.count, repr=False)
 
     def env(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("CREWS_")}
+        env = child_env()
         env.update(
             CREWS_NATS_URL=self.nats_url,
             CREWS_REDIS_URL=self.redis_url,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 from collections.abc import Iterator
@@ -11,13 +10,14 @@ from pathlib import Path
 import pytest
 
 from crews.local.servers import ServerProcess
+from tests.child_env import child_env
 from tests.e2e.stack import CREWS, ROOT, stack_ports
 
 
 @pytest.fixture
 def stack_env(tmp_path: Path) -> Iterator[dict[str, str]]:
     """`crews up --llm scripted` on a fresh home; yields the environment the commands run with."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CREWS_")}
+    env = child_env()
     env.update(CREWS_HOME=str(tmp_path / "home"), PYTHONUNBUFFERED="1", COLUMNS="120", **stack_ports())
     up = ServerProcess(
         "crews up", [CREWS, "up", "--llm", "scripted"], "crews is up", 0, env=env, cwd=str(ROOT)

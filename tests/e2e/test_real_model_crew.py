@@ -7,7 +7,6 @@ it is the path `make demo` takes. A 135M model's answers are checked for structu
 
 from __future__ import annotations
 
-import os
 import signal
 import socket
 from pathlib import Path
@@ -19,6 +18,7 @@ from crews.cli.client import CrewsClient
 from crews.cli.progress import JobProgress
 from crews.local.servers import ServerProcess
 from crews.local.up import StackInfo
+from tests.child_env import child_env
 from tests.e2e.stack import CREWS, ROOT, stack_ports
 
 
@@ -32,7 +32,7 @@ def listening(url: str) -> bool:
 @pytest.mark.timeout(900)
 @pytest.mark.xdist_group("vllm")  # one local vLLM at a time: two on 2 cores starve each other
 async def test_crews_up_runs_a_crew_on_the_real_model_and_stops_everything(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CREWS_")}
+    env = child_env()
     env.update(CREWS_HOME=str(tmp_path / "home"), PYTHONUNBUFFERED="1", **stack_ports())
     up = ServerProcess(
         "crews up", [CREWS, "up"], "crews is up", 0, env=env, cwd=str(ROOT), ready_timeout_s=600

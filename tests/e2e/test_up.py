@@ -19,6 +19,7 @@ from crews.local.servers import ServerProcess
 from crews.local.settings import StackSettings
 from crews.local.up import StackInfo, read_stack_info
 from crews.spec.load import load_crew_text
+from tests.child_env import child_env
 from tests.e2e.stack import ROOT, stack_ports
 from tests.waits import eventually
 
@@ -36,7 +37,7 @@ tasks:
 
 
 def up_env(home: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("CREWS_", "OTEL_"))}
+    env = child_env("CREWS_", "OTEL_")
     env.update(
         CREWS_HOME=str(home), CREWS_LOCAL_LLM="scripted", CREWS_SCALE_POLL_S="0.3", PYTHONUNBUFFERED="1",
         COLUMNS="200", **stack_ports(),

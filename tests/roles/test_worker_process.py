@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
 import socket
 import subprocess
@@ -19,6 +18,7 @@ from nats.aio.client import Client as NATS
 from inference.testing.script import Script
 from inference.testing.server import ScriptedServer
 from roles.step.results import StepResult
+from tests.child_env import child_env
 from tests.roles.helpers import make_work, new_job, run_step, states
 from tests.servers import ManagedServer
 
@@ -29,7 +29,7 @@ HEAVY = ("openai", "crewai", "google.adk", "vllm", "fastapi", "uvicorn", "litell
 
 
 def worker_env(nats_url: str, redis_url: str, llm_url: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CREWS_")}
+    env = child_env()
     env.update(
         CREWS_NATS_URL=nats_url,
         CREWS_REDIS_URL=redis_url,

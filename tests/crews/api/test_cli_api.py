@@ -3,20 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import sys
 from pathlib import Path
 
 import httpx
 
+from tests.child_env import child_env
 from tests.servers import ManagedServer
 
 CREWS = str(Path(sys.executable).with_name("crews"))
 
 
 async def test_crews_api_command(nats_server: ManagedServer, redis_server: ManagedServer) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CREWS_")}
+    env = child_env()
     env.update(
         CREWS_NATS_URL=nats_server.url,
         CREWS_REDIS_URL=redis_server.url,

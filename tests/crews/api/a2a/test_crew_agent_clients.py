@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import sys
 from collections.abc import AsyncGenerator, Iterator
 from pathlib import Path
@@ -18,6 +17,7 @@ from nats.js import JetStreamContext
 from crews.coordinator.coordinator import Coordinator
 from crews.jobs.store import RedisJobStore
 from crews.local.servers import ServerProcess, free_port
+from tests.child_env import child_env
 from tests.crews.api.a2a.conftest import AUTH, KEY, WAIT_S, collect, take_step
 from tests.crews.api.a2a.test_crew_agent import ask, run_digest, shape
 from tests.servers import ManagedServer
@@ -43,7 +43,7 @@ def api_process(
 ) -> Iterator[ServerProcess]:
     """``crews api`` on a fixed free port, so a restart serves the same URL (started after the streams are)."""
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CREWS_")}
+    env = child_env()
     env.update(
         CREWS_NATS_URL=nats_server.url,
         CREWS_REDIS_URL=redis_server.url,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,6 +29,7 @@ from crews.a2a.settings import A2ASettings
 from crews.coordinator.coordinator import Coordinator
 from crews.jobs.store import RedisJobStore
 from crews.local.servers import ServerProcess, free_port
+from tests.child_env import child_env
 from tests.crews.api.a2a.conftest import AUTH, KEY, WAIT_S, MakeClient, collect, take_step
 from tests.crews.api.a2a.test_crew_agent import ask, run_digest
 from tests.crews.api.a2a.webhook import SECRET, TOKEN, Receiver, assert_signed, config
@@ -220,7 +220,7 @@ def api_process(
 ) -> Iterator[ServerProcess]:
     """``crews api`` as a process that may be killed and started again on the same port."""
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CREWS_")}
+    env = child_env()
     env.update(
         CREWS_NATS_URL=nats_server.url,
         CREWS_REDIS_URL=redis_server.url,
