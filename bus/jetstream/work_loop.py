@@ -1,5 +1,8 @@
-"""The consumer work loop: fetch, keep the message alive while handling, then ack, nak or dead-letter.
+"""The consumer work loop: pull, keep the message alive while handling, then ack, nak or dead-letter.
 
+- Messages come from pull requests that stay open for the free slots
+  (``bus.jetstream.pulls``): one request covers several steps, asked again
+  once half the slots are free.
 - While the handler runs, an in-progress ack goes out every ``ack_wait / 3``,
   so a long step is not redelivered.
 - Success → ``ack`` *after* the handler returned, i.e. after it recorded its
@@ -9,8 +12,9 @@
   connection is a redelivery that changes nothing.
 - ``RetryableError`` (or any unexpected error, logged) → ``nak`` with a delay,
   until the last allowed delivery, which is dead-lettered and terminated.
-- ``stop()`` (wired to SIGTERM by the process) stops fetching, gives the
-  handlers in hand ``grace_s`` to finish, then naks what is left.
+- ``stop()`` (wired to SIGTERM by the process) stops asking, gives back what
+  the open requests still bring, gives the handlers in hand ``grace_s`` to
+  finish, then naks what is left.
 """
 
 from __future__ import annotations
@@ -24,17 +28,16 @@ from dataclasses import dataclass
 
 from nats.aio.msg import Msg
 from nats.errors import Error as NatsError
-from nats.errors import TimeoutError as NatsTimeout
 from nats.js import JetStreamContext
 from opentelemetry import trace
 
 from bus.errors import RetryableError
 from bus.jetstream.dead_letters import DeadHandler, DeadLetter, record_dead_letter
+from bus.jetstream.pulls import Pulls
 from bus.tracing import extract
 
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer("crews.bus")
-FETCH_MORE_S = 0.005  # after the first message: how long to wait for more already on their way
 
 
 @dataclass(frozen=True)
@@ -87,102 +90,79 @@ class WorkLoop:
     ) -> None:
         self._js, self._stream, self._consumer = js, stream, consumer
         self._handler, self._on_dead = handler, on_dead
-        self._slots = asyncio.Semaphore(concurrency)
         self._concurrency, self._grace_s, self._retry_delay_s = concurrency, grace_s, retry_delay_s
         self._stopping = asyncio.Event()
         self._ready = asyncio.Event()
+        self._changed = asyncio.Event()  # a slot freed, a request ended, or stop: the loop looks again
         self._in_hand: set[asyncio.Task[None]] = set()
+        self._pulls = Pulls(js, stream, consumer, self._arrived, self._changed.set)
         self._ack_wait = 30.0
         self._max_deliver = -1
 
     def stop(self) -> None:
-        """Stop fetching; ``run`` returns once the messages in hand are finished or given back."""
+        """Stop asking for messages; ``run`` returns once the messages in hand are finished or given back."""
         self._stopping.set()
+        self._changed.set()
 
     async def wait_ready(self) -> None:
-        """Wait until the loop is bound to its consumer and fetching."""
+        """Wait until the loop is bound to its consumer and has asked for messages."""
         await self._ready.wait()
 
     async def run(self) -> None:
-        sub = await self._js.pull_subscribe_bind(consumer=self._consumer, stream=self._stream)
-        info = await sub.consumer_info()
+        info = await self._js.consumer_info(self._stream, self._consumer)
         self._ack_wait = float(info.config.ack_wait or 30.0)
         self._max_deliver = int(info.config.max_deliver or -1)
-        self._ready.set()
+        await self._pulls.open()
         try:
             while not self._stopping.is_set():
-                await self._fetch_into_slots(sub)
+                await self._ask_for_room()
         finally:
+            await self._wait_for_requests()
             await self._drain()
             with contextlib.suppress(Exception):
-                await sub.unsubscribe()
-                await (
-                    self._js._nc.flush()
-                )  # the last acks are the server's when run returns (no public accessor)
+                await self._pulls.close()
+                await self._js._nc.flush()  # the last acks reach the server before run returns
 
-    async def _first_slot(self) -> bool:
-        """Wait for a free slot; False when the loop is stopping instead."""
-        acquire = asyncio.ensure_future(self._slots.acquire())
-        stopping = asyncio.ensure_future(self._stopping.wait())
-        await asyncio.wait({acquire, stopping}, return_when=asyncio.FIRST_COMPLETED)
-        stopping.cancel()
-        if not acquire.done():
-            acquire.cancel()
-            return False
-        if self._stopping.is_set():
-            self._slots.release()
-            return False
-        return True
-
-    async def _fetch_into_slots(self, sub: JetStreamContext.PullSubscription) -> None:
-        """Wait for one message and start it, then take what else is already there for the free slots.
-
-        The wait is ``batch=1``, not ``batch=free``: nats-py's batch fetch,
-        waiting on an idle consumer, can hold the first message that arrives
-        until its request expires (up to the 1 s timeout, and the step with
-        it: bench/FINDINGS.md, "A message held for up to a second"). More are
-        asked for only when the first says some are pending: a batch fetch of
-        an empty consumer is two pull requests and two status replies.
-        """
-        if not await self._first_slot():
-            return
-        free = 1
-        while free < self._concurrency and not self._slots.locked():
-            await self._slots.acquire()
-            free += 1
-        taken = await self._fetch(sub, 1, 1.0)
-        self._start(taken)
-        pending = taken[0].metadata.num_pending if taken else 0
-        if pending and free > 1:
-            taken += await self._fetch(sub, min(free - 1, pending), FETCH_MORE_S, start=True)
-        for _ in range(free - len(taken)):
-            self._slots.release()
-
-    async def _fetch(
-        self, sub: JetStreamContext.PullSubscription, batch: int, wait_s: float, *, start: bool = False
-    ) -> list[Msg]:
-        """Up to ``batch`` messages within ``wait_s`` (none when nothing came); started if ``start``."""
-        try:
-            msgs = await sub.fetch(batch, timeout=wait_s)
-        except (NatsTimeout, TimeoutError):  # nats-py raises either when nothing came
-            return []
-        except NatsError as exc:  # disconnected: the client reconnects, we fetch again
-            log.warning("fetch from %s/%s failed, retrying: %s", self._stream, self._consumer, exc)
+    async def _ask_for_room(self) -> None:
+        """Ask for the slots no request covers yet, then wait for a change (or a request's expiry)."""
+        self._changed.clear()
+        if self._pulls.failed:  # an error status: not at once again
             await asyncio.sleep(self._retry_delay_s)
-            return []
-        if start:
-            self._start(msgs)
-        return msgs
+        room = self._pulls.room(self._concurrency - len(self._in_hand), self._concurrency)
+        if room:
+            try:
+                await self._pulls.ask(room)
+            except NatsError as exc:  # disconnected: the client reconnects, we ask again
+                log.warning("pull request on %s/%s failed, retrying: %s", self._stream, self._consumer, exc)
+                self._pulls.asked = max(0, self._pulls.asked - room)
+                await asyncio.sleep(self._retry_delay_s)
+                return
+        self._ready.set()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self._pulls.due_in()):
+                await self._changed.wait()
+        self._pulls.expire()
 
-    def _start(self, msgs: list[Msg]) -> None:
-        for msg in msgs:
+    async def _wait_for_requests(self) -> None:
+        """Stopping: what the open requests still bring is given back (``_arrived``) until they expire."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self._pulls.due_in()):
+                while self._pulls.asked:
+                    self._changed.clear()
+                    await self._changed.wait()
+
+    def _arrived(self, msg: Msg) -> None:
+        if self._stopping.is_set():  # asked for before the stop: to another worker at once
+            self._changed.set()
+            task = asyncio.create_task(msg.nak())
+        else:
             task = asyncio.create_task(self._handle(msg))
-            self._in_hand.add(task)
-            task.add_done_callback(self._done)
+        self._in_hand.add(task)
+        task.add_done_callback(self._done)
 
     def _done(self, task: asyncio.Task[None]) -> None:
         self._in_hand.discard(task)
-        self._slots.release()
+        self._changed.set()
 
     async def _drain(self) -> None:
         if not self._in_hand:

@@ -229,8 +229,9 @@ async def test_a_step_reaching_an_idle_loop_starts_at_once(nc: NATS) -> None:
     assert max(waits) < 0.2, [round(w, 3) for w in waits]  # was up to 0.75 s with batch fetches
 
 
-async def test_the_loop_asks_for_more_only_when_its_delivery_says_more_are_pending(nc: NATS) -> None:
-    """One pull request per step on a quiet consumer; a backlog is taken in one batch for the free slots."""
+async def test_one_pull_request_covers_the_free_slots_not_one_per_step(nc: NATS) -> None:
+    """A backlog is asked for in one request for every free slot; steps coming one at a time need fewer
+    requests than steps (requests stay open), and never more than ``concurrency`` are in hand."""
     consumer = await setup_role(nc)
     js = nc.jetstream()
     pulls: asyncio.Queue[int] = asyncio.Queue()
@@ -239,38 +240,40 @@ async def test_the_loop_asks_for_more_only_when_its_delivery_says_more_are_pendi
         pulls.put_nowait(int(json.loads(msg.data or b"{}").get("batch", 1)))
 
     await nc.subscribe(f"$JS.API.CONSUMER.MSG.NEXT.{subjects.TASKS_STREAM}.{consumer}", cb=saw_pull)
-    for i in range(4):  # a backlog before the loop starts
+    for i in range(6):  # a backlog before the loop starts: more than its slots
         await dispatch_step(js, CREW, ROLE, encode(step_request(f"b{i}")), f"job1:b{i}:1")
     handled: asyncio.Queue[str] = asyncio.Queue()
     release = asyncio.Event()
+    in_hand = most = 0
 
     async def handler(delivery: Delivery) -> None:
+        nonlocal in_hand, most
+        in_hand += 1
+        most = max(most, in_hand)
         handled.put_nowait(delivery.subject)
         if not release.is_set():
-            await release.wait()  # the backlog's four are in hand together
+            await release.wait()  # the backlog's first four are in hand together
+        in_hand -= 1
 
     loop = WorkLoop(js, subjects.TASKS_STREAM, consumer, handler, concurrency=4)
     runner = asyncio.create_task(loop.run())
     for _ in range(4):
         await asyncio.wait_for(handled.get(), 5)
     await nc.flush()
-    assert [pulls.get_nowait(), pulls.get_nowait()] == [1, 3]  # the first, then the 3 it said were pending
+    assert pulls.get_nowait() == 4 and pulls.empty()  # one request, for the four free slots
     release.set()
-    quiet: list[int] = []
-    waiting = False  # a pull for one has been seen since the last step was handled: the loop waits
-    for i in range(5):  # one step at a time, each sent once the loop waits for it
-        while not waiting:
-            batch = await asyncio.wait_for(pulls.get(), 5)
-            waiting = batch == 1
-            quiet += [] if waiting else [batch]
+    for _ in range(2):  # the rest of the backlog
+        await asyncio.wait_for(handled.get(), 5)
+    await nc.flush()
+    while not pulls.empty():
+        pulls.get_nowait()
+    steps = 20
+    for i in range(steps):  # one step at a time, each handled before the next is sent
         await dispatch_step(js, CREW, ROLE, encode(step_request(f"q{i}")), f"job1:q{i}:1")
         await asyncio.wait_for(handled.get(), 5)
-        await nc.flush()
-        waiting = False
-        while not pulls.empty():
-            batch = pulls.get_nowait()
-            waiting = waiting or batch == 1
-            quiet += [] if batch == 1 else [batch]
+    await nc.flush()
+    requests = pulls.qsize()
     loop.stop()
     await runner
-    assert set(quiet) <= {1}, quiet  # the old loop probed for 3 more after every step (two pull requests)
+    assert most <= 4
+    assert requests < steps, requests  # the fetch(1) loop sent one request per step
