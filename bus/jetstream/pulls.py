@@ -77,14 +77,18 @@ class Pulls:
 
     async def ask(self, batch: int) -> None:
         request = {"batch": batch, "expires": int(self._expires_s * 1e9)}
-        self.asked += batch
+        self.asked += batch  # before the publish: a reply may come before it returns
         self._last_ask = time.monotonic()
         self.failed = False
-        await self._nc.publish(self._next, json.dumps(request).encode(), reply=self._inbox)
+        try:
+            await self._nc.publish(self._next, json.dumps(request).encode(), reply=self._inbox)
+        except BaseException:
+            self.asked = max(0, self.asked - batch)  # never sent: nothing will come of it
+            raise
 
     def expire(self) -> bool:
         """Drop what requests past their expiry still count (a restarted server forgot them); True if any."""
-        if self.asked and time.monotonic() > self._last_ask + self._expires_s + EXPIRY_MARGIN_S:
+        if self.asked and time.monotonic() > self._deadline:
             log.info("pull requests on %s expired unanswered (server restarted?): asking again", self._next)
             self.asked = 0
             return True
@@ -94,7 +98,12 @@ class Pulls:
         """Seconds until ``expire`` could drop something (None: nothing open)."""
         if not self.asked:
             return None
-        return max(0.0, self._last_ask + self._expires_s + EXPIRY_MARGIN_S - time.monotonic())
+        return max(0.0, self._deadline - time.monotonic())
+
+    @property
+    def _deadline(self) -> float:
+        """When the last request sent has expired and its ``408`` had time to come."""
+        return self._last_ask + self._expires_s + EXPIRY_MARGIN_S
 
     async def _reply(self, msg: Msg) -> None:
         status = JetStreamContext.is_status_msg(msg)

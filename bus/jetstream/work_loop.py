@@ -134,7 +134,6 @@ class WorkLoop:
                 await self._pulls.ask(room)
             except NatsError as exc:  # disconnected: the client reconnects, we ask again
                 log.warning("pull request on %s/%s failed, retrying: %s", self._stream, self._consumer, exc)
-                self._pulls.asked = max(0, self._pulls.asked - room)
                 await asyncio.sleep(self._retry_delay_s)
                 return
         self._ready.set()
@@ -152,8 +151,9 @@ class WorkLoop:
                     await self._changed.wait()
 
     def _arrived(self, msg: Msg) -> None:
-        if self._stopping.is_set():  # asked for before the stop: to another worker at once
-            self._changed.set()
+        if (
+            self._stopping.is_set()
+        ):  # asked for before the stop: to another worker at once (``_done`` wakes the wait)
             task = asyncio.create_task(msg.nak())
         else:
             task = asyncio.create_task(self._handle(msg))
