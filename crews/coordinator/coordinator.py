@@ -94,9 +94,10 @@ class Coordinator:
         await self.setup()
         self._loops = [
             WorkLoop(self.js, subjects.JOBS_STREAM, subjects.JOBS_CONSUMER,
-                     self._through_outages(self.on_submission), on_dead=self.on_dead, concurrency=4),
+                     self._through_outages(self.on_submission), on_dead=self.on_dead,
+                     concurrency=self.settings.coordinator_submission_concurrency),
             WorkLoop(self.js, subjects.EVENTS_STREAM, EVENTS_CONSUMER, self._through_outages(self.on_event),
-                     concurrency=8),
+                     concurrency=self.settings.coordinator_event_concurrency),
         ]  # fmt: skip
         runners = [asyncio.create_task(loop.run()) for loop in self._loops]
         for loop in self._loops:

@@ -21,6 +21,15 @@ class CrewsSettings(RedisSettings):
     tick_max_backoff_s: float = Field(
         10.0, gt=0, description="longest wait between two checks while Redis or NATS is down"
     )
+    coordinator_event_concurrency: int = Field(
+        64,
+        ge=1,
+        description="step ends a coordinator handles at once: above the slots of the workers it feeds, "
+        "or they wait for its dispatches (each handling waits on Redis and NATS, not on the CPU)",
+    )
+    coordinator_submission_concurrency: int = Field(
+        32, ge=1, description="job submissions a coordinator plans and starts at once"
+    )
     a2a_public_url: str = Field(
         "",
         description="base URL clients reach the API at, for the crews' agent cards (empty: the request's URL)",
