@@ -151,9 +151,8 @@ class WorkLoop:
                     await self._changed.wait()
 
     def _arrived(self, msg: Msg) -> None:
-        if (
-            self._stopping.is_set()
-        ):  # asked for before the stop: to another worker at once (``_done`` wakes the wait)
+        # asked for before the stop: to another worker at once (``_done`` wakes the stopping wait)
+        if self._stopping.is_set():
             task = asyncio.create_task(msg.nak())
         else:
             task = asyncio.create_task(self._handle(msg))
